@@ -1,0 +1,45 @@
+# dapobench — the two commands a newcomer needs are `make run` and `make test`.
+
+ORT_VERSION := 1.24.1
+ORT_DIR     := .cache/onnxruntime-$(ORT_VERSION)
+export ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_DIR)/libonnxruntime.so.1
+
+GO      ?= go
+BIN     := bin/dapobench
+DEMO    := runs/demo
+
+.PHONY: setup build run test test-short vet fuzz bench clean
+
+## setup: fetch Go modules and the onnxruntime shared library (idempotent)
+setup:
+	$(GO) mod download
+	bash scripts/setup-onnxruntime.sh $(ORT_DIR)
+
+## build: compile the CLI into bin/
+build: setup
+	$(GO) build -o $(BIN) ./cmd/dapobench
+
+## run: the main job on the embedded default (synthetic fixtures)
+run: build
+	$(BIN) demo --out $(DEMO)
+
+## test: vet, the whole test suite, and the race detector on concurrent packages
+test: setup
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+## fuzz: run every fuzz target for a short while (FUZZTIME=1m for the full run)
+FUZZTIME ?= 10s
+fuzz: setup
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## bench: every Go benchmark
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin runs

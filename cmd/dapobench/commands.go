@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+)
+
+// command is one subcommand. Its name has one or two words ("eval",
+// "datasets scan"); run parses its own flags.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// commands is the explicit registry of subcommands, in the order the usage
+// text lists them.
+func commands() []command {
+	return []command{
+	}
+}
+
+var (
+	// errUsage marks bad command-line usage (exit status 2).
+	errUsage = errors.New("usage")
+	// errSilent marks an error whose message the command already printed.
+	errSilent = errors.New("failed")
+)
+
+func lookup(cmds []command, args []string) (command, []string, bool) {
+	for _, n := range []int{2, 1} {
+		if len(args) < n {
+			continue
+		}
+		name := strings.Join(args[:n], " ")
+		for _, c := range cmds {
+			if c.name == name {
+				return c, args[n:], true
+			}
+		}
+	}
+	return command{}, nil, false
+}
+
+func joinWords(args []string, n int) string {
+	if len(args) > n {
+		args = args[:n]
+	}
+	return strings.Join(args, " ")
+}
+
+func printUsage(w io.Writer, cmds []command) {
+	fmt.Fprintln(w, "usage: dapobench <command> [flags]")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, c := range cmds {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'dapobench <command> -h' for the flags of one command.")
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting and
+// prints its usage to stderr.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("dapobench "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseFlags parses args and maps flag errors to errUsage. -h returns
+// flag.ErrHelp wrapped so that the exit status is 0.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: %s: unexpected arguments %q", errUsage, fs.Name(), fs.Args())
+	}
+	return nil
+}
+
+// errHelp is returned when the user asked for -h; run treats it as success.
+var errHelp = errors.New("help requested")
+
+// requireFlags returns a usage error naming the first empty required flag.
+func requireFlags(fs *flag.FlagSet, names ...string) error {
+	for _, n := range names {
+		if f := fs.Lookup(n); f != nil && f.Value.String() == "" {
+			return fmt.Errorf("%w: %s: --%s is required", errUsage, fs.Name(), n)
+		}
+	}
+	return nil
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+		return v
+	}
+	return "(unknown)"
+}

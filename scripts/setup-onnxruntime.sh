@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Unpacks the CPU onnxruntime shared library from the npm package
+# onnxruntime-node into a cache folder. Idempotent: does nothing when the
+# library is already there with the pinned checksum.
+set -euo pipefail
+
+version=1.24.1
+lib_sha256=53ef1ac028dd1b05554b8da28d9159eb3876f99868193d2aaa6e67f0243c23d4
+dest=${1:-.cache/onnxruntime-$version}
+lib=$dest/libonnxruntime.so.1
+
+if [ -f "$lib" ] && echo "$lib_sha256  $lib" | sha256sum -c --status; then
+  exit 0
+fi
+
+case "$(uname -s)/$(uname -m)" in
+  Linux/x86_64) member=package/bin/napi-v6/linux/x64/libonnxruntime.so.1 ;;
+  Linux/aarch64) member=package/bin/napi-v6/linux/arm64/libonnxruntime.so.1; lib_sha256= ;;
+  *) echo "setup-onnxruntime: no onnxruntime-node build for $(uname -s)/$(uname -m); set ONNXRUNTIME_LIB" >&2; exit 1 ;;
+esac
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "setup-onnxruntime: fetching onnxruntime-node@$version from npm" >&2
+(cd "$tmp" && npm pack --silent "onnxruntime-node@$version" >/dev/null)
+tar -xzf "$tmp/onnxruntime-node-$version.tgz" -C "$tmp" "$member"
+if [ -n "$lib_sha256" ]; then
+  echo "$lib_sha256  $tmp/$member" | sha256sum -c --status ||
+    { echo "setup-onnxruntime: checksum mismatch for $member" >&2; exit 1; }
+fi
+mkdir -p "$dest"
+mv "$tmp/$member" "$lib.tmp"
+mv "$lib.tmp" "$lib"
+echo "setup-onnxruntime: $lib" >&2
