@@ -22,8 +22,7 @@ type command struct {
 // commands is the explicit registry of subcommands, in the order the usage
 // text lists them.
 func commands() []command {
-	return []command{
-	}
+	return []command{}
 }
 
 var (
