@@ -22,7 +22,12 @@ type command struct {
 // commands is the explicit registry of subcommands, in the order the usage
 // text lists them.
 func commands() []command {
-	return []command{}
+	return []command{
+		{"datasets scan", "validate a dataset tree and count its samples", cmdDatasetsScan},
+		{"datasets meta", "write the CLIP-style meta.json of a dataset tree", cmdDatasetsMeta},
+		{"fixtures gen", "write synthetic copies of every benchmark in its real layout", cmdFixturesGen},
+		{"demo", "the main job on the embedded default (synthetic fixtures)", cmdDemo},
+	}
 }
 
 var (

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/dapobench/dapobench/loaders"
+)
+
+// datasetFlags are the flags every command that reads a dataset shares.
+type datasetFlags struct {
+	id, root, category, protocol, resolution, views, meta string
+}
+
+func (d *datasetFlags) register(fs interface {
+	StringVar(p *string, name, value, usage string)
+}) {
+	fs.StringVar(&d.id, "dataset", "", "dataset id: "+strings.Join(datasetIDs(), ", "))
+	fs.StringVar(&d.root, "root", "", "dataset root directory")
+	fs.StringVar(&d.category, "category", "", "read one category only")
+	fs.StringVar(&d.protocol, "protocol", "", "VisA split (1cls, 2cls_fewshot, 2cls_highshot, prepared) or Real-IAD JSON set (realiad_jsons, realiad_jsons_sv, …)")
+	fs.StringVar(&d.resolution, "resolution", "", "Real-IAD image folder: 256, 512, 1024 or raw (default: the only one present)")
+	fs.StringVar(&d.views, "views", "", "Real-IAD cameras to keep, comma-separated (e.g. C1)")
+	fs.StringVar(&d.meta, "meta", "", "read samples from this CLIP-style meta.json instead of the layout")
+}
+
+func (d *datasetFlags) options() loaders.Options {
+	o := loaders.Options{Root: d.root, Category: d.category, Protocol: d.protocol, Resolution: d.resolution, Meta: d.meta}
+	if d.views != "" {
+		o.Views = strings.Split(d.views, ",")
+	}
+	return o
+}
+
+func datasetIDs() []string {
+	var ids []string
+	for _, d := range loaders.Datasets() {
+		ids = append(ids, d.ID)
+	}
+	return ids
+}
+
+func cmdDatasetsScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("datasets scan", stderr)
+	var d datasetFlags
+	d.register(fs)
+	asJSON := fs.Bool("json", false, "print the counts as JSON")
+	deep := fs.Bool("deep", false, "decode every image and mask in full (checks pixel data and mask values; slower)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "dataset", "root"); err != nil {
+		return err
+	}
+	opt := d.options()
+	opt.Deep = *deep
+	set, err := loaders.Load(ctx, d.id, opt)
+	if err != nil {
+		return err
+	}
+	sum := loaders.Summarize(set)
+	for _, n := range set.Notes {
+		fmt.Fprintln(stderr, "note:", n)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	}
+	fmt.Fprintf(stdout, "%s: %s (%s, %s), %d samples\n\n", set.Dataset, set.Root, set.Layout, set.Protocol, len(set.Samples))
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "category\ttrain normal\ttrain anomalous\ttest normal\ttest anomalous\tdefect types (test)\t")
+	var tot loaders.CategorySummary
+	for _, c := range set.Categories {
+		cs := sum.Categories[c]
+		types := make([]string, 0, len(cs.DefectTypes))
+		for t := range cs.DefectTypes {
+			types = append(types, t)
+		}
+		slices.Sort(types)
+		for i, t := range types {
+			types[i] = fmt.Sprintf("%s %d", t, cs.DefectTypes[t])
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", c, cs.Train.Normal, cs.Train.Anomalous, cs.Test.Normal, cs.Test.Anomalous, strings.Join(types, ", "))
+		tot.Train.Normal += cs.Train.Normal
+		tot.Train.Anomalous += cs.Train.Anomalous
+		tot.Test.Normal += cs.Test.Normal
+		tot.Test.Anomalous += cs.Test.Anomalous
+	}
+	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t\t\n", tot.Train.Normal, tot.Train.Anomalous, tot.Test.Normal, tot.Test.Anomalous)
+	return tw.Flush()
+}
+
+func cmdDatasetsMeta(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("datasets meta", stderr)
+	var d datasetFlags
+	d.register(fs)
+	out := fs.String("out", "", "write meta.json here (default: standard output)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "dataset", "root"); err != nil {
+		return err
+	}
+	set, err := loaders.Load(ctx, d.id, d.options())
+	if err != nil {
+		return err
+	}
+	m := loaders.MetaOf(set)
+	if *out == "" {
+		_, err := m.WriteTo(stdout)
+		return err
+	}
+	return writeAtomic(*out, func(w io.Writer) error { _, err := m.WriteTo(w); return err })
+}
+
+// writeAtomic writes a file through a temporary file in the same folder
+// and renames it into place, so an interrupted run never leaves half a file.
+func writeAtomic(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

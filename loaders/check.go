@@ -1,0 +1,165 @@
+package loaders
+
+import (
+	"context"
+	"errors"
+	"image"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+)
+
+// check validates every sample of the set: image headers (size, complete
+// file), mask presence and size, duplicates, and in deep mode the pixel
+// data and mask values. Files are probed in parallel; the result does not
+// depend on the order in which workers finish.
+func (l *loader) check(ctx context.Context) error {
+	s := l.set.Samples
+	var errs errorList
+	seen := make(map[string]int, len(s))
+	for i := range s {
+		if j, dup := seen[s[i].RelImage]; dup {
+			errs.add(l.where(s[i].Category, s[i].Split).err(s[i].Provenance, 0, ErrDuplicate, "%s also listed at %s", s[i].RelImage, s[j].Provenance))
+			continue
+		}
+		seen[s[i].RelImage] = i
+	}
+	if err := errs.err(); err != nil {
+		return err
+	}
+
+	perSample := make([]error, len(s))
+	workers := min(4*runtime.GOMAXPROCS(0), max(1, len(s)))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				perSample[i] = l.checkSample(&s[i])
+			}
+		}()
+	}
+feed:
+	for i := range s {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, err := range perSample {
+		errs.add(err)
+	}
+	return errs.err()
+}
+
+func (l *loader) checkSample(sm *Sample) error {
+	w := l.where(sm.Category, sm.Split)
+	iw, ih, err := probe(sm.ImagePath)
+	if err != nil {
+		return w.err(sm.RelImage, 0, kindOf(err, ErrCorruptImage), "%v", trimKind(err))
+	}
+	sm.Width, sm.Height = iw, ih
+	if l.opt.Deep {
+		if err := decodeFully(sm.ImagePath); err != nil {
+			return w.err(sm.RelImage, 0, ErrCorruptImage, "%v", err)
+		}
+	}
+	if sm.MaskPath == "" {
+		if sm.Label == 1 {
+			return w.err(sm.RelImage, 0, ErrNoMask, "")
+		}
+		return nil
+	}
+	mw, mh, err := probe(sm.MaskPath)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return w.err(sm.RelImage, 0, ErrMissingMask, "expected %s", sm.RelMask)
+		}
+		return w.err(sm.RelMask, 0, kindOf(err, ErrCorruptImage), "%v", trimKind(err))
+	}
+	if mw != iw || mh != ih {
+		return w.err(sm.RelMask, 0, ErrSizeMismatch, "mask size %dx%d != image size %dx%d (%s)", mw, mh, iw, ih, sm.RelImage)
+	}
+	if l.opt.Deep || sm.Label == 0 {
+		m, st, err := ReadMaskStats(sm.MaskPath)
+		if err != nil {
+			return w.err(sm.RelMask, 0, ErrCorruptImage, "%v", trimKind(err))
+		}
+		if sm.Label == 0 && m.Any() {
+			return w.err(sm.RelMask, 0, ErrNormalMaskNotEmpty, "")
+		}
+		if !l.masksClassIndex && !st.Binary {
+			return w.err(sm.RelMask, 0, ErrNonBinaryMask, "values %s, want {0,255} or {0,1}", formatValues(st.Values))
+		}
+	}
+	if sm.Label == 0 {
+		// An all-zero mask of a normal sample carries no information;
+		// consumers synthesise an empty mask, as for any normal sample.
+		sm.MaskPath, sm.RelMask = "", ""
+	}
+	return nil
+}
+
+func decodeFully(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, _, err = image.Decode(f)
+	return err
+}
+
+// kindOf returns err's own kind when it has one of ours, else def.
+func kindOf(err, def error) error {
+	for _, k := range []error{ErrCorruptImage, ErrMissingMask} {
+		if errors.Is(err, k) {
+			return k
+		}
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return ErrMissingFile
+	}
+	return def
+}
+
+// trimKind strips a leading kind from err's message so that it is not
+// printed twice.
+func trimKind(err error) string {
+	msg := err.Error()
+	for _, k := range []error{ErrCorruptImage} {
+		p := k.Error() + ": "
+		if len(msg) > len(p) && msg[:len(p)] == p {
+			return msg[len(p):]
+		}
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return msg
+}
+
+func formatValues(v []uint16) string {
+	b := []byte{'{'}
+	for i, x := range v {
+		if i == 8 {
+			b = append(b, ",…"...)
+			break
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(x), 10)
+	}
+	return string(append(b, '}'))
+}
