@@ -1,0 +1,340 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Options configure a Runtime. The zero value means: device auto, the
+// library found by FindLibrary, one intra-op thread per usable CPU, warnings
+// to slog.Default().
+type Options struct {
+	// Device is auto, cpu, cuda or cuda:N (see ParseDevice).
+	Device string
+	// Library overrides the onnxruntime shared library path.
+	Library string
+	// Threads is the intra-op thread count of each session; 0 means
+	// runtime.GOMAXPROCS(0), which follows the machine and its cgroup limit.
+	Threads int
+	// Logger receives the one warning printed when auto falls back to the CPU.
+	Logger *slog.Logger
+}
+
+// Runtime loads graphs onto one device. It is safe for concurrent use.
+type Runtime struct {
+	dev     Device
+	lib     string
+	threads int
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	provider string // ProviderCUDA until a CUDA failure under auto
+	warned   bool
+	sessions map[*Session]struct{}
+	closed   bool
+}
+
+// Open loads onnxruntime (once per process; see env) and decides the
+// execution provider. For cuda it checks that the CUDA provider can be
+// configured and fails if not; for auto such a failure logs one warning and
+// selects the CPU.
+func Open(opts Options) (*Runtime, error) {
+	dev, err := ParseDevice(opts.Device)
+	if err != nil {
+		return nil, err
+	}
+	lib, err := FindLibrary(opts.Library)
+	if err != nil {
+		return nil, err
+	}
+	threads := opts.Threads
+	if threads < 0 {
+		return nil, fmt.Errorf("runner: Threads = %d, want 0 (automatic) or more", threads)
+	}
+	if threads == 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := acquireEnv(lib); err != nil {
+		return nil, err
+	}
+	rt := &Runtime{dev: dev, lib: lib, threads: threads, log: logger, provider: ProviderCPU, sessions: map[*Session]struct{}{}}
+	if dev.Kind == CPU {
+		return rt, nil
+	}
+	so, err := rt.sessionOptions(true)
+	if err != nil {
+		if dev.Kind == CUDA {
+			releaseEnv()
+			return nil, err
+		}
+		rt.fallBack(err)
+		return rt, nil
+	}
+	so.Destroy()
+	rt.provider = ProviderCUDA
+	return rt, nil
+}
+
+// Device returns the device the Runtime was opened with.
+func (rt *Runtime) Device() Device { return rt.dev }
+
+// Library returns the path of the onnxruntime library in use.
+func (rt *Runtime) Library() string { return rt.lib }
+
+// Version returns onnxruntime's version string, such as "1.24.1".
+func (rt *Runtime) Version() string { return ort.GetVersion() }
+
+// Threads returns the intra-op thread count of each session.
+func (rt *Runtime) Threads() int { return rt.threads }
+
+// Provider returns the execution provider new sessions use: ProviderCUDA or
+// ProviderCPU (after a fallback under auto, or for cpu).
+func (rt *Runtime) Provider() string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.provider
+}
+
+// fallBack switches an auto Runtime to the CPU and warns, once.
+func (rt *Runtime) fallBack(cause error) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.provider = ProviderCPU
+	if !rt.warned {
+		rt.warned = true
+		rt.log.Warn("runner: CUDA unavailable, running on the CPU (use --device cpu to silence this, --device cuda to make it an error)",
+			"device", rt.dev.String(), "reason", cause.Error())
+	}
+}
+
+// sessionOptions builds fresh ORT session options. A half-configured CUDA
+// options object is never reused: on any CUDA error everything is released
+// and the caller builds CPU options from scratch.
+func (rt *Runtime) sessionOptions(cuda bool) (*ort.SessionOptions, error) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("runner: session options: %w", err)
+	}
+	steps := []struct {
+		what string
+		err  func() error
+	}{
+		{"intra-op threads", func() error { return so.SetIntraOpNumThreads(rt.threads) }},
+		{"inter-op threads", func() error { return so.SetInterOpNumThreads(1) }},
+		// Spinning threads would burn the CPUs between runs while Go code
+		// (decoding, scoring) needs them.
+		{"intra-op spinning", func() error { return so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0") }},
+		{"inter-op spinning", func() error { return so.AddSessionConfigEntry("session.inter_op.allow_spinning", "0") }},
+	}
+	for _, s := range steps {
+		if err := s.err(); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("runner: session options: %s: %w", s.what, err)
+		}
+	}
+	if cuda {
+		if err := rt.appendCUDA(so); err != nil {
+			so.Destroy()
+			return nil, err
+		}
+	}
+	return so, nil
+}
+
+func (rt *Runtime) appendCUDA(so *ort.SessionOptions) error {
+	co, err := ort.NewCUDAProviderOptions()
+	if err == nil {
+		defer co.Destroy()
+		if err = co.Update(map[string]string{"device_id": strconv.Itoa(rt.dev.ID)}); err == nil {
+			err = so.AppendExecutionProviderCUDA(co)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("runner: device %v: the CUDA execution provider cannot start: %w%s", rt.dev, err, cudaHint(rt.lib))
+	}
+	return nil
+}
+
+// cudaHint explains the common cause: onnxruntime looks for its CUDA
+// provider libraries beside the core library, and the CPU build that
+// `make setup` fetches from npm ships without them.
+func cudaHint(lib string) string {
+	dir := filepath.Dir(lib)
+	var missing []string
+	for _, name := range []string{"libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"} {
+		if isFile(filepath.Join(dir, name)) != nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return " (the CUDA provider libraries are present; check the CUDA and cuDNN runtime libraries and the driver)"
+	}
+	return fmt.Sprintf(" (%s has no %v: the CPU-only onnxruntime build; install a CUDA build of onnxruntime %s there, or use --device cpu)", dir, missing, ORTVersion)
+}
+
+// Load creates a session for the model file at path. External data files
+// named by the model are resolved relative to the model's folder. Creating a
+// session cannot be interrupted; ctx is checked before and after.
+func (rt *Runtime) Load(ctx context.Context, path string) (*Session, error) {
+	data, unmap, err := mapFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("runner: load %s: %w", path, err)
+	}
+	sig, err := readSignature(data)
+	unmap()
+	if err != nil {
+		return nil, fmt.Errorf("runner: load %s: %w", path, err)
+	}
+	return rt.load(ctx, path, sig, func(so *ort.SessionOptions, in, out []string) (*ort.DynamicAdvancedSession, error) {
+		return ort.NewDynamicAdvancedSession(path, in, out, so)
+	})
+}
+
+// LoadBytes creates a session for a serialised model. name is used in error
+// messages only. dataDir is the folder that holds the model's external data
+// files; it may be empty when the model has none.
+func (rt *Runtime) LoadBytes(ctx context.Context, name string, model []byte, dataDir string) (*Session, error) {
+	sig, err := readSignature(model)
+	if err != nil {
+		return nil, fmt.Errorf("runner: load %s: %w", name, err)
+	}
+	return rt.load(ctx, name, sig, func(so *ort.SessionOptions, in, out []string) (*ort.DynamicAdvancedSession, error) {
+		if dataDir != "" {
+			if err := so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", dataDir); err != nil {
+				return nil, fmt.Errorf("external data folder %s: %w", dataDir, err)
+			}
+		}
+		return ort.NewDynamicAdvancedSessionWithONNXData(model, in, out, so)
+	})
+}
+
+type sessionMaker func(so *ort.SessionOptions, in, out []string) (*ort.DynamicAdvancedSession, error)
+
+func (rt *Runtime) load(ctx context.Context, name string, sig signature, newSess sessionMaker) (*Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("runner: load %s: %w", name, err)
+	}
+	for _, group := range []struct {
+		what  string
+		infos []Info
+	}{{"input", sig.inputs}, {"output", sig.outputs}} {
+		for _, in := range group.infos {
+			if in.DType != Float32 && in.DType != Int64 {
+				return nil, fmt.Errorf("runner: load %s: %s %q has type %v; the runner exchanges float32 and int64 tensors only (cast inside the graph)", name, group.what, in.Name, in.DType)
+			}
+		}
+	}
+	in, out := names(sig.inputs), names(sig.outputs)
+
+	rt.mu.Lock()
+	closed, provider := rt.closed, rt.provider
+	rt.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("runner: load %s: runtime is closed", name)
+	}
+	s, err := rt.create(provider == ProviderCUDA, in, out, newSess)
+	if err != nil && provider == ProviderCUDA && rt.dev.Kind == Auto {
+		// Auto: a GPU that configures but cannot create a session (no
+		// device, out of memory, unsupported graph) falls back, but only
+		// if the CPU accepts the model; otherwise the model is at fault.
+		if cpu, cpuErr := rt.create(false, in, out, newSess); cpuErr == nil {
+			rt.fallBack(err)
+			s, err, provider = cpu, nil, ProviderCPU
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runner: load %s on %s: %w", name, provider, err)
+	}
+	sess := &Session{rt: rt, name: name, s: s, inputs: sig.inputs, outputs: sig.outputs, metadata: sig.metadata, provider: provider}
+	if err := ctx.Err(); err != nil {
+		s.Destroy()
+		return nil, fmt.Errorf("runner: load %s: %w", name, err)
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed {
+		s.Destroy()
+		return nil, fmt.Errorf("runner: load %s: runtime is closed", name)
+	}
+	rt.sessions[sess] = struct{}{}
+	return sess, nil
+}
+
+func (rt *Runtime) create(cuda bool, in, out []string, newSess sessionMaker) (*ort.DynamicAdvancedSession, error) {
+	so, err := rt.sessionOptions(cuda)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	return newSess(so, in, out)
+}
+
+// Close closes every session still open and releases this Runtime's hold on
+// the onnxruntime environment. It waits for runs in progress to finish.
+func (rt *Runtime) Close() error {
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
+		return nil
+	}
+	rt.closed = true
+	open := make([]*Session, 0, len(rt.sessions))
+	for s := range rt.sessions {
+		open = append(open, s)
+	}
+	rt.mu.Unlock()
+	var errs []error
+	for _, s := range open {
+		errs = append(errs, s.Close())
+	}
+	errs = append(errs, releaseEnv())
+	return errors.Join(errs...)
+}
+
+func (rt *Runtime) forget(s *Session) {
+	rt.mu.Lock()
+	delete(rt.sessions, s)
+	rt.mu.Unlock()
+}
+
+func names(infos []Info) []string {
+	n := make([]string, len(infos))
+	for i, in := range infos {
+		n[i] = in.Name
+	}
+	return n
+}
+
+// mapFile returns the file's bytes, memory-mapped where the platform allows,
+// so that reading a large model's signature touches only the pages it needs.
+func mapFile(path string) ([]byte, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.IsDir() {
+		return nil, nil, errors.New("is a directory")
+	}
+	if st.Size() == 0 {
+		return nil, nil, fmt.Errorf("%w: empty file", errNotONNX)
+	}
+	return mmap(f, st.Size())
+}
