@@ -1,0 +1,277 @@
+// Package safetensors reads and writes the safetensors format: an 8-byte
+// little-endian header length, a JSON header naming each tensor's dtype,
+// shape and byte range, then the raw little-endian data.
+//
+// It is the exchange format for CLIP weights, learned prompt tensors and
+// the token-embedding table of a model directory.
+package safetensors
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// MaxHeader bounds the JSON header so that a corrupt length cannot make
+// the reader allocate gigabytes (the reference implementation uses 100 MB).
+const MaxHeader = 100 << 20
+
+// DTypeSize is the byte size of each supported element type.
+var dtypeSize = map[string]int{
+	"F64": 8, "F32": 4, "F16": 2, "BF16": 2,
+	"I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+}
+
+// Tensor is one named tensor. Data is raw little-endian bytes.
+type Tensor struct {
+	Name  string
+	DType string
+	Shape []int
+	Data  []byte
+}
+
+// File is a parsed safetensors file; Tensors are sorted by name.
+type File struct {
+	Metadata map[string]string
+	Tensors  []Tensor
+}
+
+// Get returns the tensor with the given name.
+func (f *File) Get(name string) (Tensor, bool) {
+	i := sort.Search(len(f.Tensors), func(i int) bool { return f.Tensors[i].Name >= name })
+	if i < len(f.Tensors) && f.Tensors[i].Name == name {
+		return f.Tensors[i], true
+	}
+	return Tensor{}, false
+}
+
+type entry struct {
+	DType   string   `json:"dtype"`
+	Shape   []int    `json:"shape"`
+	Offsets [2]int64 `json:"data_offsets"`
+}
+
+// ReadFile reads and parses a whole file; errors name the file.
+func ReadFile(path string) (*File, error) {
+	buf, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	f, err := Parse(buf)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Parse parses a safetensors buffer. Tensor data aliases buf.
+func Parse(buf []byte) (*File, error) {
+	if len(buf) < 8 {
+		return nil, fmt.Errorf("safetensors: %d bytes, too short for the header length", len(buf))
+	}
+	n := binary.LittleEndian.Uint64(buf)
+	if n > MaxHeader || n > uint64(len(buf)-8) {
+		return nil, fmt.Errorf("safetensors: header length %d exceeds the file (%d bytes) or %d", n, len(buf), MaxHeader)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(buf[8:8+n], &raw); err != nil {
+		return nil, fmt.Errorf("safetensors: header: %w", err)
+	}
+	data := buf[8+n:]
+	f := &File{}
+	for name, msg := range raw {
+		if name == "__metadata__" {
+			if err := json.Unmarshal(msg, &f.Metadata); err != nil {
+				return nil, fmt.Errorf("safetensors: __metadata__: %w", err)
+			}
+			continue
+		}
+		var e entry
+		if err := json.Unmarshal(msg, &e); err != nil {
+			return nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
+		}
+		size, ok := dtypeSize[e.DType]
+		if !ok {
+			return nil, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q", name, e.DType)
+		}
+		count := int64(1)
+		for _, d := range e.Shape {
+			if d < 0 || (d > 0 && count > math.MaxInt64/int64(d)/8) {
+				return nil, fmt.Errorf("safetensors: tensor %q: bad shape %v", name, e.Shape)
+			}
+			count *= int64(d)
+		}
+		lo, hi := e.Offsets[0], e.Offsets[1]
+		if lo < 0 || hi < lo || hi > int64(len(data)) {
+			return nil, fmt.Errorf("safetensors: tensor %q: data offsets [%d, %d) outside the %d data bytes", name, lo, hi, len(data))
+		}
+		if hi-lo != count*int64(size) {
+			return nil, fmt.Errorf("safetensors: tensor %q: %d bytes for %s%v, want %d", name, hi-lo, e.DType, e.Shape, count*int64(size))
+		}
+		f.Tensors = append(f.Tensors, Tensor{Name: name, DType: e.DType, Shape: e.Shape, Data: data[lo:hi:hi]})
+	}
+	sort.Slice(f.Tensors, func(i, j int) bool { return f.Tensors[i].Name < f.Tensors[j].Name })
+	return f, nil
+}
+
+// Float32 converts a floating-point tensor to float32 values.
+func (t Tensor) Float32() ([]float32, error) {
+	switch t.DType {
+	case "F32":
+		out := make([]float32, len(t.Data)/4)
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
+		}
+		return out, nil
+	case "F16":
+		out := make([]float32, len(t.Data)/2)
+		for i := range out {
+			out[i] = HalfToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
+		}
+		return out, nil
+	case "BF16":
+		out := make([]float32, len(t.Data)/2)
+		for i := range out {
+			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.Data[2*i:])) << 16)
+		}
+		return out, nil
+	case "F64":
+		out := make([]float32, len(t.Data)/8)
+		for i := range out {
+			out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(t.Data[8*i:])))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("safetensors: tensor %q: dtype %s is not floating point", t.Name, t.DType)
+}
+
+// Int64 converts an integer tensor to int64 values.
+func (t Tensor) Int64() ([]int64, error) {
+	switch t.DType {
+	case "I64":
+		out := make([]int64, len(t.Data)/8)
+		for i := range out {
+			out[i] = int64(binary.LittleEndian.Uint64(t.Data[8*i:]))
+		}
+		return out, nil
+	case "I32":
+		out := make([]int64, len(t.Data)/4)
+		for i := range out {
+			out[i] = int64(int32(binary.LittleEndian.Uint32(t.Data[4*i:])))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("safetensors: tensor %q: dtype %s is not I64/I32", t.Name, t.DType)
+}
+
+// F32 makes an F32 tensor from values.
+func F32(name string, shape []int, v []float32) Tensor {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return Tensor{Name: name, DType: "F32", Shape: shape, Data: b}
+}
+
+// F16 makes an F16 tensor from values, rounding to nearest even.
+func F16(name string, shape []int, v []float32) Tensor {
+	b := make([]byte, 2*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint16(b[2*i:], Float32ToHalf(x))
+	}
+	return Tensor{Name: name, DType: "F16", Shape: shape, Data: b}
+}
+
+// I64 makes an I64 tensor from values.
+func I64(name string, shape []int, v []int64) Tensor {
+	b := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], uint64(x))
+	}
+	return Tensor{Name: name, DType: "I64", Shape: shape, Data: b}
+}
+
+// Write writes tensors, sorted by name, with deterministic bytes: the
+// same tensors always give the same file.
+func Write(w io.Writer, tensors []Tensor, meta map[string]string) error {
+	ts := append([]Tensor(nil), tensors...)
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	header := map[string]any{}
+	if len(meta) > 0 {
+		header["__metadata__"] = meta
+	}
+	var off int64
+	for i, t := range ts {
+		if i > 0 && ts[i-1].Name == t.Name {
+			return fmt.Errorf("safetensors: duplicate tensor %q", t.Name)
+		}
+		size, ok := dtypeSize[t.DType]
+		if !ok {
+			return fmt.Errorf("safetensors: tensor %q: unsupported dtype %q", t.Name, t.DType)
+		}
+		count := 1
+		for _, d := range t.Shape {
+			count *= d
+		}
+		if count*size != len(t.Data) {
+			return fmt.Errorf("safetensors: tensor %q: %d bytes for %s%v", t.Name, len(t.Data), t.DType, t.Shape)
+		}
+		shape := t.Shape
+		if shape == nil {
+			shape = []int{}
+		}
+		header[t.Name] = entry{DType: t.DType, Shape: shape, Offsets: [2]int64{off, off + int64(len(t.Data))}}
+		off += int64(len(t.Data))
+	}
+	hj, err := json.Marshal(header) // map keys are sorted
+	if err != nil {
+		return fmt.Errorf("safetensors: header: %w", err)
+	}
+	for len(hj)%8 != 0 {
+		hj = append(hj, ' ')
+	}
+	var lenb [8]byte
+	binary.LittleEndian.PutUint64(lenb[:], uint64(len(hj)))
+	if _, err := w.Write(lenb[:]); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	if _, err := w.Write(hj); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	for _, t := range ts {
+		if _, err := w.Write(t.Data); err != nil {
+			return fmt.Errorf("safetensors: %w", err)
+		}
+	}
+	return nil
+}
+
+// WriteFile writes tensors to path through a temporary file and a rename,
+// so that an interrupted write leaves no partial file.
+func WriteFile(path string, tensors []Tensor, meta map[string]string) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := Write(tmp, tensors, meta); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	return nil
+}
