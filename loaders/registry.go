@@ -126,8 +126,8 @@ func Load(ctx context.Context, id string, opt Options) (*Set, error) {
 }
 
 func unknownCategory(info Info, name, file string) error {
-	w := where{dataset: info.ID, category: name}
-	return w.err(file, 0, ErrUnknownCategory, "valid: %s", strings.Join(info.Categories, ", "))
+	return &Error{Dataset: info.ID, Category: name, File: file,
+		Err: fmt.Errorf("%w; valid: %s", ErrUnknownCategory, strings.Join(info.Categories, ", "))}
 }
 
 // loader is the state of one Load call.
