@@ -71,25 +71,31 @@ func TestBadInput(t *testing.T) {
 			want: []string{"real-iad: audiojack: test: realiad_jsons/audiojack.json", "anomaly_class BX, mask_path null"},
 		},
 		{
-			name:   "orphan mask",
-			id:     "mvtec",
-			break_: func(t *testing.T, r string) { cp(t, r, "bottle/ground_truth/broken_large/000_mask.png", "bottle/ground_truth/broken_large/005_mask.png") },
-			kind:   loaders.ErrOrphanMask,
-			want:   []string{"mvtec: bottle: test: bottle/ground_truth/broken_large/005_mask.png: mask without image"},
+			name: "orphan mask",
+			id:   "mvtec",
+			break_: func(t *testing.T, r string) {
+				cp(t, r, "bottle/ground_truth/broken_large/000_mask.png", "bottle/ground_truth/broken_large/005_mask.png")
+			},
+			kind: loaders.ErrOrphanMask,
+			want: []string{"mvtec: bottle: test: bottle/ground_truth/broken_large/005_mask.png: mask without image"},
 		},
 		{
-			name:   "orphan mask folder",
-			id:     "mpdd",
-			break_: func(t *testing.T, r string) { cp(t, r, "tubes/ground_truth/flattening/000_mask.png", "tubes/ground_truth/dent/000_mask.png") },
-			kind:   loaders.ErrOrphanMask,
-			want:   []string{"mpdd: tubes: test: tubes/ground_truth/dent/000_mask.png: mask without image"},
+			name: "orphan mask folder",
+			id:   "mpdd",
+			break_: func(t *testing.T, r string) {
+				cp(t, r, "tubes/ground_truth/flattening/000_mask.png", "tubes/ground_truth/dent/000_mask.png")
+			},
+			kind: loaders.ErrOrphanMask,
+			want: []string{"mpdd: tubes: test: tubes/ground_truth/dent/000_mask.png: mask without image"},
 		},
 		{
-			name:   "mask size swapped",
-			id:     "mvtec",
-			break_: func(t *testing.T, r string) { writeGray(t, r, "bottle/ground_truth/contamination/000_mask.png", 48, 64, 255) },
-			kind:   loaders.ErrSizeMismatch,
-			want:   []string{"mvtec: bottle: test: bottle/ground_truth/contamination/000_mask.png", "mask size 48x64 != image size 64x48"},
+			name: "mask size swapped",
+			id:   "mvtec",
+			break_: func(t *testing.T, r string) {
+				writeGray(t, r, "bottle/ground_truth/contamination/000_mask.png", 48, 64, 255)
+			},
+			kind: loaders.ErrSizeMismatch,
+			want: []string{"mvtec: bottle: test: bottle/ground_truth/contamination/000_mask.png", "mask size 48x64 != image size 64x48"},
 		},
 		{
 			name:   "mask one row short",
@@ -143,11 +149,13 @@ func TestBadInput(t *testing.T) {
 			want:   []string{"mad-sim: 01Gorilla: train: 01Gorilla/train/good/10.png: cannot decode image: empty file"},
 		},
 		{
-			name:   "text saved as JPG",
-			id:     "visa",
-			break_: func(t *testing.T, r string) { write(t, r, "capsules/Data/Images/Normal/001.JPG", "this is not a JPEG\n") },
-			kind:   loaders.ErrCorruptImage,
-			want:   []string{"visa: capsules: train: capsules/Data/Images/Normal/001.JPG: cannot decode image"},
+			name: "text saved as JPG",
+			id:   "visa",
+			break_: func(t *testing.T, r string) {
+				write(t, r, "capsules/Data/Images/Normal/001.JPG", "this is not a JPEG\n")
+			},
+			kind: loaders.ErrCorruptImage,
+			want: []string{"visa: capsules: train: capsules/Data/Images/Normal/001.JPG: cannot decode image"},
 		},
 		{
 			name:   "truncated jpeg",
@@ -210,32 +218,40 @@ func TestBadInput(t *testing.T) {
 			want: []string{"visa: capsules: split_csv/1cls.csv: empty split"},
 		},
 		{
-			name:   "visa header differs",
-			id:     "visa",
-			break_: func(t *testing.T, r string) { edit(t, r, "split_csv/1cls.csv", "object,split,label,image,mask", "object,split,label,image,mask_path") },
-			kind:   loaders.ErrInvalidMetadata,
-			want:   []string{"visa: split_csv/1cls.csv:1: invalid metadata: header"},
+			name: "visa header differs",
+			id:   "visa",
+			break_: func(t *testing.T, r string) {
+				edit(t, r, "split_csv/1cls.csv", "object,split,label,image,mask", "object,split,label,image,mask_path")
+			},
+			kind: loaders.ErrInvalidMetadata,
+			want: []string{"visa: split_csv/1cls.csv:1: invalid metadata: header"},
 		},
 		{
-			name:   "visa wrong column count",
-			id:     "visa",
-			break_: func(t *testing.T, r string) { edit(t, r, "split_csv/1cls.csv", ","+candleAnomaly+",", ","+candleAnomaly+",x,") },
-			kind:   loaders.ErrInvalidMetadata,
-			want:   []string{"visa: split_csv/1cls.csv:", "wrong number of fields"},
+			name: "visa wrong column count",
+			id:   "visa",
+			break_: func(t *testing.T, r string) {
+				edit(t, r, "split_csv/1cls.csv", ","+candleAnomaly+",", ","+candleAnomaly+",x,")
+			},
+			kind: loaders.ErrInvalidMetadata,
+			want: []string{"visa: split_csv/1cls.csv:", "wrong number of fields"},
 		},
 		{
-			name:   "visa unknown label token",
-			id:     "visa",
-			break_: func(t *testing.T, r string) { edit(t, r, "split_csv/1cls.csv", "test,anomaly,"+candleAnomaly, "test,defect,"+candleAnomaly) },
-			kind:   loaders.ErrInvalidMetadata,
-			want:   []string{"visa: split_csv/1cls.csv:", `label "defect", want normal or anomaly`},
+			name: "visa unknown label token",
+			id:   "visa",
+			break_: func(t *testing.T, r string) {
+				edit(t, r, "split_csv/1cls.csv", "test,anomaly,"+candleAnomaly, "test,defect,"+candleAnomaly)
+			},
+			kind: loaders.ErrInvalidMetadata,
+			want: []string{"visa: split_csv/1cls.csv:", `label "defect", want normal or anomaly`},
 		},
 		{
-			name:   "visa unknown split token",
-			id:     "visa",
-			break_: func(t *testing.T, r string) { edit(t, r, "split_csv/1cls.csv", "test,anomaly,"+candleAnomaly, "val,anomaly,"+candleAnomaly) },
-			kind:   loaders.ErrInvalidMetadata,
-			want:   []string{"visa: split_csv/1cls.csv:", `split "val", want train or test`},
+			name: "visa unknown split token",
+			id:   "visa",
+			break_: func(t *testing.T, r string) {
+				edit(t, r, "split_csv/1cls.csv", "test,anomaly,"+candleAnomaly, "val,anomaly,"+candleAnomaly)
+			},
+			kind: loaders.ErrInvalidMetadata,
+			want: []string{"visa: split_csv/1cls.csv:", `split "val", want train or test`},
 		},
 		{
 			name:   "real-iad missing meta",
@@ -254,18 +270,22 @@ func TestBadInput(t *testing.T) {
 			want: []string{"real-iad: toy_brick: test: realiad_jsons/toy_brick.json: invalid metadata: test[", "record keys"},
 		},
 		{
-			name:   "real-iad unknown anomaly class",
-			id:     "real-iad",
-			break_: func(t *testing.T, r string) { edit(t, r, "realiad_jsons/toy_brick.json", `"anomaly_class": "AK"`, `"anomaly_class": "XX"`) },
-			kind:   loaders.ErrInvalidMetadata,
-			want:   []string{"real-iad: toy_brick: test: realiad_jsons/toy_brick.json", `unknown anomaly_class "XX"`},
+			name: "real-iad unknown anomaly class",
+			id:   "real-iad",
+			break_: func(t *testing.T, r string) {
+				edit(t, r, "realiad_jsons/toy_brick.json", `"anomaly_class": "AK"`, `"anomaly_class": "XX"`)
+			},
+			kind: loaders.ErrInvalidMetadata,
+			want: []string{"real-iad: toy_brick: test: realiad_jsons/toy_brick.json", `unknown anomaly_class "XX"`},
 		},
 		{
-			name:   "visa path escapes root",
-			id:     "visa",
-			break_: func(t *testing.T, r string) { edit(t, r, "split_csv/1cls.csv", ","+candleAnomaly+",", ",candle/../../outside.JPG,") },
-			kind:   loaders.ErrPathEscape,
-			want:   []string{"visa: candle: test: split_csv/1cls.csv:", `path escapes dataset root: image "candle/../../outside.JPG"`},
+			name: "visa path escapes root",
+			id:   "visa",
+			break_: func(t *testing.T, r string) {
+				edit(t, r, "split_csv/1cls.csv", ","+candleAnomaly+",", ",candle/../../outside.JPG,")
+			},
+			kind: loaders.ErrPathEscape,
+			want: []string{"visa: candle: test: split_csv/1cls.csv:", `path escapes dataset root: image "candle/../../outside.JPG"`},
 		},
 		{
 			name: "real-iad absolute path",
@@ -295,11 +315,13 @@ func TestBadInput(t *testing.T) {
 			want: []string{"real-iad: toy_brick: train: realiad_jsons/toy_brick.json:train[", "duplicate sample"},
 		},
 		{
-			name:   "visa normal label on an anomaly image",
-			id:     "visa",
-			break_: func(t *testing.T, r string) { edit(t, r, "split_csv/1cls.csv", "test,anomaly,"+candleAnomaly+","+candleMask, "test,normal,"+candleAnomaly+",") },
-			kind:   loaders.ErrLabelConflict,
-			want:   []string{"visa: candle: test: split_csv/1cls.csv:", "label contradicts path: label normal for " + candleAnomaly},
+			name: "visa normal label on an anomaly image",
+			id:   "visa",
+			break_: func(t *testing.T, r string) {
+				edit(t, r, "split_csv/1cls.csv", "test,anomaly,"+candleAnomaly+","+candleMask, "test,normal,"+candleAnomaly+",")
+			},
+			kind: loaders.ErrLabelConflict,
+			want: []string{"visa: candle: test: split_csv/1cls.csv:", "label contradicts path: label normal for " + candleAnomaly},
 		},
 		{
 			name:   "non-binary mvtec mask (deep)",
@@ -390,7 +412,10 @@ func read(t *testing.T, root, rel string) string {
 
 func cp(t *testing.T, root, from, to string) { t.Helper(); write(t, root, to, read(t, root, from)) }
 
-func appendText(t *testing.T, root, rel, s string) { t.Helper(); write(t, root, rel, read(t, root, rel)+s) }
+func appendText(t *testing.T, root, rel, s string) {
+	t.Helper()
+	write(t, root, rel, read(t, root, rel)+s)
+}
 
 func edit(t *testing.T, root, rel, old, new string) {
 	t.Helper()

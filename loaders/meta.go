@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -207,9 +208,13 @@ func loadMeta(ctx context.Context, l *loader) error {
 			}
 			for i, r := range m.Splits[sp][key] {
 				where := fmt.Sprintf("%s.%s[%d]", sp, key, i)
-				// Paths start with the on-disk folder (01Gorilla/…) even
-				// where the key drops the prefix (Gorilla).
-				cat := strings.SplitN(r.ImgPath, "/", 2)[0]
+				// The key is the category, except in the MAD metas, whose
+				// keys drop the numeric prefix (Gorilla) while paths keep
+				// the folder name (01Gorilla/…).
+				cat := key
+				if !slices.Contains(l.info.Categories, cat) {
+					cat = strings.SplitN(r.ImgPath, "/", 2)[0]
+				}
 				if !slices.Contains(l.info.Categories, cat) {
 					l.errs.add(l.where(cat, sp).err(rel, 0, ErrUnknownCategory, "%s: img_path %q; valid: %s", where, r.ImgPath, strings.Join(l.info.Categories, ", ")))
 					continue
@@ -227,6 +232,12 @@ func loadMeta(ctx context.Context, l *loader) error {
 					Dataset: l.info.ID, Category: cat, CategoryName: categoryName(l.info.ID, cat), Split: sp,
 					Label: r.Anomaly, ImagePath: img, RelImage: r.ImgPath, SampleKey: r.ImgPath,
 					Provenance: rel + ":" + where,
+				}
+				if l.info.ID == RealIAD {
+					if m := realIADView.FindStringSubmatch(path.Base(r.ImgPath)); m != nil {
+						s.View = m[1]
+					}
+					s.SampleKey = path.Dir(r.ImgPath)
 				}
 				if r.Anomaly == 1 {
 					s.DefectType = r.SpecieName

@@ -119,6 +119,7 @@ func Load(ctx context.Context, id string, opt Options) (*Set, error) {
 	if err := l.errs.err(); err != nil {
 		return nil, err
 	}
+	l.sortSamples()
 	if err := l.check(ctx); err != nil {
 		return nil, err
 	}
@@ -236,4 +237,27 @@ func (l *loader) presentCategories(dir string, ignore ...string) ([]string, erro
 		return nil, l.where("", "").err(l.rel(dir), 0, ErrLayout, "no category folders (valid: %s)", strings.Join(l.info.Categories, ", "))
 	}
 	return cats, nil
+}
+
+// sortSamples puts samples in one canonical order whatever the source:
+// category (reference order), split (train, test), then path in natural
+// order. Split files list rows in no particular order; results must not
+// depend on it.
+func (l *loader) sortSamples() {
+	rank := map[string]int{}
+	for i, c := range l.info.Categories {
+		rank[c] = i
+	}
+	slices.SortStableFunc(l.set.Samples, func(a, b Sample) int {
+		if d := rank[a.Category] - rank[b.Category]; d != 0 {
+			return d
+		}
+		if a.Split != b.Split {
+			if a.Split == Train {
+				return -1
+			}
+			return 1
+		}
+		return naturalCompare(a.RelImage, b.RelImage)
+	})
 }

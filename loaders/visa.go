@@ -35,10 +35,13 @@ func loadVisA(ctx context.Context, l *loader) error {
 		}
 	}
 	if l.opt.Protocol == VisAPrepared || (!raw && l.opt.Protocol == "") {
+		// anomalib writes <root>/visa_pytorch/<cat>, spot-diff
+		// <save>/1cls/<cat>; the root may also be that folder itself.
 		base := l.root
 		for _, sub := range []string{"visa_pytorch", "1cls"} {
-			if fileExists(filepath.Join(l.root, sub)) && !fileExists(filepath.Join(l.root, visaCategories[0])) {
+			if hasPreparedCategory(filepath.Join(l.root, sub)) {
 				base = filepath.Join(l.root, sub)
+				break
 			}
 		}
 		if err := l.loadDirStyle(ctx, base, visaPreparedStyle); err != nil {
@@ -296,4 +299,13 @@ func readImageAnno(r io.Reader) (map[string]string, error) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+func hasPreparedCategory(dir string) bool {
+	for _, c := range visaCategories {
+		if fileExists(filepath.Join(dir, c, Test)) {
+			return true
+		}
+	}
+	return false
 }
