@@ -1,16 +1,15 @@
 package loaders
 
 // naturalCompare orders strings with embedded numbers by value, so that the
-// unpadded MAD stems sort 0, 1, 2, …, 10 rather than 0, 1, 10, 2.
+// unpadded MAD stems sort 0, 1, 2, …, 10 rather than 0, 1, 10, 2. Numbers
+// that differ only in zero padding tie-break by padding, after the rest of
+// the string.
 func naturalCompare(a, b string) int {
+	padding := 0
 	for a != "" && b != "" {
-		ad, bd := isDigit(a[0]), isDigit(b[0])
-		switch {
-		case ad && bd:
+		if isDigit(a[0]) && isDigit(b[0]) {
 			na, ra := digitRun(a)
 			nb, rb := digitRun(b)
-			// Compare numerically: strip leading zeros, then by length, then
-			// lexically; equal values with different padding order by padding.
 			ta, tb := trimZeros(na), trimZeros(nb)
 			if len(ta) != len(tb) {
 				return cmp(len(ta), len(tb))
@@ -21,18 +20,21 @@ func naturalCompare(a, b string) int {
 				}
 				return 1
 			}
-			if len(na) != len(nb) {
-				return cmp(len(na), len(nb))
+			if padding == 0 {
+				padding = cmp(len(na), len(nb))
 			}
 			a, b = ra, rb
-		default:
-			if a[0] != b[0] {
-				return cmp(int(a[0]), int(b[0]))
-			}
-			a, b = a[1:], b[1:]
+			continue
 		}
+		if a[0] != b[0] {
+			return cmp(int(a[0]), int(b[0]))
+		}
+		a, b = a[1:], b[1:]
 	}
-	return cmp(len(a), len(b))
+	if c := cmp(len(a), len(b)); c != 0 {
+		return c
+	}
+	return padding
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
