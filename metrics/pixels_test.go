@@ -149,8 +149,8 @@ func TestPixelsUndefined(t *testing.T) {
 	allDefect := naiveImage{w: 2, h: 2, scores: []float32{1, 2, 3, 4}, mask: []uint8{1, 1, 1, 1}}
 	constant := naiveImage{w: 2, h: 2, scores: []float32{5, 5, 5, 5}, mask: []uint8{0, 255, 0, 0}}
 	tests := []struct {
-		name                              string
-		imgs                              []naiveImage
+		name                           string
+		imgs                           []naiveImage
 		auroc, ap, f1, mvtec, cflow200 bool // defined?
 	}{
 		{"no defects", []naiveImage{normal}, false, false, false, false, false},
