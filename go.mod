@@ -7,3 +7,5 @@ require (
 	golang.org/x/text v0.44.0
 	google.golang.org/protobuf v1.36.12
 )
+
+require github.com/nlpodyssey/gopickle v0.2.0

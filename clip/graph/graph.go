@@ -1,0 +1,324 @@
+// Package graph builds ONNX models from a small, explicit set of
+// operations.
+//
+// The CLIP towers are written against this builder rather than against
+// protobuf messages, so that every operation a tower uses is visible in one
+// place: a later reverse-mode differentiation pass over the same graphs
+// only has to know these operations.
+package graph
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/dapobench/dapobench/clip/safetensors"
+	pb "github.com/dapobench/dapobench/internal/onnxpb"
+)
+
+// Opset is the ONNX operator-set version the graphs use; 17 is the first
+// with LayerNormalization, and onnxruntime 1.24 runs it.
+const Opset = 17
+
+// IRVersion is the ONNX IR version written into models (the version of
+// internal/onnxpb's proto).
+const IRVersion = 8
+
+// DType is an ONNX tensor element type.
+type DType int32
+
+// The element types the towers use.
+const (
+	Float32 = DType(pb.TensorProto_FLOAT)
+	Float16 = DType(pb.TensorProto_FLOAT16)
+	Int64   = DType(pb.TensorProto_INT64)
+	Bool    = DType(pb.TensorProto_BOOL)
+)
+
+func (d DType) String() string {
+	switch d {
+	case Float32:
+		return "float32"
+	case Float16:
+		return "float16"
+	case Int64:
+		return "int64"
+	case Bool:
+		return "bool"
+	}
+	return "dtype(" + strconv.Itoa(int(d)) + ")"
+}
+
+// Dim is one dimension of a graph input or output: a size, or a name for
+// a dimension chosen at run time (the batch).
+type Dim struct {
+	Size  int64
+	Param string
+}
+
+// N is a fixed dimension.
+func N(n int) Dim { return Dim{Size: int64(n)} }
+
+// Sym is a symbolic dimension.
+func Sym(name string) Dim { return Dim{Param: name} }
+
+// Builder accumulates one graph. Values are referred to by name. Float is
+// the element type of weights and computation (Float32, or Float16 for
+// the fp16 build); graph inputs and outputs stay float32 and are cast at
+// the boundary by the caller through In and Out.
+type Builder struct {
+	Float DType
+
+	nodes   []*pb.NodeProto
+	inits   []*pb.TensorProto
+	inputs  []*pb.ValueInfoProto
+	outputs []*pb.ValueInfoProto
+	names   map[string]bool
+	counter int
+}
+
+// New returns an empty builder computing in dtype float (Float32 or Float16).
+func New(float DType) *Builder {
+	return &Builder{Float: float, names: map[string]bool{}}
+}
+
+func (b *Builder) fresh(prefix string) string {
+	for {
+		b.counter++
+		n := prefix + "_" + strconv.Itoa(b.counter)
+		if !b.names[n] {
+			b.names[n] = true
+			return n
+		}
+	}
+}
+
+func (b *Builder) claim(name string) string {
+	if b.names[name] {
+		panic("graph: duplicate value name " + name) // programming error in a tower, not input
+	}
+	b.names[name] = true
+	return name
+}
+
+func valueInfo(name string, dt DType, dims []Dim) *pb.ValueInfoProto {
+	shape := &pb.TensorShapeProto{}
+	for _, d := range dims {
+		if d.Param != "" {
+			shape.Dim = append(shape.Dim, &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimParam{DimParam: d.Param}})
+		} else {
+			shape.Dim = append(shape.Dim, &pb.TensorShapeProto_Dimension{Value: &pb.TensorShapeProto_Dimension_DimValue{DimValue: d.Size}})
+		}
+	}
+	return &pb.ValueInfoProto{Name: name, Type: &pb.TypeProto{Value: &pb.TypeProto_TensorType{TensorType: &pb.TypeProto_Tensor{ElemType: int32(dt), Shape: shape}}}}
+}
+
+// Input declares a graph input.
+func (b *Builder) Input(name string, dt DType, dims ...Dim) string {
+	b.inputs = append(b.inputs, valueInfo(b.claim(name), dt, dims))
+	return name
+}
+
+// Output declares v as the graph output called name.
+func (b *Builder) Output(v, name string, dt DType, dims ...Dim) {
+	if v != name {
+		b.node("Identity", []string{v}, []string{b.claim(name)})
+	}
+	b.outputs = append(b.outputs, valueInfo(name, dt, dims))
+}
+
+// In casts a float32 graph input to the compute type.
+func (b *Builder) In(x string) string {
+	if b.Float == Float32 {
+		return x
+	}
+	return b.Cast(x, b.Float)
+}
+
+// Out casts a computed value back to float32 for a graph output.
+func (b *Builder) Out(x string) string {
+	if b.Float == Float32 {
+		return x
+	}
+	return b.Cast(x, Float32)
+}
+
+// Weight adds an initializer holding data (float32 values, stored in the
+// compute type) and returns its name.
+func (b *Builder) Weight(name string, shape []int, data []float32) string {
+	return b.weight(b.claim(name), shape, data)
+}
+
+func (b *Builder) weight(name string, shape []int, data []float32) string {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if n != len(data) {
+		panic(fmt.Sprintf("graph: weight %s: %d values for shape %v", name, len(data), shape))
+	}
+	t := &pb.TensorProto{Name: name, DataType: int32(b.Float), Dims: dims64(shape)}
+	if b.Float == Float16 {
+		t.RawData = make([]byte, 2*len(data))
+		for i, v := range data {
+			binary.LittleEndian.PutUint16(t.RawData[2*i:], safetensors.Float32ToHalf(v))
+		}
+	} else {
+		t.RawData = make([]byte, 4*len(data))
+		for i, v := range data {
+			binary.LittleEndian.PutUint32(t.RawData[4*i:], math.Float32bits(v))
+		}
+	}
+	b.inits = append(b.inits, t)
+	return name
+}
+
+// Const adds a small float constant in the compute type.
+func (b *Builder) Const(shape []int, data ...float32) string {
+	return b.weight(b.fresh("const"), shape, data)
+}
+
+// Scalar adds a float scalar constant in the compute type.
+func (b *Builder) Scalar(v float32) string { return b.Const(nil, v) }
+
+// Ints adds an int64 constant (shapes, axes, indices). A nil shape makes
+// a scalar; otherwise the constant is 1-D.
+func (b *Builder) Ints(scalar bool, vals ...int64) string {
+	t := &pb.TensorProto{Name: b.fresh("ints"), DataType: int32(Int64)}
+	if !scalar {
+		t.Dims = []int64{int64(len(vals))}
+	}
+	t.RawData = make([]byte, 8*len(vals))
+	for i, v := range vals {
+		binary.LittleEndian.PutUint64(t.RawData[8*i:], uint64(v))
+	}
+	b.inits = append(b.inits, t)
+	return t.Name
+}
+
+func dims64(shape []int) []int64 {
+	out := make([]int64, len(shape))
+	for i, d := range shape {
+		out[i] = int64(d)
+	}
+	return out
+}
+
+func (b *Builder) node(op string, in, out []string, attrs ...*pb.AttributeProto) {
+	b.nodes = append(b.nodes, &pb.NodeProto{OpType: op, Name: op + "_" + strconv.Itoa(len(b.nodes)), Input: in, Output: out, Attribute: attrs})
+}
+
+func (b *Builder) op(op string, in []string, attrs ...*pb.AttributeProto) string {
+	out := b.fresh(op)
+	b.node(op, in, []string{out}, attrs...)
+	return out
+}
+
+func attrInt(name string, v int64) *pb.AttributeProto {
+	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INT, I: v}
+}
+
+func attrInts(name string, v ...int64) *pb.AttributeProto {
+	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INTS, Ints: v}
+}
+
+func attrFloat(name string, v float32) *pb.AttributeProto {
+	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_FLOAT, F: v}
+}
+
+// The operations. Each is one ONNX node with opset-17 semantics.
+
+// MatMul is numpy-style matrix multiplication with batch broadcasting.
+func (b *Builder) MatMul(x, y string) string { return b.op("MatMul", []string{x, y}) }
+
+// Add is element-wise addition with broadcasting.
+func (b *Builder) Add(x, y string) string { return b.op("Add", []string{x, y}) }
+
+// Sub is element-wise subtraction with broadcasting.
+func (b *Builder) Sub(x, y string) string { return b.op("Sub", []string{x, y}) }
+
+// Mul is element-wise multiplication with broadcasting.
+func (b *Builder) Mul(x, y string) string { return b.op("Mul", []string{x, y}) }
+
+// Div is element-wise division with broadcasting.
+func (b *Builder) Div(x, y string) string { return b.op("Div", []string{x, y}) }
+
+// Sigmoid is 1/(1+exp(-x)).
+func (b *Builder) Sigmoid(x string) string { return b.op("Sigmoid", []string{x}) }
+
+// Erf is the error function.
+func (b *Builder) Erf(x string) string { return b.op("Erf", []string{x}) }
+
+// Softmax normalises over the last axis.
+func (b *Builder) Softmax(x string) string {
+	return b.op("Softmax", []string{x}, attrInt("axis", -1))
+}
+
+// LayerNorm normalises over the last axis with scale w and bias c.
+func (b *Builder) LayerNorm(x, w, c string, eps float32) string {
+	return b.op("LayerNormalization", []string{x, w, c}, attrInt("axis", -1), attrFloat("epsilon", eps))
+}
+
+// Transpose permutes axes.
+func (b *Builder) Transpose(x string, perm ...int64) string {
+	return b.op("Transpose", []string{x}, attrInts("perm", perm...))
+}
+
+// Reshape reshapes x; a 0 copies the input's dimension, -1 is inferred.
+func (b *Builder) Reshape(x string, shape ...int64) string {
+	return b.op("Reshape", []string{x, b.Ints(false, shape...)})
+}
+
+// Slice takes x[start:end] along axis.
+func (b *Builder) Slice(x string, axis, start, end int64) string {
+	return b.op("Slice", []string{x, b.Ints(false, start), b.Ints(false, end), b.Ints(false, axis)})
+}
+
+// Concat joins along axis.
+func (b *Builder) Concat(axis int64, xs ...string) string {
+	return b.op("Concat", xs, attrInt("axis", axis))
+}
+
+// Gather takes x[..., idx, ...] along axis with an int64 index tensor.
+func (b *Builder) Gather(x, idx string, axis int64) string {
+	return b.op("Gather", []string{x, idx}, attrInt("axis", axis))
+}
+
+// GatherElements picks x's elements along axis at idx (same rank as x);
+// out-of-range indices are a run-time error.
+func (b *Builder) GatherElements(x, idx string, axis int64) string {
+	return b.op("GatherElements", []string{x, idx}, attrInt("axis", axis))
+}
+
+// Expand broadcasts x to shape (an int64 tensor).
+func (b *Builder) Expand(x, shape string) string { return b.op("Expand", []string{x, shape}) }
+
+// Shape is x's shape as an int64 tensor.
+func (b *Builder) Shape(x string) string { return b.op("Shape", []string{x}) }
+
+// Cast converts x to dtype to.
+func (b *Builder) Cast(x string, to DType) string {
+	return b.op("Cast", []string{x}, attrInt("to", int64(to)))
+}
+
+// Model returns the finished model. Metadata entries are written in the
+// order given.
+func (b *Builder) Model(name string, meta [][2]string) *pb.ModelProto {
+	m := &pb.ModelProto{
+		IrVersion:    IRVersion,
+		OpsetImport:  []*pb.OperatorSetIdProto{{Domain: "", Version: Opset}},
+		ProducerName: "dapobench",
+		Graph: &pb.GraphProto{
+			Name:        name,
+			Node:        b.nodes,
+			Initializer: b.inits,
+			Input:       b.inputs,
+			Output:      b.outputs,
+		},
+	}
+	for _, kv := range meta {
+		m.MetadataProps = append(m.MetadataProps, &pb.StringStringEntryProto{Key: kv[0], Value: kv[1]})
+	}
+	return m
+}

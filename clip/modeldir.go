@@ -1,0 +1,296 @@
+package clip
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/dapobench/dapobench/clip/graph"
+	"github.com/dapobench/dapobench/clip/safetensors"
+	"github.com/dapobench/dapobench/clip/tokenizer"
+	pb "github.com/dapobench/dapobench/internal/onnxpb"
+)
+
+// ManifestSchema identifies model.json files written by this package.
+const ManifestSchema = "dapobench/model/v1"
+
+// The files of a model directory.
+const (
+	ManifestFile       = "model.json"
+	ImageFile          = "image.onnx"
+	TextFile           = "text.onnx"
+	WindowFile         = "window.onnx"
+	TokenEmbeddingFile = "token_embedding.safetensors"
+	// TokenEmbeddingKey names the [vocab, text_width] table in TokenEmbeddingFile.
+	TokenEmbeddingKey = "token_embedding.weight"
+)
+
+// externalThreshold is the initializer size above which a graph stores its
+// weights as ONNX external data: protobuf messages cannot exceed 2 GiB and
+// ViT-L's image tower comes close (issue 4).
+const externalThreshold = 1 << 30
+
+// OpenAI's image normalisation, used by every method here (method.md §2.1,
+// §6.1): open_clip's ViT-B-16-plus-240 uses the same numbers.
+var (
+	clipMean = [3]float64{0.48145466, 0.4578275, 0.40821073}
+	clipStd  = [3]float64{0.26862954, 0.26130258, 0.27577711}
+)
+
+// Manifest is model.json: everything needed to use a model directory
+// without opening its graphs.
+type Manifest struct {
+	Schema    string  `json:"schema"`
+	Arch      Arch    `json:"arch"`
+	Variant   Variant `json:"variant"`
+	ImageSize int     `json:"image_size"`
+	// Grid is the patch grid side at ImageSize.
+	Grid int        `json:"grid"`
+	Mean [3]float64 `json:"mean"`
+	Std  [3]float64 `json:"std"`
+	// FeatureLayers are the 1-indexed blocks with a patch_<layer> output.
+	FeatureLayers []int `json:"feature_layers"`
+	// PatchTokens is the number of tokens of each patch output: 1+G² with
+	// the class token first, or G² for DAPO, which drops it (method.md §8.2).
+	PatchTokens int  `json:"patch_tokens"`
+	PatchCLS    bool `json:"patch_cls"`
+	// PatchDim is the width of the patch outputs: vision_width, or
+	// embed_dim for AnomalyCLIP's projected tokens.
+	PatchDim  int       `json:"patch_dim"`
+	EmbedDim  int       `json:"embed_dim"`
+	PosResize PosResize `json:"pos_resize"`
+	DType     string    `json:"dtype"`
+	// Deep prompt inputs: [depth, DeepTokens, width]; depth 0 when absent.
+	VisualPromptDepth int `json:"visual_prompt_depth"`
+	TextPromptDepth   int `json:"text_prompt_depth"`
+	PromptTokens      int `json:"prompt_tokens"`
+	// DPAMLayers is the number of final vision blocks with AnomalyCLIP's V-V path.
+	DPAMLayers int               `json:"dpam_layers"`
+	Tokenizer  TokenizerInfo     `json:"tokenizer"`
+	Weights    SourceInfo        `json:"weights"`
+	Files      map[string]string `json:"files"`
+}
+
+// TokenizerInfo pins the vocabulary prompts must be tokenized with.
+type TokenizerInfo struct {
+	VocabSHA256   string `json:"vocab_sha256"`
+	ContextLength int    `json:"context_length"`
+	SOT           int    `json:"sot"`
+	EOT           int    `json:"eot"`
+}
+
+// SourceInfo names the weights a directory was built from.
+type SourceInfo struct {
+	File   string `json:"file,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	// Seed is set for the tiny seeded models.
+	Seed *uint64 `json:"seed,omitempty"`
+}
+
+// Build writes a model directory: the graphs of the variant, the
+// token-embedding table, and model.json last, so that a directory with a
+// model.json is complete. Weights are checked against the architecture
+// first; a missing or mis-shaped tensor is an error naming it.
+func Build(ctx context.Context, dir string, a Arch, w Weights, o Options, src SourceInfo) (*Manifest, error) {
+	s, err := resolve(a, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Check(a); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	os.Remove(filepath.Join(dir, ManifestFile)) // incomplete until rewritten
+	m := manifest(a, s, src)
+	type job struct {
+		file  string
+		build func() (*pb.ModelProto, error)
+	}
+	jobs := []job{
+		{ImageFile, func() (*pb.ModelProto, error) { return imageGraph(a, w, s) }},
+		{TextFile, func() (*pb.ModelProto, error) { return textGraph(a, w, s), nil }},
+	}
+	if s.variant == WinCLIP {
+		jobs = append(jobs, job{WindowFile, func() (*pb.ModelProto, error) { return windowGraph(a, w, s), nil }})
+		m.Files["window"] = WindowFile
+	}
+	for _, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("clip: build %s: %w", dir, err)
+		}
+		model, err := j.build()
+		if err != nil {
+			return nil, fmt.Errorf("clip: build %s: %w", j.file, err)
+		}
+		external := o.External || initBytes(model) > externalThreshold
+		path := filepath.Join(dir, j.file)
+		os.Remove(path + ".data")
+		if err := graph.WriteFile(path, model, external); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("clip: build %s: %w", dir, err)
+	}
+	te := w["token_embedding.weight"]
+	if err := safetensors.WriteFile(filepath.Join(dir, TokenEmbeddingFile),
+		[]safetensors.Tensor{safetensors.F32(TokenEmbeddingKey, te.Shape, te.Data)}, nil); err != nil {
+		return nil, err
+	}
+	js, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("clip: model.json: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, ManifestFile), append(js, '\n')); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func initBytes(m *pb.ModelProto) int64 {
+	var n int64
+	for _, t := range m.GetGraph().GetInitializer() {
+		n += int64(len(t.RawData))
+	}
+	return n
+}
+
+func manifest(a Arch, s spec, src SourceInfo) *Manifest {
+	g := a.Grid(s.imageSize)
+	m := &Manifest{
+		Schema: ManifestSchema, Arch: a, Variant: s.variant, ImageSize: s.imageSize, Grid: g,
+		Mean: clipMean, Std: clipStd, FeatureLayers: append([]int{}, s.featureLayers...),
+		PatchTokens: g*g + 1, PatchCLS: true, PatchDim: a.VisionWidth, EmbedDim: a.EmbedDim,
+		PosResize: s.posResize, DType: s.float.String(),
+		VisualPromptDepth: s.visualDepth, TextPromptDepth: s.textDepth, DPAMLayers: s.dpamLayers,
+		Tokenizer: TokenizerInfo{VocabSHA256: tokenizer.VocabSHA256(), ContextLength: a.ContextLength,
+			SOT: tokenizer.SOT, EOT: tokenizer.EOT},
+		Weights: src,
+		Files:   map[string]string{"image": ImageFile, "text": TextFile, "token_embedding": TokenEmbeddingFile},
+	}
+	if m.FeatureLayers == nil {
+		m.FeatureLayers = []int{}
+	}
+	if s.visualDepth > 0 || s.textDepth > 0 {
+		m.PromptTokens = DeepTokens
+	}
+	switch s.variant {
+	case DAPO:
+		m.PatchTokens, m.PatchCLS = g*g, false
+	case AnomalyCLIP:
+		m.PatchDim = a.EmbedDim
+	}
+	return m
+}
+
+// ParseManifest decodes and checks model.json content.
+func ParseManifest(data []byte) (*Manifest, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("clip: model.json: %w", err)
+	}
+	if m.Schema != ManifestSchema {
+		return nil, fmt.Errorf("clip: model.json: schema %q, want %q", m.Schema, ManifestSchema)
+	}
+	if err := m.Arch.Validate(); err != nil {
+		return nil, fmt.Errorf("clip: model.json: %w", err)
+	}
+	s, err := resolve(m.Arch, Options{Variant: m.Variant, ImageSize: m.ImageSize, FeatureLayers: m.FeatureLayers, PosResize: m.PosResize})
+	if err != nil {
+		return nil, fmt.Errorf("clip: model.json: %w", err)
+	}
+	want := manifest(m.Arch, s, m.Weights)
+	if m.Grid != want.Grid || m.PatchTokens != want.PatchTokens || m.PatchCLS != want.PatchCLS ||
+		m.PatchDim != want.PatchDim || m.VisualPromptDepth != want.VisualPromptDepth ||
+		m.TextPromptDepth != want.TextPromptDepth || m.DPAMLayers != want.DPAMLayers {
+		return nil, fmt.Errorf("clip: model.json: derived fields (grid, patch_tokens, patch_cls, patch_dim, prompt depths, dpam_layers) disagree with arch %q, variant %q, image size %d", m.Arch.Name, m.Variant, m.ImageSize)
+	}
+	if m.DType != "float32" && m.DType != "float16" {
+		return nil, fmt.Errorf("clip: model.json: dtype %q, want float32 or float16", m.DType)
+	}
+	for _, k := range []string{"image", "text", "token_embedding"} {
+		if f := m.Files[k]; f == "" || filepath.Base(f) != f {
+			return nil, fmt.Errorf("clip: model.json: files.%s = %q, want a file name in the directory", k, f)
+		}
+	}
+	if m.Variant == WinCLIP && (m.Files["window"] == "" || filepath.Base(m.Files["window"]) != m.Files["window"]) {
+		return nil, fmt.Errorf("clip: model.json: files.window missing for variant winclip")
+	}
+	return &m, nil
+}
+
+// ReadManifest reads dir/model.json.
+func ReadManifest(dir string) (*Manifest, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("clip: model directory: %w", err)
+	}
+	m, err := ParseManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestFile), err)
+	}
+	return m, nil
+}
+
+// Path is the path of one of the manifest's files ("image", "text",
+// "window", "token_embedding") inside dir.
+func (m *Manifest) Path(dir, key string) string { return filepath.Join(dir, m.Files[key]) }
+
+// ReadTokenEmbedding reads the [vocab, text_width] token-embedding table
+// of a model directory.
+func (m *Manifest) ReadTokenEmbedding(dir string) (Tensor, error) {
+	path := m.Path(dir, "token_embedding")
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return Tensor{}, fmt.Errorf("clip: %w", err)
+	}
+	t, ok := f.Get(TokenEmbeddingKey)
+	if !ok {
+		return Tensor{}, fmt.Errorf("clip: %s: no tensor %q", path, TokenEmbeddingKey)
+	}
+	if len(t.Shape) != 2 || t.Shape[0] != m.Arch.VocabSize || t.Shape[1] != m.Arch.TextWidth {
+		return Tensor{}, fmt.Errorf("clip: %s: %s has shape %v, want [%d %d]", path, TokenEmbeddingKey, t.Shape, m.Arch.VocabSize, m.Arch.TextWidth)
+	}
+	v, err := t.Float32()
+	if err != nil {
+		return Tensor{}, fmt.Errorf("clip: %s: %w", path, err)
+	}
+	return Tensor{Shape: t.Shape, Data: v}, nil
+}
+
+func writeFileAtomic(path string, data []byte) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("clip: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("clip: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("clip: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("clip: %w", err)
+	}
+	return nil
+}
+
+// BuildTiny writes the tiny seeded model of a variant (TinyArch,
+// TinyWeights) at its native image size unless o.ImageSize says otherwise.
+func BuildTiny(ctx context.Context, dir string, seed uint64, o Options) (*Manifest, error) {
+	a := TinyArch(o.Variant)
+	return Build(ctx, dir, a, TinyWeights(a, seed), o, SourceInfo{Seed: &seed})
+}

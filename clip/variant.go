@@ -1,0 +1,122 @@
+package clip
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Variant selects how the towers run (method.md §8.2–8.3).
+type Variant string
+
+// The variants.
+const (
+	// Plain is standard CLIP (APRIL-GAN, MultiADS, handcrafted prompts):
+	// image_embed = ln_post(CLS)·proj, raw block outputs as patch tokens,
+	// causal text tower.
+	Plain Variant = "plain"
+	// AnomalyCLIP adds DPAM V-V attention in the last blocks and deep text
+	// tokens that overwrite positions 1..4 (method.md §6.2).
+	AnomalyCLIP Variant = "anomalyclip"
+	// DAPO adds deep visual prompts and deep text prompts, inserted at the
+	// first block and blended before each later one, and runs the text tower
+	// without a causal mask (method.md §2.3, §2.4).
+	DAPO Variant = "dapo"
+	// WinCLIP splits the image tower so that windows of patch tokens can be
+	// encoded (method.md §6.1, §8.2 item 4).
+	WinCLIP Variant = "winclip"
+)
+
+// Variants lists every variant.
+func Variants() []Variant { return []Variant{Plain, AnomalyCLIP, DAPO, WinCLIP} }
+
+// ParseVariant checks a variant name.
+func ParseVariant(s string) (Variant, error) {
+	v := Variant(s)
+	if !slices.Contains(Variants(), v) {
+		return "", fmt.Errorf("clip: unknown variant %q (want plain, anomalyclip, dapo or winclip)", s)
+	}
+	return v, nil
+}
+
+// Prompt and DPAM constants of the official code.
+const (
+	// DeepTokens is the number of deep prompt tokens per layer, in both
+	// towers: DAPO's hard-coded learnable_token_length / prefix_token_cnt
+	// (method.md §2.3, §2.4) and AnomalyCLIP's t_n_ctx (method.md §6.2).
+	DeepTokens = 4
+	// DeepBlend is DAPO's hard-coded alpha: before block i ≥ 1 the deep
+	// tokens become DeepBlend·h + (1−DeepBlend)·P[i] (method.md §2.3, §2.4).
+	DeepBlend = 0.01
+	// anomalyCLIPTextDepth is AnomalyCLIP's prompt depth 9, giving 8 deep
+	// text tensors used before blocks 1..8 (method.md §6.2).
+	anomalyCLIPTextDepth = 9
+	// dpamOf24 is the number of ViT-L's 24 blocks whose attention
+	// AnomalyCLIP replaces (DPAM_layer=20 → the last 19; method.md §6.2).
+	dpamOf24 = 19
+)
+
+// Options are the build choices of a model directory.
+type Options struct {
+	Variant Variant
+	// ImageSize is the input side S; 0 means the architecture's own.
+	ImageSize int
+	// FeatureLayers are the 1-indexed blocks whose tokens the image tower
+	// returns; nil means the variant's default (see DefaultFeatureLayers).
+	FeatureLayers []int
+	// PosResize overrides the variant's positional-embedding resize.
+	PosResize PosResize
+	// FP16 stores weights and computes in float16; inputs and outputs stay
+	// float32.
+	FP16 bool
+	// External forces ONNX external data for the initializers; large
+	// models use it regardless (see externalThreshold).
+	External bool
+}
+
+// DefaultFeatureLayers are the layers each method reads: 6, 12, 18, 24 of
+// ViT-L for DAPO and APRIL-GAN (method.md §2.4, §6.3), only 24 for
+// AnomalyCLIP (issue #82, method.md §6.2), none for WinCLIP. For other
+// depths L the same fractions are used: L/4, L/2, 3L/4, L.
+func DefaultFeatureLayers(v Variant, layers int) []int {
+	switch v {
+	case AnomalyCLIP:
+		return []int{layers}
+	case WinCLIP:
+		return nil
+	}
+	return []int{layers / 4, layers / 2, 3 * layers / 4, layers}
+}
+
+// DPAMLayers is how many final vision blocks use AnomalyCLIP's V-V path:
+// 19 of 24 for ViT-L, the same fraction (rounded down) for other depths.
+func DPAMLayers(layers int) int { return layers * dpamOf24 / 24 }
+
+// TextDeepDepth is the number of deep text prompt tensors of a variant:
+// one per text block for DAPO (text_depth 12), depth−1 = 8 for AnomalyCLIP
+// (at most one per block after the first), none otherwise.
+func TextDeepDepth(v Variant, textLayers int) int {
+	switch v {
+	case DAPO:
+		return textLayers
+	case AnomalyCLIP:
+		return min(anomalyCLIPTextDepth-1, textLayers-1)
+	}
+	return 0
+}
+
+// VisualDeepDepth is the number of deep visual prompt tensors: one per
+// vision block for DAPO (depth 24), none otherwise.
+func VisualDeepDepth(v Variant, visionLayers int) int {
+	if v == DAPO {
+		return visionLayers
+	}
+	return 0
+}
+
+// DefaultPosResize is the resize each method's own code applies.
+func DefaultPosResize(v Variant) PosResize {
+	if v == AnomalyCLIP {
+		return Bilinear
+	}
+	return BicubicAntialias
+}
