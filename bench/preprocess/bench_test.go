@@ -1,0 +1,88 @@
+package preprocess
+
+import (
+	"context"
+	"image"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// benchImage is a 1024×1024 RGB image, the size of most MVTec-AD categories.
+func benchImage(b *testing.B) image.Image {
+	img, err := Decode("testdata/images/big.png")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, _ := toPlane(img)
+	big := image.NewRGBA(image.Rect(0, 0, 1024, 1024))
+	row := make([]uint8, p.w*3)
+	for y := range 1024 {
+		packRow(row, p, y%p.h)
+		for x := range 1024 {
+			copy(big.Pix[y*big.Stride+4*x:], row[3*(x%p.w):3*(x%p.w)+3])
+			big.Pix[y*big.Stride+4*x+3] = 255
+		}
+	}
+	return big
+}
+
+// BenchmarkImage is resize and normalisation alone, 1024² RGB to 518².
+func BenchmarkImage(b *testing.B) {
+	img := benchImage(b)
+	spec := DAPO()
+	dst := make([]float32, spec.ImageLen())
+	for b.Loop() {
+		if err := spec.Image(dst, img); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMask is the bilinear mask resize with thresholding, 1024² to 518².
+func BenchmarkMask(b *testing.B) {
+	pix := make([]uint8, 1024*1024)
+	for i := range pix {
+		if (i/1024-500)*(i/1024-500)+(i%1024-400)*(i%1024-400) < 200*200 {
+			pix[i] = 1
+		}
+	}
+	spec := DAPO()
+	dst := make([]uint8, spec.Size*spec.Size)
+	for b.Loop() {
+		if err := spec.Mask(dst, pix, 1024, 1024); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFiles is the whole path, decode + resize + normalise to 518, over
+// every image in -images (default testdata/images), and reports images/s.
+func BenchmarkFiles(b *testing.B) {
+	dir := *imagesFlag
+	if dir == "" {
+		dir = "testdata/images"
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var paths []string
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); !e.IsDir() && e.Name() != "mask.png" && slices.Contains([]string{".png", ".jpg", ".JPG", ".jpeg"}, ext) {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(paths) == 0 {
+		b.Fatalf("no images in %s", dir)
+	}
+	spec := DAPO()
+	dst := make([]float32, len(paths)*spec.ImageLen())
+	for b.Loop() {
+		if err := spec.Files(context.Background(), dst, paths); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(paths))/b.Elapsed().Seconds(), "images/s")
+}
