@@ -23,10 +23,14 @@ build: setup
 run: build
 	$(BIN) demo --out $(DEMO)
 
+# Packages with goroutines also run under the race detector.
+RACE_PKGS := ./loaders/... ./bench/... ./metrics/...
+
 ## test: vet, the whole test suite, and the race detector on concurrent packages
 test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(GO) test -race -count=1 $(RACE_PKGS)
 
 ## fuzz: run every fuzz target for a short while (FUZZTIME=1m for the full run)
 FUZZTIME ?= 10s
