@@ -114,7 +114,7 @@ func (s *splitmix) normal() float64 {
 	return r * math.Cos(th)
 }
 
-// Uniform returns n seeded values uniform in [-1, 1), for test inputs.
+// seededUniform returns n seeded values uniform in [-1, 1).
 func seededUniform(seed uint64, n int) []float32 {
 	r := splitmix{state: seed}
 	out := make([]float32, n)
@@ -123,3 +123,7 @@ func seededUniform(seed uint64, n int) []float32 {
 	}
 	return out
 }
+
+// SeededUniform returns n values uniform in [-1, 1) from a seed, the
+// generator of the tiny models, for test inputs that must not drift.
+func SeededUniform(seed uint64, n int) []float32 { return seededUniform(seed, n) }

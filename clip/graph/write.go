@@ -82,6 +82,11 @@ func writeAtomic(path string, fill func(*bufio.Writer) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("graph: %w", err)
 	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	defer func() {
 		if err != nil {
 			tmp.Close()

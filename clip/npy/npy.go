@@ -66,6 +66,11 @@ func WriteFile(path string, shape []int, data []float32) (err error) {
 	if err != nil {
 		return fmt.Errorf("npy: %w", err)
 	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	defer func() {
 		if err != nil {
 			tmp.Close()

@@ -258,6 +258,11 @@ func WriteFile(path string, tensors []Tensor, meta map[string]string) (err error
 	if err != nil {
 		return fmt.Errorf("safetensors: %w", err)
 	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	defer func() {
 		if err != nil {
 			tmp.Close()
