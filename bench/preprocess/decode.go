@@ -124,12 +124,26 @@ func toPlane(img image.Image) (plane, error) {
 		return p, nil
 	case *image.YCbCr:
 		p := plane{pix: make([]uint8, w*h*3), w: w, h: h, stride: 3 * w, ch: 3, ps: 3}
+		hs, vs := 1, 1 // chroma subsampling, as image.YCbCr.COffset applies it
+		switch m.SubsampleRatio {
+		case image.YCbCrSubsampleRatio422:
+			hs = 2
+		case image.YCbCrSubsampleRatio420:
+			hs, vs = 2, 2
+		case image.YCbCrSubsampleRatio440:
+			vs = 2
+		case image.YCbCrSubsampleRatio411:
+			hs = 4
+		case image.YCbCrSubsampleRatio410:
+			hs, vs = 4, 2
+		}
 		for y := range h {
 			out := p.pix[y*3*w : (y+1)*3*w]
-			for x := range w {
-				yi := m.YOffset(b.Min.X+x, b.Min.Y+y)
-				ci := m.COffset(b.Min.X+x, b.Min.Y+y)
-				out[3*x], out[3*x+1], out[3*x+2] = color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+			yRow := m.Y[m.YOffset(b.Min.X, b.Min.Y+y):][:w]
+			cRow := ((b.Min.Y+y)/vs - b.Min.Y/vs) * m.CStride
+			for x, yy := range yRow {
+				ci := cRow + (b.Min.X+x)/hs - b.Min.X/hs
+				out[3*x], out[3*x+1], out[3*x+2] = color.YCbCrToRGB(yy, m.Cb[ci], m.Cr[ci])
 			}
 		}
 		return p, nil

@@ -267,3 +267,35 @@ func mustReadF(f *testing.F, path string) []byte {
 	}
 	return b
 }
+
+// TestYCbCr checks the row-wise chroma indexing against image.YCbCr.At for
+// every subsampling ratio, on a sub-image with an odd origin.
+func TestYCbCr(t *testing.T) {
+	for _, ratio := range []image.YCbCrSubsampleRatio{
+		image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420,
+		image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410,
+	} {
+		full := image.NewYCbCr(image.Rect(0, 0, 23, 17), ratio)
+		for i := range full.Y {
+			full.Y[i] = uint8(i * 7)
+		}
+		for i := range full.Cb {
+			full.Cb[i], full.Cr[i] = uint8(i*13), uint8(255-i*5)
+		}
+		img := full.SubImage(image.Rect(3, 5, 22, 16)).(*image.YCbCr)
+		p, err := toPlane(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := img.Bounds()
+		for y := range p.h {
+			for x := range p.w {
+				c := img.At(b.Min.X+x, b.Min.Y+y).(color.YCbCr)
+				r, g, bb := color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
+				if got := p.pix[y*p.stride+3*x:][:3]; got[0] != r || got[1] != g || got[2] != bb {
+					t.Fatalf("%v (%d,%d): %v, want %v", ratio, x, y, got, []uint8{r, g, bb})
+				}
+			}
+		}
+	}
+}

@@ -184,22 +184,36 @@ func horizontal(dst, src plane, first int, c coeffs) {
 		for xx := range dst.w {
 			k := c.k[xx*c.ksize : xx*c.ksize+c.n[xx]]
 			p := in[c.start[xx]*src.ps:]
-			switch src.ch {
-			case 1:
+			switch {
+			case src.ch == 1:
 				s := int32(half)
 				for i, w := range k {
 					s += int32(p[i*src.ps]) * w
 				}
 				out[xx] = clip8(s)
-			case 3:
+			case src.ps == 4: // RGBA memory; the loop shape lets the compiler drop bounds checks
 				s0, s1, s2 := int32(half), int32(half), int32(half)
-				for i, w := range k {
-					q := p[i*src.ps : i*src.ps+3]
+				p = p[:4*len(k)]
+				for _, w := range k {
+					q := p[:4:4]
 					s0 += int32(q[0]) * w
 					s1 += int32(q[1]) * w
 					s2 += int32(q[2]) * w
+					p = p[4:]
 				}
-				o := out[xx*3 : xx*3+3]
+				o := out[xx*3 : xx*3+3 : xx*3+3]
+				o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
+			default: // packed RGB
+				s0, s1, s2 := int32(half), int32(half), int32(half)
+				p = p[:3*len(k)]
+				for _, w := range k {
+					q := p[:3:3]
+					s0 += int32(q[0]) * w
+					s1 += int32(q[1]) * w
+					s2 += int32(q[2]) * w
+					p = p[3:]
+				}
+				o := out[xx*3 : xx*3+3 : xx*3+3]
 				o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
 			}
 		}
