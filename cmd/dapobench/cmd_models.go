@@ -1,0 +1,330 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/dapobench/dapobench/bench/preprocess"
+	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/clip/safetensors"
+	"github.com/dapobench/dapobench/clip/tokenizer"
+)
+
+// stringsFlag collects a repeated flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
+
+// intsFlag parses a comma-separated list of integers.
+type intsFlag []int
+
+func (s *intsFlag) String() string {
+	var parts []string
+	for _, v := range *s {
+		parts = append(parts, strconv.Itoa(v))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (s *intsFlag) Set(v string) error {
+	*s = nil
+	for _, p := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil {
+			return fmt.Errorf("want comma-separated integers, got %q", v)
+		}
+		*s = append(*s, n)
+	}
+	return nil
+}
+
+// buildFlags are the options shared by models build and models tiny.
+type buildFlags struct {
+	variant   string
+	imageSize int
+	layers    intsFlag
+	posResize string
+	fp16      bool
+	external  bool
+}
+
+func (b *buildFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&b.variant, "variant", "", "tower variant: plain, anomalyclip, dapo or winclip (required)")
+	fs.IntVar(&b.imageSize, "image-size", 0, "input image side; 0 keeps the architecture's (positional embedding resized otherwise)")
+	fs.Var(&b.layers, "feature-layers", "1-indexed blocks whose patch tokens the image tower returns (default: the variant's)")
+	fs.StringVar(&b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias or bilinear (default: the variant's)")
+	fs.BoolVar(&b.fp16, "fp16", false, "store weights and compute in float16 (for GPUs); inputs and outputs stay float32")
+	fs.BoolVar(&b.external, "external-data", false, "store weights as ONNX external data even when small")
+}
+
+func (b *buildFlags) options() (clip.Options, error) {
+	v, err := clip.ParseVariant(b.variant)
+	if err != nil {
+		return clip.Options{}, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	o := clip.Options{Variant: v, ImageSize: b.imageSize, PosResize: clip.PosResize(b.posResize), FP16: b.fp16, External: b.external}
+	if b.layers != nil {
+		o.FeatureLayers = b.layers
+	}
+	return o, nil
+}
+
+func printManifest(w io.Writer, dir string, m *clip.Manifest) {
+	fmt.Fprintf(w, "wrote %s: %s %s, image %d (grid %d), feature layers %v, %s\n",
+		dir, m.Arch.Name, m.Variant, m.ImageSize, m.Grid, m.FeatureLayers, m.DType)
+}
+
+func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("models build", stderr)
+	weights := fs.String("weights", "", "CLIP weights: safetensors or torch .pt/.pth, OpenAI/open_clip or Hugging Face names (required)")
+	arch := fs.String("arch", "", "architecture preset: "+strings.Join(clip.PresetNames(), ", "))
+	archConfig := fs.String("arch-config", "", "architecture JSON file (instead of --arch)")
+	out := fs.String("out", "", "model directory to write (required)")
+	var bf buildFlags
+	bf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "weights", "variant", "out"); err != nil {
+		return err
+	}
+	if (*arch == "") == (*archConfig == "") {
+		return fmt.Errorf("%w: models build: give exactly one of --arch and --arch-config", errUsage)
+	}
+	o, err := bf.options()
+	if err != nil {
+		return err
+	}
+	var a clip.Arch
+	if *arch != "" {
+		a, err = clip.Preset(*arch)
+	} else {
+		a, err = clip.ReadArch(*archConfig)
+	}
+	if err != nil {
+		return err
+	}
+	w, err := clip.ReadWeights(*weights)
+	if err != nil {
+		return err
+	}
+	sum, err := clip.FileSHA256(*weights)
+	if err != nil {
+		return err
+	}
+	m, err := clip.Build(ctx, *out, a, w, o, clip.SourceInfo{File: filepath.Base(*weights), SHA256: sum})
+	if err != nil {
+		return fmt.Errorf("models build: %s: %w", *weights, err)
+	}
+	printManifest(stdout, *out, m)
+	return nil
+}
+
+func runModelsTiny(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("models tiny", stderr)
+	out := fs.String("out", "", "model directory to write (required)")
+	seed := fs.Uint64("seed", 1, "seed of the random weights")
+	var bf buildFlags
+	bf.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "variant", "out"); err != nil {
+		return err
+	}
+	o, err := bf.options()
+	if err != nil {
+		return err
+	}
+	m, err := clip.BuildTiny(ctx, *out, *seed, o)
+	if err != nil {
+		return fmt.Errorf("models tiny: %w", err)
+	}
+	printManifest(stdout, *out, m)
+	return nil
+}
+
+func runModelsRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("models run", stderr)
+	model := fs.String("model", "", "model directory (required)")
+	out := fs.String("out", "", "folder for the .npy outputs (required)")
+	prompts := fs.String("prompts", "", "safetensors with learned inputs (visual_prompts, deep_tokens); zeros when absent")
+	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
+	var images, texts stringsFlag
+	fs.Var(&images, "image", "image file (repeatable)")
+	fs.Var(&texts, "text", "text prompt (repeatable)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "model", "out"); err != nil {
+		return err
+	}
+	if len(images) == 0 && len(texts) == 0 {
+		return fmt.Errorf("%w: models run: give at least one --image or --text", errUsage)
+	}
+	m, err := clip.ReadManifest(*model)
+	if err != nil {
+		return err
+	}
+	learned, err := readLearned(*prompts)
+	if err != nil {
+		return err
+	}
+	rt, err := runner.Open(runner.Options{Device: *device})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("models run: %w", err)
+	}
+	if len(images) > 0 {
+		if err := runImages(ctx, rt, *model, m, images, learned, *out, stdout, stderr); err != nil {
+			return err
+		}
+	}
+	if len(texts) > 0 {
+		if err := runTexts(ctx, rt, *model, m, texts, learned, *out, stdout, stderr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readLearned(path string) (map[string]runner.Tensor, error) {
+	out := map[string]runner.Tensor{}
+	if path == "" {
+		return out, nil
+	}
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("models run: --prompts: %w", err)
+	}
+	for _, t := range f.Tensors {
+		v, err := t.Float32()
+		if err != nil {
+			return nil, fmt.Errorf("models run: --prompts %s: %w", path, err)
+		}
+		out[t.Name] = runner.Tensor{Shape: int64s(t.Shape), Float32: v}
+	}
+	return out, nil
+}
+
+func int64s(s []int) []int64 {
+	out := make([]int64, len(s))
+	for i, d := range s {
+		out[i] = int64(d)
+	}
+	return out
+}
+
+// feedLearned fills the session's learned-prompt inputs from the --prompts
+// file, or with zeros.
+func feedLearned(s *runner.Session, in, learned map[string]runner.Tensor, stderr io.Writer) error {
+	for _, info := range s.Inputs() {
+		if _, ok := in[info.Name]; ok {
+			continue
+		}
+		if t, ok := learned[info.Name]; ok {
+			in[info.Name] = t
+			continue
+		}
+		n := int64(1)
+		for _, d := range info.Shape {
+			if d < 0 {
+				return fmt.Errorf("models run: input %s has a free dimension and no value", info.Name)
+			}
+			n *= d
+		}
+		fmt.Fprintf(stderr, "models run: %s not given (--prompts); using zeros %v\n", info.Name, info.Shape)
+		in[info.Name] = runner.Tensor{Shape: info.Shape, Float32: make([]float32, n)}
+	}
+	return nil
+}
+
+func writeOutputs(dir string, res map[string]runner.Tensor, rename map[string]string, stdout io.Writer) error {
+	for name, t := range res {
+		if r, ok := rename[name]; ok {
+			name = r
+		}
+		shape := make([]int, len(t.Shape))
+		for i, d := range t.Shape {
+			shape[i] = int(d)
+		}
+		path := filepath.Join(dir, name+".npy")
+		if err := npy.WriteFile(path, shape, t.Float32); err != nil {
+			return fmt.Errorf("models run: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s %v\n", path, shape)
+	}
+	return nil
+}
+
+func runImages(ctx context.Context, rt *runner.Runtime, dir string, m *clip.Manifest, images []string, learned map[string]runner.Tensor, out string, stdout, stderr io.Writer) error {
+	spec := preprocess.Spec{Size: m.ImageSize}
+	for i := range 3 {
+		spec.Mean[i], spec.Std[i] = float32(m.Mean[i]), float32(m.Std[i])
+	}
+	pixels := make([]float32, len(images)*spec.ImageLen())
+	if err := spec.Files(ctx, pixels, images); err != nil {
+		return fmt.Errorf("models run: %w", err)
+	}
+	s, err := rt.Load(ctx, m.Path(dir, "image"))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	in := map[string]runner.Tensor{clip.InPixels: {Shape: spec.Shape(len(images)), Float32: pixels}}
+	if err := feedLearned(s, in, learned, stderr); err != nil {
+		return err
+	}
+	res, err := s.Run(ctx, in)
+	if err != nil {
+		return fmt.Errorf("models run: image tower: %w", err)
+	}
+	return writeOutputs(out, res, nil, stdout)
+}
+
+func runTexts(ctx context.Context, rt *runner.Runtime, dir string, m *clip.Manifest, texts []string, learned map[string]runner.Tensor, out string, stdout, stderr io.Writer) error {
+	if m.Tokenizer.VocabSHA256 != tokenizer.VocabSHA256() {
+		return fmt.Errorf("models run: %s was built for vocabulary %s, this build embeds %s", dir, m.Tokenizer.VocabSHA256, tokenizer.VocabSHA256())
+	}
+	tk, err := tokenizer.New()
+	if err != nil {
+		return err
+	}
+	table, err := m.ReadTokenEmbedding(dir)
+	if err != nil {
+		return err
+	}
+	embeds, eot, err := clip.TextInputs(tk, table, texts)
+	if err != nil {
+		return fmt.Errorf("models run: %w", err)
+	}
+	s, err := rt.Load(ctx, m.Path(dir, "text"))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	in := map[string]runner.Tensor{
+		clip.InEmbeds:   {Shape: int64s(embeds.Shape), Float32: embeds.Data},
+		clip.InEOTIndex: {Shape: []int64{int64(len(eot))}, Int64: eot},
+	}
+	if err := feedLearned(s, in, learned, stderr); err != nil {
+		return err
+	}
+	res, err := s.Run(ctx, in)
+	if err != nil {
+		return fmt.Errorf("models run: text tower: %w", err)
+	}
+	return writeOutputs(out, res, map[string]string{clip.OutTextFeatures: "text_embed"}, stdout)
+}
