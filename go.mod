@@ -9,3 +9,5 @@ require (
 )
 
 require github.com/nlpodyssey/gopickle v0.2.0
+
+require golang.org/x/image v0.48.0

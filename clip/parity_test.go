@@ -316,4 +316,3 @@ func maxAbsDiff(a, b []float32) float64 {
 	}
 	return d
 }
-
