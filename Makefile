@@ -46,9 +46,10 @@ bench: setup
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## bench-preprocess: images/s for decode+resize+normalise at 518, Go against Pillow (python3-pil) on the same images
+##   (TAGS=turbojpeg decodes JPEG with libjpeg-turbo; needs libturbojpeg0-dev)
 .PHONY: bench-preprocess
 bench-preprocess:
-	GO=$(GO) bash bench/preprocess/testdata/bench.sh
+	GO=$(GO) TAGS=$(TAGS) bash bench/preprocess/testdata/bench.sh
 
 clean:
 	rm -rf bin runs

@@ -24,8 +24,10 @@
 //     libjpeg-turbo, which Pillow uses: after resizing to 518 the difference
 //     was mean 2.2, max 90 levels on a synthetic photo with saturated colour
 //     edges (mean 1.1, max 23 on a real one, go-ecosystem.md §7). This
-//     matters for VisA, MAD-Real and Real-IAD, which are JPEG. JPEGDecoder
-//     names the decoder in use so results can record it.
+//     matters for VisA, MAD-Real and Real-IAD, which are JPEG. Building with
+//     -tags turbojpeg (cgo, Debian libturbojpeg0-dev) decodes with
+//     libjpeg-turbo instead and matches Pillow exactly. JPEGDecoder names
+//     the decoder in use so results can record it.
 //
 // Files decodes in parallel, one image per goroutine; the resize of one
 // image is single-threaded, which is faster overall than splitting it.
