@@ -235,6 +235,10 @@ func (rt *Runtime) load(ctx context.Context, name string, sig signature, newSess
 			if in.DType != Float32 && in.DType != Int64 {
 				return nil, fmt.Errorf("runner: load %s: %s %q has type %v; the runner exchanges float32 and int64 tensors only (cast inside the graph)", name, group.what, in.Name, in.DType)
 			}
+			if in.Shape != nil && len(in.Shape) == 0 {
+				// onnxruntime_go cannot create or return rank-0 tensors.
+				return nil, fmt.Errorf("runner: load %s: %s %q is a scalar; give it shape [1] in the graph", name, group.what, in.Name)
+			}
 		}
 	}
 	in, out := names(sig.inputs), names(sig.outputs)

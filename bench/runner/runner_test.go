@@ -18,6 +18,7 @@ import (
 
 	"github.com/dapobench/dapobench/bench/runner"
 	"github.com/dapobench/dapobench/bench/runner/internal/testmodel"
+	"github.com/dapobench/dapobench/internal/onnxpb"
 )
 
 // -device selects the device for the CUDA tests. On a GPU machine:
@@ -250,6 +251,18 @@ func TestBadModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	scalar := c.Model(nil)
+	scalar.Graph.Output[1] = testmodel.ValueInfo("rows", onnxpb.TensorProto_FLOAT)
+	scalarBytes, err := testmodel.Marshal(scalar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp16 := c.Model(nil)
+	fp16.Graph.Output[0] = testmodel.ValueInfo("probs", onnxpb.TensorProto_FLOAT16, "batch", int64(3))
+	fp16Bytes, err := testmodel.Marshal(fp16)
+	if err != nil {
+		t.Fatal(err)
+	}
 	good := writeModel(t, c, true)
 	if err := os.Remove(good + ".data"); err != nil {
 		t.Fatal(err)
@@ -263,6 +276,8 @@ func TestBadModel(t *testing.T) {
 		{"unknown op", write("unknown-op.onnx", brokenBytes), "NoSuchOp"},
 		{"missing external data", good, "classifier.onnx.data"},
 		{"directory", dir, "is a directory"},
+		{"scalar output", write("scalar.onnx", scalarBytes), `output "rows" is a scalar`},
+		{"float16 output", write("fp16.onnx", fp16Bytes), `output "probs" has type FLOAT16`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := rt.Load(context.Background(), tc.path)
