@@ -33,6 +33,7 @@ type Options struct {
 type Runtime struct {
 	dev     Device
 	lib     string
+	version string
 	threads int
 	log     *slog.Logger
 
@@ -70,7 +71,8 @@ func Open(opts Options) (*Runtime, error) {
 	if err := acquireEnv(lib); err != nil {
 		return nil, err
 	}
-	rt := &Runtime{dev: dev, lib: lib, threads: threads, log: logger, provider: ProviderCPU, sessions: map[*Session]struct{}{}}
+	// The version string lives in the library, so copy it while it is loaded.
+	rt := &Runtime{dev: dev, lib: lib, version: ort.GetVersion(), threads: threads, log: logger, provider: ProviderCPU, sessions: map[*Session]struct{}{}}
 	if dev.Kind == CPU {
 		return rt, nil
 	}
@@ -95,7 +97,7 @@ func (rt *Runtime) Device() Device { return rt.dev }
 func (rt *Runtime) Library() string { return rt.lib }
 
 // Version returns onnxruntime's version string, such as "1.24.1".
-func (rt *Runtime) Version() string { return ort.GetVersion() }
+func (rt *Runtime) Version() string { return rt.version }
 
 // Threads returns the intra-op thread count of each session.
 func (rt *Runtime) Threads() int { return rt.threads }

@@ -347,6 +347,9 @@ func TestClose(t *testing.T) {
 	if err := rt.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+	if rt.Version() != runner.ORTVersion { // safe after the library is unloaded
+		t.Errorf("Version() after Close = %q", rt.Version())
+	}
 	if err := s.Close(); err != nil {
 		t.Errorf("Close after Runtime.Close: %v", err)
 	}
