@@ -37,6 +37,7 @@ type Runtime struct {
 	threads int
 	log     *slog.Logger
 
+	loading  sync.RWMutex // held shared by Load, exclusively by Close
 	mu       sync.Mutex
 	provider string // ProviderCUDA until a CUDA failure under auto
 	warned   bool
@@ -245,6 +246,8 @@ func (rt *Runtime) load(ctx context.Context, name string, sig signature, newSess
 	}
 	in, out := names(sig.inputs), names(sig.outputs)
 
+	rt.loading.RLock() // the environment must outlive the session creation
+	defer rt.loading.RUnlock()
 	rt.mu.Lock()
 	closed, provider := rt.closed, rt.provider
 	rt.mu.Unlock()
@@ -289,7 +292,8 @@ func (rt *Runtime) create(cuda bool, in, out []string, newSess sessionMaker) (*o
 }
 
 // Close closes every session still open and releases this Runtime's hold on
-// the onnxruntime environment. It waits for runs in progress to finish.
+// the onnxruntime environment. It waits for loads and runs in progress to
+// finish.
 func (rt *Runtime) Close() error {
 	rt.mu.Lock()
 	if rt.closed {
@@ -297,6 +301,10 @@ func (rt *Runtime) Close() error {
 		return nil
 	}
 	rt.closed = true
+	rt.mu.Unlock()
+	rt.loading.Lock() // wait for loads in progress; new ones see closed
+	defer rt.loading.Unlock()
+	rt.mu.Lock()
 	open := make([]*Session, 0, len(rt.sessions))
 	for s := range rt.sessions {
 		open = append(open, s)

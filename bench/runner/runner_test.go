@@ -571,3 +571,40 @@ func BenchmarkRun(b *testing.B) {
 		}
 	}
 }
+
+// TestCloseDuringUse closes a Runtime while goroutines load and run: every
+// call either completes or reports that the runtime or session is closed.
+func TestCloseDuringUse(t *testing.T) {
+	rt, err := runner.Open(runner.Options{Device: "cpu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testmodel.NewClassifier(1, 16, 10, 50, 8)
+	path := writeModel(t, c, false)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 5))
+			for {
+				s, err := rt.Load(context.Background(), path)
+				if err != nil {
+					if !strings.Contains(err.Error(), "runtime is closed") {
+						t.Errorf("Load: %v", err)
+					}
+					return
+				}
+				x, idx := batch(c, r, 3)
+				if err := check(context.Background(), s, c, x, idx, tol); err != nil && !strings.Contains(err.Error(), "session is closed") {
+					t.Errorf("Run: %v", err)
+				}
+			}
+		}()
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := rt.Close(); err != nil {
+		t.Error(err)
+	}
+	wg.Wait()
+}
