@@ -40,8 +40,19 @@ func findClass(module, name string) (any, error) {
 	case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
 		return rebuildParameter{}, nil
 	}
-	return types.NewGenericClass(module, name), nil
+	return inertClass{}, nil
 }
+
+// inertClass stands for any class the loader has no use for; its objects
+// accept construction, __setstate__ and attribute updates and hold nothing.
+type inertClass struct{}
+
+func (inertClass) Call(...any) (any, error)  { return inertObject{}, nil }
+func (inertClass) PyNew(...any) (any, error) { return inertObject{}, nil }
+
+type inertObject struct{}
+
+func (inertObject) PySetState(any) error { return nil }
 
 type rebuildParameter struct{}
 

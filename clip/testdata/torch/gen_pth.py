@@ -1,0 +1,163 @@
+#!/usr/bin/python3
+"""Writes torch.save-style zip checkpoints without torch, for torch_test.go.
+
+torch.save (PyTorch >= 1.6) writes a zip archive: archive/data.pkl (pickle
+protocol 2 whose tensors are torch._utils._rebuild_tensor_v2 calls over
+persistent ids ("storage", torch.<Type>Storage, key, location, numel)),
+archive/data/<key> (raw little-endian storage bytes), archive/version and
+archive/byteorder. This script builds that layout with stand-in torch
+classes, so Debian's 172-package python3-torch is not needed.
+
+Usage: cd clip/testdata/torch && /usr/bin/python3 gen_pth.py
+Writes dapo_like.pth, clip_state.pth and expected.json.
+"""
+import collections
+import json
+import pickle
+import sys
+import types
+import zipfile
+
+import numpy as np
+
+torch = types.ModuleType("torch")
+utils = types.ModuleType("torch._utils")
+argparse_mod = types.ModuleType("argparse_standin")
+sys.modules["torch"] = torch
+sys.modules["torch._utils"] = utils
+torch._utils = utils
+
+
+def _make_storage(name):
+    cls = type(name, (), {})
+    cls.__module__ = "torch"
+    setattr(torch, name, cls)
+    return cls
+
+
+FloatStorage = _make_storage("FloatStorage")
+HalfStorage = _make_storage("HalfStorage")
+LongStorage = _make_storage("LongStorage")
+
+
+def _rebuild_tensor_v2(*args):
+    raise RuntimeError("stand-in")
+
+
+def _rebuild_parameter(*args):
+    raise RuntimeError("stand-in")
+
+
+for f in (_rebuild_tensor_v2, _rebuild_parameter):
+    f.__module__ = "torch._utils"
+    setattr(utils, f.__name__, f)
+
+
+class Storage:
+    def __init__(self, key, array):
+        self.key = key
+        self.array = np.ascontiguousarray(array).ravel()
+        self.cls = {np.float32: FloatStorage, np.float16: HalfStorage, np.int64: LongStorage}[self.array.dtype.type]
+
+
+class Tensor:
+    def __init__(self, storage, offset, size, stride):
+        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+
+    def __reduce__(self):
+        return (_rebuild_tensor_v2, (self.storage, self.offset, self.size, self.stride, False, collections.OrderedDict()))
+
+    def values(self):
+        """What the tensor holds, as numpy, applying offset and strides."""
+        return np.lib.stride_tricks.as_strided(
+            self.storage.array[self.offset:], self.size, [s * self.storage.array.itemsize for s in self.stride]).astype(np.float64)
+
+
+class Parameter:
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def __reduce__(self):
+        return (_rebuild_parameter, (self.tensor, True, collections.OrderedDict()))
+
+
+class Namespace:  # an unrelated object, as training scripts save their args
+    def __init__(self):
+        self.lr = 0.001
+
+Namespace.__module__ = "argparse_standin"
+argparse_mod.Namespace = Namespace
+sys.modules["argparse_standin"] = argparse_mod
+
+
+class Pickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, Storage):
+            return ("storage", obj.cls, obj.key, "cpu", obj.array.size)
+        return None
+
+
+def contiguous(storage, offset, size):
+    stride, acc = [], 1
+    for d in reversed(size):
+        stride.insert(0, acc)
+        acc *= d
+    return Tensor(storage, offset, size, stride)
+
+
+def save(path, obj, storages):
+    buf = __import__("io").BytesIO()
+    Pickler(buf, protocol=2).dump(obj)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", buf.getvalue())
+        for s in storages:
+            z.writestr("archive/data/" + s.key, s.array.astype(s.array.dtype.newbyteorder("<")).tobytes())
+        z.writestr("archive/version", "3\n")
+        z.writestr("archive/byteorder", "little")
+
+
+def main():
+    rng = np.random.default_rng(4)
+    shared = Storage("0", rng.standard_normal(40).astype(np.float32))
+    half = Storage("1", (rng.standard_normal(32) * 3).astype(np.float16))
+    ids = Storage("2", np.arange(6, dtype=np.int64))
+    normal = Storage("3", rng.standard_normal(24).astype(np.float32))
+    layer = Storage("4", rng.standard_normal(16).astype(np.float32))
+
+    tensors = {
+        "prompt_learner.learnable_normal_tokens": contiguous(normal, 0, (2, 3, 4)),
+        "prompt_learner.learnable_layer_tokens.0": contiguous(layer, 0, (4, 4)),
+        "visual_prompt.learnable_visual_tokens": contiguous(half, 0, (2, 4, 4)),
+        # a transposed view and an offset view of one storage
+        "linear_adapter.fc.0.weight": Tensor(shared, 0, (3, 5), (1, 3)),
+        "linear_adapter.fc.0.bias": contiguous(shared, 30, (3,)),
+    }
+    ckpt = {
+        "epoch": 1,
+        "args": Namespace(),
+        "prompt_learner": collections.OrderedDict([
+            ("learnable_normal_tokens", tensors["prompt_learner.learnable_normal_tokens"]),
+            ("learnable_layer_tokens.0", Parameter(tensors["prompt_learner.learnable_layer_tokens.0"])),
+            ("token_ids", contiguous(ids, 0, (2, 3))),
+        ]),
+        "visual_prompt": {"learnable_visual_tokens": tensors["visual_prompt.learnable_visual_tokens"]},
+        "linear_adapter": collections.OrderedDict([
+            ("fc.0.weight", tensors["linear_adapter.fc.0.weight"]),
+            ("fc.0.bias", tensors["linear_adapter.fc.0.bias"]),
+        ]),
+    }
+    save("dapo_like.pth", ckpt, [shared, half, ids, normal, layer])
+
+    # a training checkpoint of CLIP weights: {"state_dict": {"module.…": …}}
+    proj = Storage("0", rng.standard_normal(6).astype(np.float16))
+    state = {"state_dict": collections.OrderedDict([("module.visual.proj", contiguous(proj, 0, (2, 3)))])}
+    save("clip_state.pth", state, [proj])
+
+    expected = {k: {"shape": list(t.size), "data": t.values().ravel().tolist()} for k, t in tensors.items()}
+    expected["visual.proj"] = {"shape": [2, 3], "data": contiguous(proj, 0, (2, 3)).values().ravel().tolist()}
+    with open("expected.json", "w") as f:
+        json.dump(expected, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
