@@ -23,17 +23,18 @@ type curve struct {
 	f1Num, f1Den uint64
 	f1Tok        uint64
 
-	// MVTec PRO curve (pro is false without regions).
-	pro      bool
-	invR     float64 // 1/#regions
-	limit    float64 // FPR integration limit
-	fpLimit  uint64  // largest FP count with FP/N ≤ limit; MaxUint64 once passed
-	w        float64 // cumulative region weight of the positives seen
-	yPrev    float64 // PRO of the last curve point
-	anchorFP uint64  // FP count up to which area has been added
-	area     float64 // Σ ΔFP·(PRO_a+PRO_b)/2 up to anchorFP
-	proAUC   float64 // AU-PRO / limit, set when the limit is passed
-	proDone  bool
+	// MVTec PRO curve (pro is false without regions). FPRs are those of
+	// the script, rounded to float32 (see fpr32); PROs are float64.
+	pro     bool
+	invR    float64 // 1/#regions
+	limit   float64 // FPR integration limit
+	fpLimit uint64  // largest FP count with fpr32 ≤ limit; MaxUint64 once passed
+	w       float64 // cumulative region weight of the positives seen
+	yPrev   float64 // PRO of the last curve point
+	xAnchor float64 // FPR up to which area has been added
+	area    float64 // trapezoid area up to xAnchor
+	proAUC  float64 // AU-PRO / limit, set when the limit is passed
+	proDone bool
 
 	// cal_pro_score thresholds as keys, descending; state is recorded for
 	// each before the first group whose key is ≤ it (so "score > th").
@@ -61,15 +62,23 @@ func (c *curve) withPRO(regions int, limit float64) {
 	c.pro = true
 	c.invR = 1 / float64(regions)
 	c.limit = limit
-	n := float64(c.neg)
-	l := uint64(limit * n)
-	for l < c.neg && float64(l+1)/n <= limit {
+	l := uint64(limit * float64(c.neg))
+	for l < c.neg && c.fpr32(l+1) <= limit {
 		l++
 	}
-	for l > 0 && float64(l)/n > limit {
+	for l > 0 && c.fpr32(l) > limit {
 		l--
 	}
 	c.fpLimit = l
+}
+
+// fpr32 is the FPR of the MVTec script at fp false positives: its cumulative
+// counts are cast to float32 and divided by the number of defect-free
+// pixels, and the result is stored as float32. Following it keeps the
+// variant within 1e-9 of the script; the exact rational curve differs by up
+// to ~1e-8 where a point lands on the limit.
+func (c *curve) fpr32(fp uint64) float64 {
+	return float64(float32(float64(float32(fp)) / float64(c.neg)))
 }
 
 // withThresholds records the state at each key of thr (descending).
@@ -140,8 +149,9 @@ func (c *curve) step(n, p uint64, w float64, tok uint64) {
 		return
 	}
 	if !c.proDone {
-		c.area += float64(before-c.anchorFP)*c.yPrev + float64(n)*(c.yPrev+y)*0.5
-		c.anchorFP = c.fp
+		x0, x1 := c.fpr32(before), c.fpr32(c.fp)
+		c.area += (x0-c.xAnchor)*c.yPrev + (x1-x0)*(c.yPrev+y)*0.5
+		c.xAnchor = x1
 	}
 	c.yPrev = y
 }
@@ -149,14 +159,12 @@ func (c *curve) step(n, p uint64, w float64, tok uint64) {
 // passLimit closes the PRO integral at the first curve point beyond the
 // limit, interpolating PRO linearly at the limit as the MVTec script does.
 func (c *curve) passLimit(before uint64, y float64) {
-	c.area += float64(before-c.anchorFP) * c.yPrev
-	n := float64(c.neg)
-	x0, x1 := float64(before)/n, float64(c.fp)/n
+	x0, x1 := c.fpr32(before), c.fpr32(c.fp)
+	c.area += (x0 - c.xAnchor) * c.yPrev
 	yi := c.yPrev + (y-c.yPrev)*(c.limit-x0)/(x1-x0)
-	c.proAUC = (c.area/n + 0.5*(yi+c.yPrev)*(c.limit-x0)) / c.limit
+	c.proAUC = (c.area + 0.5*(yi+c.yPrev)*(c.limit-x0)) / c.limit
 	c.proDone = true
 	c.fpLimit = math.MaxUint64
-	c.anchorFP = c.fp
 }
 
 // finish completes pending thresholds and the PRO integral.
@@ -166,8 +174,8 @@ func (c *curve) finish() {
 	}
 	if c.pro && !c.proDone {
 		// Only reachable with limit 1: the curve ends at FPR 1 exactly.
-		c.area += float64(c.neg-c.anchorFP) * c.yPrev
-		c.proAUC = c.area / float64(c.neg) / c.limit
+		c.area += (c.fpr32(c.neg) - c.xAnchor) * c.yPrev
+		c.proAUC = c.area / c.limit
 		c.proDone = true
 	}
 }

@@ -141,7 +141,7 @@ func naiveMetrics(imgs []naiveImage, limit float64) naiveResult {
 		xs := []float64{0}
 		ys := []float64{0}
 		for _, q := range pts {
-			xs = append(xs, min(q.fp/N, 1))
+			xs = append(xs, min(float64(float32(float64(float32(q.fp))/N)), 1))
 			ys = append(ys, min(q.w/float64(regions), 1))
 		}
 		xs = append(xs, 1)
