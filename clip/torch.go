@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/pytorch"
@@ -19,6 +20,9 @@ func readTorch(path string) (map[string]Tensor, error) {
 		return u
 	})
 	if err != nil {
+		if strings.Contains(err.Error(), "TorchScript") {
+			return nil, fmt.Errorf("clip: %s: a TorchScript archive (as OpenAI's JIT ViT-L-14-336px.pt), not a state dict: use Hugging Face openai/clip-vit-large-patch14-336 safetensors or torch.save(model.state_dict()): %w", path, err)
+		}
 		return nil, fmt.Errorf("clip: %s: torch checkpoint: %w", path, err)
 	}
 	out := map[string]Tensor{}
