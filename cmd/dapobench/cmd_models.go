@@ -89,6 +89,7 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	arch := fs.String("arch", "", "architecture preset: "+strings.Join(clip.PresetNames(), ", "))
 	archConfig := fs.String("arch-config", "", "architecture JSON file (instead of --arch)")
 	out := fs.String("out", "", "model directory to write (required)")
+	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (APRIL-GAN and MultiADS run ViT-L with exact GELU, method.md §6.3)")
 	var bf buildFlags
 	bf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -113,6 +114,13 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	if *act != "" {
+		a.Act = clip.Act(*act)
+		if err := a.Validate(); err != nil {
+			return fmt.Errorf("%w: models build: --act: %v", errUsage, err)
+		}
+	}
+	fmt.Fprintf(stderr, "models build: reading %s\n", *weights)
 	w, err := clip.ReadWeights(*weights)
 	if err != nil {
 		return err
@@ -121,6 +129,7 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "models build: writing the %s towers of %s into %s\n", o.Variant, a.Name, *out)
 	m, err := clip.Build(ctx, *out, a, w, o, clip.SourceInfo{File: filepath.Base(*weights), SHA256: sum})
 	if err != nil {
 		return fmt.Errorf("models build: %s: %w", *weights, err)

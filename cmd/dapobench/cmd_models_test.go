@@ -253,6 +253,7 @@ func TestModelsBadInput(t *testing.T) {
 		{"two archs", []string{"models", "build", "--weights", bad, "--arch", "ViT-L-14-336", "--arch-config", archPath, "--variant", "plain", "--out", tmp},
 			true, []string{"exactly one"}},
 		{"variant", []string{"models", "tiny", "--variant", "clipper", "--out", tmp}, true, []string{"clipper"}},
+		{"act", []string{"models", "build", "--weights", bad, "--arch", "ViT-L-14-336", "--act", "relu", "--variant", "plain", "--out", tmp}, true, []string{"relu"}},
 		{"layers", []string{"models", "tiny", "--variant", "dapo", "--feature-layers", "2,9", "--out", filepath.Join(tmp, "m6")}, false, []string{"feature layer 9"}},
 		{"no model", []string{"models", "run", "--model", filepath.Join(tmp, "none"), "--text", "x", "--out", tmp}, false, []string{"model.json"}},
 		{"no inputs", []string{"models", "run", "--model", tmp, "--out", tmp}, true, []string{"--image or --text"}},
