@@ -191,27 +191,25 @@ func horizontal(dst, src plane, first int, c coeffs) {
 					s += int32(p[i*src.ps]) * w
 				}
 				out[xx] = clip8(s)
-			case src.ps == 4: // RGBA memory; the loop shape lets the compiler drop bounds checks
+			case src.ps == 4: // RGBA memory, alpha skipped
 				s0, s1, s2 := int32(half), int32(half), int32(half)
 				p = p[:4*len(k)]
-				for _, w := range k {
-					q := p[:4:4]
-					s0 += int32(q[0]) * w
-					s1 += int32(q[1]) * w
-					s2 += int32(q[2]) * w
-					p = p[4:]
+				for i := 0; i+3 < len(p); i += 4 { // this loop shape needs no bounds checks
+					w := k[i>>2]
+					s0 += int32(p[i]) * w
+					s1 += int32(p[i+1]) * w
+					s2 += int32(p[i+2]) * w
 				}
 				o := out[xx*3 : xx*3+3 : xx*3+3]
 				o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
 			default: // packed RGB
 				s0, s1, s2 := int32(half), int32(half), int32(half)
 				p = p[:3*len(k)]
-				for _, w := range k {
-					q := p[:3:3]
+				for i, w := range k {
+					q := p[3*i : 3*i+3 : 3*i+3]
 					s0 += int32(q[0]) * w
 					s1 += int32(q[1]) * w
 					s2 += int32(q[2]) * w
-					p = p[3:]
 				}
 				o := out[xx*3 : xx*3+3 : xx*3+3]
 				o[0], o[1], o[2] = clip8(s0), clip8(s1), clip8(s2)
