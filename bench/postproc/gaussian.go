@@ -203,17 +203,7 @@ func (g *Gaussian) Filter(dst, src []float32, h, w int) error {
 			line[i+r] = float64(row[reflect(i, w)])
 		}
 		acc := s.acc[:w]
-		w0 := g.w[0]
-		for x := range acc {
-			acc[x] = line[x+r] * w0
-		}
-		for j := r; j >= 1; j-- {
-			wj := g.w[j]
-			left, right := line[r-j:][:w], line[r+j:][:w]
-			for x := range acc {
-				acc[x] += float64((left[x] + right[x]) * wj)
-			}
-		}
+		g.taps(acc, line, r, 1)
 		for x, v := range acc {
 			row[x] = float32(v)
 		}
@@ -221,8 +211,12 @@ func (g *Gaussian) Filter(dst, src []float32, h, w int) error {
 	return nil
 }
 
-// taps filters row `centre` of a block whose rows are `stride` apart into
-// acc, one column per accumulator.
+// taps filters position `centre` of lines whose consecutive samples are
+// `stride` apart into acc, one line per accumulator: for the vertical pass
+// the lines are the columns of a strip (stride = stripCols), for the
+// horizontal pass the accumulators are the positions of one extended row
+// (stride 1). Taps are applied from the outermost pair inwards; four pairs
+// share one sweep over acc, which keeps each value's order of operations.
 func (g *Gaussian) taps(acc, block []float64, centre, stride int) {
 	n := len(acc)
 	mid := block[centre*stride:][:n]
@@ -230,7 +224,23 @@ func (g *Gaussian) taps(acc, block []float64, centre, stride int) {
 	for c := range acc {
 		acc[c] = mid[c] * w0
 	}
-	for j := g.radius; j >= 1; j-- {
+	j := g.radius
+	for ; j >= 4; j -= 4 {
+		wa, wb, wc, wd := g.w[j], g.w[j-1], g.w[j-2], g.w[j-3]
+		ua, da := block[(centre-j)*stride:][:n], block[(centre+j)*stride:][:n]
+		ub, db := block[(centre-j+1)*stride:][:n], block[(centre+j-1)*stride:][:n]
+		uc, dc := block[(centre-j+2)*stride:][:n], block[(centre+j-2)*stride:][:n]
+		ud, dd := block[(centre-j+3)*stride:][:n], block[(centre+j-3)*stride:][:n]
+		for c := range acc {
+			a := acc[c]
+			a += float64((ua[c] + da[c]) * wa)
+			a += float64((ub[c] + db[c]) * wb)
+			a += float64((uc[c] + dc[c]) * wc)
+			a += float64((ud[c] + dd[c]) * wd)
+			acc[c] = a
+		}
+	}
+	for ; j >= 1; j-- {
 		wj := g.w[j]
 		up := block[(centre-j)*stride:][:n]
 		down := block[(centre+j)*stride:][:n]
