@@ -33,7 +33,7 @@ func Decode(path string) (image.Image, error) {
 	return img, nil
 }
 
-func decode(f *os.File) (image.Image, error) {
+func decode(f io.ReadSeeker) (image.Image, error) {
 	br := bufio.NewReader(f)
 	cfg, format, err := image.DecodeConfig(br)
 	if err != nil {
