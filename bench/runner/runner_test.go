@@ -77,7 +77,10 @@ func check(ctx context.Context, s *runner.Session, c *testmodel.Classifier, x []
 	if err != nil {
 		return err
 	}
-	probs, rows := c.Forward(x, idx)
+	probs, rows, label := c.Forward(x, idx)
+	if got := out["label"]; fmt.Sprint(got.Shape, got.Int64) != fmt.Sprint([]int64{n}, label) {
+		return fmt.Errorf("label: %v %v, want %v %v", got.Shape, got.Int64, []int64{n}, label)
+	}
 	for _, o := range []struct {
 		name  string
 		want  []float32
@@ -161,7 +164,7 @@ func TestSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := fmt.Sprint(s.Inputs(), s.Outputs(), s.Metadata())
-	want := "[x float32 [-1 16] idx int64 [-1]] [probs float32 [-1 10] rows float32 [-1 8]] map[image_size:518]"
+	want := "[x float32 [-1 16] idx int64 [-1]] [probs float32 [-1 10] rows float32 [-1 8] label int64 [-1]] map[image_size:518]"
 	if got != want {
 		t.Errorf("signature:\n got %s\nwant %s", got, want)
 	}

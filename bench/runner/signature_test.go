@@ -29,7 +29,7 @@ func TestReadSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := fmt.Sprintf("%v %v %v nil-rank=%v", sig.inputs, sig.outputs, sig.metadata, sig.inputs[2].Shape == nil)
-	want := "[x float32 [-1 4] idx int64 [-1] any float32 []] [probs float32 [-1 3] rows float32 [-1 2]] map[arch:tiny] nil-rank=true"
+	want := "[x float32 [-1 4] idx int64 [-1] any float32 []] [probs float32 [-1 3] rows float32 [-1 2] label int64 [-1]] map[arch:tiny] nil-rank=true"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

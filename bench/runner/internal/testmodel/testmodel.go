@@ -20,12 +20,13 @@ import (
 // Opset is the ONNX operator set the models declare.
 const Opset = 17
 
-// Classifier is a two-headed model: probs = Softmax(x·W + B) over the last
-// axis, and rows = Gather(T, idx) along axis 0. Its batch axis is symbolic,
-// so one session serves every batch size.
+// Classifier is a three-headed model: probs = Softmax(x·W + B) over the
+// last axis, rows = Gather(T, idx) along axis 0, and label = ArgMax(x·W + B).
+// Its batch axis is symbolic, so one session serves every batch size.
 //
 // Inputs: "x" float32 [batch, K], "idx" int64 [batch].
-// Outputs: "probs" float32 [batch, M], "rows" float32 [batch, D].
+// Outputs: "probs" float32 [batch, M], "rows" float32 [batch, D],
+// "label" int64 [batch].
 type Classifier struct {
 	K, M, V, D int
 	W          []float32 // [K, M], row-major
@@ -46,11 +47,12 @@ func NewClassifier(seed uint64, k, m, v, d int) *Classifier {
 	return &Classifier{K: k, M: m, V: v, D: d, W: fill(k * m), B: fill(m), T: fill(v * d)}
 }
 
-// Forward computes both outputs in float64 and rounds them to float32, as the
-// reference the ONNX graph is checked against.
-func (c *Classifier) Forward(x []float32, idx []int64) (probs, rows []float32) {
+// Forward computes the outputs in float64 (probs and rows rounded to
+// float32), as the reference the ONNX graph is checked against.
+func (c *Classifier) Forward(x []float32, idx []int64) (probs, rows []float32, label []int64) {
 	n := len(idx)
 	probs = make([]float32, n*c.M)
+	label = make([]int64, n)
 	logits := make([]float64, c.M)
 	for i := 0; i < n; i++ {
 		mx := math.Inf(-1)
@@ -60,7 +62,9 @@ func (c *Classifier) Forward(x []float32, idx []int64) (probs, rows []float32) {
 				s += float64(x[i*c.K+k]) * float64(c.W[k*c.M+j])
 			}
 			logits[j] = s
-			mx = math.Max(mx, s)
+			if s > mx {
+				mx, label[i] = s, int64(j)
+			}
 		}
 		var sum float64
 		for j := range logits {
@@ -75,7 +79,7 @@ func (c *Classifier) Forward(x []float32, idx []int64) (probs, rows []float32) {
 	for i, v := range idx {
 		copy(rows[i*c.D:(i+1)*c.D], c.T[int(v)*c.D:(int(v)+1)*c.D])
 	}
-	return probs, rows
+	return probs, rows, label
 }
 
 // Model returns the ONNX model. Metadata entries become metadata_props.
@@ -87,6 +91,7 @@ func (c *Classifier) Model(metadata map[string]string) *onnxpb.ModelProto {
 			node("Add", []string{"xw", "B"}, []string{"logits"}),
 			node("Softmax", []string{"logits"}, []string{"probs"}, intAttr("axis", -1)),
 			node("Gather", []string{"T", "idx"}, []string{"rows"}, intAttr("axis", 0)),
+			node("ArgMax", []string{"logits"}, []string{"label"}, intAttr("axis", 1), intAttr("keepdims", 0)),
 		},
 		Initializer: []*onnxpb.TensorProto{
 			Float32Initializer("W", c.W, int64(c.K), int64(c.M)),
@@ -100,6 +105,7 @@ func (c *Classifier) Model(metadata map[string]string) *onnxpb.ModelProto {
 		Output: []*onnxpb.ValueInfoProto{
 			ValueInfo("probs", onnxpb.TensorProto_FLOAT, "batch", int64(c.M)),
 			ValueInfo("rows", onnxpb.TensorProto_FLOAT, "batch", int64(c.D)),
+			ValueInfo("label", onnxpb.TensorProto_INT64, "batch"),
 		},
 	}
 	return Wrap(g, metadata)
