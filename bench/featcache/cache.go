@@ -24,8 +24,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrMiss is returned by Get when the cache holds no entry for the key.
@@ -228,7 +230,7 @@ func (c *Cache) Put(ctx context.Context, k Key, e Entry) (err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("featcache: put: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+tmpMarker+"*")
 	if err != nil {
 		return fmt.Errorf("featcache: put: %w", err)
 	}
@@ -256,6 +258,53 @@ func (c *Cache) Put(ctx context.Context, k Key, e Entry) (err error) {
 	c.puts.Add(1)
 	c.bytesWritten.Add(n)
 	return nil
+}
+
+// tmpMarker is in the name of every temporary file Put creates.
+const tmpMarker = ".tmp-"
+
+// RemoveStale deletes temporary files older than age, which only a process
+// killed in the middle of Put leaves behind; a run can call it at start.
+// Give an age well above the time one Put takes, so that files other
+// processes are writing right now are left alone. It returns the number of
+// files removed.
+func (c *Cache) RemoveStale(age time.Duration) (int, error) {
+	shards, err := os.ReadDir(c.dir)
+	if err != nil {
+		return 0, fmt.Errorf("featcache: remove stale: %w", err)
+	}
+	cutoff := time.Now().Add(-age)
+	removed := 0
+	for _, s := range shards {
+		if !s.IsDir() || len(s.Name()) != 2 {
+			continue
+		}
+		dir := filepath.Join(c.dir, s.Name())
+		files, err := os.ReadDir(dir)
+		if err != nil {
+			return removed, fmt.Errorf("featcache: remove stale: %w", err)
+		}
+		for _, f := range files {
+			if !strings.HasPrefix(f.Name(), ".") || !strings.Contains(f.Name(), tmpMarker) {
+				continue
+			}
+			info, err := f.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // renamed or removed meanwhile
+			}
+			if err != nil {
+				return removed, fmt.Errorf("featcache: remove stale: %w", err)
+			}
+			if info.ModTime().After(cutoff) {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, f.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return removed, fmt.Errorf("featcache: remove stale: %w", err)
+			}
+			removed++
+		}
+	}
+	return removed, nil
 }
 
 // HashFile returns the hex sha256 of a file's bytes, for Key.Content.

@@ -575,3 +575,42 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestRemoveStale(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testKey(1)
+	if err := c.Put(context.Background(), k, testEntry(1)); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(c.Path(k))
+	old := filepath.Join(dir, "."+filepath.Base(c.Path(k))+tmpMarker+"123")
+	fresh := filepath.Join(dir, "."+filepath.Base(c.Path(k))+tmpMarker+"456")
+	for _, p := range []string{old, fresh} {
+		if err := os.WriteFile(p, []byte("half an entry"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hourAgo := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(old, hourAgo, hourAgo); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.RemoveStale(10 * time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("removed %d files, want 1", n)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("stale file: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh temporary file: %v", err)
+	}
+	if _, err := c.Get(context.Background(), k); err != nil {
+		t.Errorf("entry after RemoveStale: %v", err)
+	}
+}
