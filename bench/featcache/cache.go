@@ -10,7 +10,12 @@
 // anyway (a crash before the data reached the disk, a bad sector, a copy
 // gone wrong) fails its checksum and Get reports it as corrupt, never as
 // data. The caller then recomputes the features and Puts them again, which
-// replaces the damaged file.
+// replaces the damaged file. Put does not fsync: entries can always be
+// recomputed, and after a crash the checksums turn a torn file into a
+// recomputation instead of wrong features.
+//
+// Put streams tensors to disk in 256 KiB chunks, with no second copy of the
+// entry; Get allocates one float32 slice that all returned tensors share.
 package featcache
 
 import (

@@ -9,7 +9,8 @@
 // follows one reference implementation exactly, including its edge cases:
 //
 //   - NormalizeRows is torch.nn.functional.normalize (eps 1e-12).
-//   - CosineLogits and Softmax compute in float64 and round once to float32.
+//   - CosineLogits and Softmax compute in float64 and round once to float32
+//     (PyTorch works in float32, so its values carry more rounding error).
 //   - Bilinear is torch.nn.functional.interpolate(mode="bilinear", size=…)
 //     on CPU, both align_corners settings, with PyTorch's float32 index and
 //     weight arithmetic and its generic kernel's order of operations.
