@@ -1,0 +1,82 @@
+// Package bench is the evaluation pipeline: it reads a benchmark, runs a
+// model's image tower once per image (through a content-keyed feature
+// cache), lets a prompt scheme turn the features into image scores,
+// anomaly maps and defect-type probabilities, and computes the metrics per
+// category.
+//
+// The flow (DESIGN.md): loaders → preprocess → image tower (cached) →
+// scheme → metrics → results.json. Schemes live in their own packages
+// (dapo, baselines/...) and implement Scheme.
+package bench
+
+import (
+	"context"
+
+	"github.com/dapobench/dapobench/bench/featcache"
+	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/clip"
+)
+
+// Features are the cached image-tower outputs of one image, by name
+// (image_embed, patch_<layer>, window embeddings, …), without the batch
+// dimension.
+type Features = featcache.Entry
+
+// Category is what a scheme needs to know about the category it scores.
+type Category struct {
+	Dataset    string // dataset id
+	Name       string // on-disk folder name (01Gorilla)
+	PromptName string // name used in prompts (Gorilla)
+	// DefectTypes are the raw defect types of the category's anomalous
+	// test samples, sorted.
+	DefectTypes []string
+}
+
+// Output is a scheme's verdict on one image.
+type Output struct {
+	// Image is the image-level anomaly score.
+	Image float32
+	// Map is the anomaly map at the evaluation resolution, Size×Size,
+	// row-major.
+	Map []float32
+	// ClassMaps holds per-pixel defect-type scores [len(Classes)][Size²] for
+	// schemes with multi-type segmentation; nil otherwise.
+	ClassMaps [][]float32
+	// ClassScores are image-level defect-type scores, one per class.
+	ClassScores []float64
+}
+
+// Scorer scores the images of one category. Score must be safe for
+// concurrent use.
+type Scorer interface {
+	Score(ctx context.Context, f Features) (*Output, error)
+	// Classes are the multi-type classes (normal first), nil when the
+	// scheme has no multi-type output.
+	Classes() []string
+	// ClassOf maps a sample's raw defect type to its index in Classes;
+	// false when the type has no class (the sample is then left out of
+	// the multi-type metrics, and counted).
+	ClassOf(defectType string) (int, bool)
+}
+
+// Scheme is a prompt scheme (DAPO, WinCLIP, AnomalyCLIP, or a variant of
+// one): how text features are built and how image features become scores.
+type Scheme interface {
+	// Name identifies the scheme and its variant in results and tables,
+	// e.g. "dapo" or "dapo/no-defect-words".
+	Name() string
+	// Variant is the model variant whose graphs the scheme runs.
+	Variant() clip.Variant
+	// Settings are the facts a reader of the results needs (checkpoint or
+	// "untrained", vocabulary, temperature, layers …); they go into the run
+	// manifest and results.json.
+	Settings() map[string]string
+	// ImageInputs are extra inputs of the image tower besides the pixels
+	// (DAPO's visual prompts); they are part of the feature-cache key.
+	ImageInputs(m *Model) (map[string]runner.Tensor, error)
+	// Extract turns the image tower's outputs for a batch into per-image
+	// features; WinCLIP runs its window graph here.
+	Extract(ctx context.Context, m *Model, out map[string]runner.Tensor, batch int) ([]Features, error)
+	// Prepare builds the text side of one category.
+	Prepare(ctx context.Context, m *Model, c Category) (Scorer, error)
+}
