@@ -219,7 +219,7 @@ type scorer struct {
 	// multiWords is the dataset's multi-type list that gt indexes.
 	multiWords []string
 	dataset    string
-	up       *postproc.Bilinear
+	up         *postproc.Bilinear
 }
 
 func (sc *scorer) Classes() []string { return sc.classes }
