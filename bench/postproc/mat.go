@@ -65,24 +65,6 @@ func norm(v []float32) float64 {
 	return math.Sqrt((s0 + s1) + (s2 + s3))
 }
 
-// dot returns the inner product of a and b (same length), accumulated in
-// float64 with four independent sums, which keeps the pipeline busy.
-func dot(a, b []float32) float64 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += float64(a[i]) * float64(b[i])
-		s1 += float64(a[i+1]) * float64(b[i+1])
-		s2 += float64(a[i+2]) * float64(b[i+2])
-		s3 += float64(a[i+3]) * float64(b[i+3])
-	}
-	for ; i < len(a); i++ {
-		s0 += float64(a[i]) * float64(b[i])
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
 // NormalizeRows scales every row of m to unit L2 norm in place, as
 // torch.nn.functional.normalize(x, dim=-1) does: rows whose norm is below
 // 1e-12 are divided by 1e-12, so a zero row stays zero.
@@ -124,20 +106,67 @@ func CosineLogits(dst, x, t Mat, temperature float64) error {
 	if !(temperature > 0) || math.IsInf(temperature, 1) {
 		return fmt.Errorf("cosine logits: temperature %v is not a positive finite number", temperature)
 	}
+	// Class embeddings in float64, once; each feature row is converted
+	// once and then meets four classes per sweep.
+	d := t.Cols
+	t64 := make([]float64, t.Rows*d+d)
 	tn := make([]float64, t.Rows)
 	for j := range t.Rows {
 		tn[j] = max(norm(t.Row(j)), normEps)
+		for k, v := range t.Row(j) {
+			t64[j*d+k] = float64(v)
+		}
 	}
+	xb := t64[t.Rows*d:]
 	for i := range x.Rows {
 		xi := x.Row(i)
+		for k, v := range xi {
+			xb[k] = float64(v)
+		}
 		xn := max(norm(xi), normEps)
 		out := dst.Row(i)
-		for j := range t.Rows {
-			cos := dot(xi, t.Row(j)) / (xn * tn[j])
-			out[j] = float32(cos / temperature)
+		j := 0
+		for ; j+4 <= t.Rows; j += 4 {
+			d0, d1, d2, d3 := dot4(xb, t64[j*d:(j+1)*d], t64[(j+1)*d:(j+2)*d], t64[(j+2)*d:(j+3)*d], t64[(j+3)*d:(j+4)*d])
+			out[j] = float32(d0 / (xn * tn[j]) / temperature)
+			out[j+1] = float32(d1 / (xn * tn[j+1]) / temperature)
+			out[j+2] = float32(d2 / (xn * tn[j+2]) / temperature)
+			out[j+3] = float32(d3 / (xn * tn[j+3]) / temperature)
+		}
+		for ; j < t.Rows; j++ {
+			out[j] = float32(dot64(xb, t64[j*d:(j+1)*d]) / (xn * tn[j]) / temperature)
 		}
 	}
 	return nil
+}
+
+// dot4 returns the inner products of x with a, b, c and e (all as long as
+// x): one pass over x for four sums.
+func dot4(x, a, b, c, e []float64) (float64, float64, float64, float64) {
+	a, b, c, e = a[:len(x)], b[:len(x)], c[:len(x)], e[:len(x)]
+	var sa, sb, sc, se float64
+	for k, v := range x {
+		sa += v * a[k]
+		sb += v * b[k]
+		sc += v * c[k]
+		se += v * e[k]
+	}
+	return sa, sb, sc, se
+}
+
+// dot64 returns the inner product of x and a (as long as x).
+func dot64(x, a []float64) float64 {
+	a = a[:len(x)]
+	var s0, s1 float64
+	k := 0
+	for ; k+2 <= len(x); k += 2 {
+		s0 += x[k] * a[k]
+		s1 += x[k+1] * a[k+1]
+	}
+	if k < len(x) {
+		s0 += x[k] * a[k]
+	}
+	return s0 + s1
 }
 
 // Softmax replaces every row of m by its softmax, in place. The maximum is

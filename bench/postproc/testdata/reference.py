@@ -79,6 +79,15 @@ def case_logits():
                           x=save("logits_x", x), t=save("logits_t", t),
                           want=save("logits_%s_want" % name, logits),
                           probs=save("logits_%s_probs" % name, probs)))
+    # 7 classes (a block of four and three single ones), odd dimension
+    r = rng(7)
+    x = r.randn(11, 37).astype(f32)
+    t = r.randn(7, 37).astype(f32)
+    logits = (normalize64(x) @ normalize64(t).T / 0.07).astype(f32)
+    probs = scipy.special.softmax(logits.astype(np.float64), axis=1).astype(f32)
+    CASES.append(dict(kind="logits", name="logits_7classes", temperature=0.07,
+                      x=save("logits7_x", x), t=save("logits7_t", t),
+                      want=save("logits7_want", logits), probs=save("logits7_probs", probs)))
 
 
 def case_softmax():
