@@ -61,11 +61,11 @@ func (w Windows) Window(i int) []int { return w.Patches[i*w.K*w.K : (i+1)*w.K*w.
 // before ln_pre): 0 for CLS, then patch+1 for each patch of the window.
 // Window i is Tokens()[i·(1+K·K) : (i+1)·(1+K·K)].
 //
-// This is current anomalib (torch_model.py, _get_window_embeddings:
-// masks + 1). Earlier anomalib releases gathered the patch index itself,
-// which, with CLS at position 0, selects the token one patch to the left
-// and CLS in place of patch 0; method.md §6.1 describes the corrected
-// selection.
+// This is anomalib's _get_window_embeddings (torch_model.py: class index
+// 0, then masks + 1), as released since v1.0.0 and as method.md §6.1
+// describes it. Gathering the bare patch indices instead (as a development
+// commit before that release did) would pick the token one patch earlier
+// and CLS in place of patch 0.
 func (w Windows) Tokens() []int {
 	kk := w.K * w.K
 	t := make([]int, 0, w.N*(kk+1))
