@@ -328,7 +328,9 @@ func (d *dense) countNeg(nl []uint16) {
 func (d *dense) bucket(c *curve, base uint32, pl []uint16, pr []uint32, invArea []float64) {
 	for i, l := range pl {
 		d.pos[l]++
-		d.w[l] += invArea[pr[i]]
+		if c.pro {
+			d.w[l] += invArea[pr[i]]
+		}
 		d.bm[l>>6] |= 1 << (l & 63)
 	}
 	hasPos := len(pl) > 0
@@ -392,7 +394,9 @@ func (p *Pixels) sortedBucket(c *curve, base uint32, nl, pl []uint16, pr []uint3
 		var w float64
 		for ; j < len(pl) && pl[j] == l; j++ {
 			np++
-			w += p.invArea[pr[j]]
+			if c.pro {
+				w += p.invArea[pr[j]]
+			}
 		}
 		key := base | uint32(l)
 		if key <= c.nextThr {

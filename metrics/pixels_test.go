@@ -105,6 +105,14 @@ func TestPixelsMatchNaive(t *testing.T) {
 						kind, trial, w, h, len(imgs), limit, c.name, c.got, c.want)
 				}
 			}
+			// Without regions the binary metrics are the same and AUPRO is
+			// undefined.
+			nr := computePixels(t, imgs, PixelOptions{NoRegions: true})
+			same := func(a, b Value) bool { return a.Reason == b.Reason && near(a.V, b.V, 0) }
+			if !same(nr.AUROC, got.AUROC) || !same(nr.AP, got.AP) || !same(nr.F1Max, got.F1Max) ||
+				nr.AUPROMVTec.OK() || nr.AUPROCflow200.OK() {
+				t.Errorf("kind %d trial %d: NoRegions gave %+v, with regions %+v", kind, trial, nr, got)
+			}
 		}
 	}
 }

@@ -22,8 +22,9 @@ Sources of each value:
     written out from its description in section 4.1: np.arange thresholds,
     skimage.measure.label/regionprops regions, sklearn.metrics.auc.
   * Multi-type: label_binarize + roc_auc_score/average_precision_score
-    (average=None) and f1_score of the argmax, as DAPO's
-    test_multi_defect.py (method.md section 2.6).
+    per class and macro, and f1_score of the argmax, as DAPO's
+    test_multi_defect.py (method.md section 2.6); image-level type accuracy
+    with accuracy_score and balanced_accuracy_score.
   * DeLong: the definition (placement values from all positive/negative
     pairs, O(mn)), not the fast mid-rank algorithm the Go code uses; the
     p-value from scipy.stats.norm.
@@ -41,8 +42,9 @@ import scipy.stats
 import skimage
 import sklearn
 from skimage import measure
-from sklearn.metrics import (auc, average_precision_score, f1_score,
-                             precision_recall_curve, roc_auc_score)
+from sklearn.metrics import (accuracy_score, auc, average_precision_score,
+                             balanced_accuracy_score, confusion_matrix,
+                             f1_score, precision_recall_curve, roc_auc_score)
 from sklearn.preprocessing import label_binarize
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference")
@@ -339,6 +341,132 @@ def grid_cases():
     return out
 
 
+# --- Multi-type (method.md section 2.6) ---
+
+def multitype_case(name, scores, truth, classes, cases):
+    scores = np.ascontiguousarray(scores, dtype=np.float32)  # (N, C, H, W)
+    truth = np.ascontiguousarray(truth, dtype=np.uint8)      # (N, H, W)
+    np.save(os.path.join(OUT, name + "_scores.npy"), scores)
+    np.save(os.path.join(OUT, name + "_truth.npy"), truth)
+    C = len(classes)
+    gt = truth.ravel()
+    pred_scores = scores.transpose(0, 2, 3, 1).reshape(-1, C)
+    Y = label_binarize(gt, classes=list(range(C)))
+    if C == 2:  # label_binarize gives one column; DAPO stacks both
+        Y = np.hstack([1 - Y, Y])
+    pred = np.argmax(pred_scores, axis=1)
+    per = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k in range(C):
+            col = Y[:, k]
+            present = 0 < col.sum() < len(col)
+            auroc = float(roc_auc_score(col, pred_scores[:, k])) if present else None
+            ap = float(average_precision_score(col, pred_scores[:, k])) if col.sum() > 0 else None
+            in_either = (gt == k).any() or (pred == k).any()
+            f1 = float(f1_score(gt, pred, labels=[k], average=None)[0]) if in_either else None
+            per.append({"class": classes[k], "pixels": int(col.sum()), "auroc": auroc, "ap": ap, "f1": f1})
+        try:
+            macro_auroc = float(roc_auc_score(Y, pred_scores, average="macro"))
+        except ValueError:
+            macro_auroc = None
+        macro_ap = float(average_precision_score(Y, pred_scores, average="macro")) \
+            if all(c["ap"] is not None for c in per) else None
+        macro_f1 = float(f1_score(gt, pred, average="macro"))
+    conf = confusion_matrix(gt, pred, labels=list(range(C)))
+    cases.append({"name": name, "classes": classes, "scores": name + "_scores.npy", "truth": name + "_truth.npy",
+                  "per_class": per, "macro_auroc": macro_auroc, "macro_ap": macro_ap, "macro_f1": macro_f1,
+                  "confusion": conf.tolist()})
+
+
+def multitype_cases():
+    rng = np.random.default_rng(11)
+    cases = []
+
+    def make(n, h, w, classes, present, quant=None):
+        C = len(classes)
+        truth = np.zeros((n, h, w), dtype=np.uint8)
+        for i in range(n):
+            for _ in range(rng.integers(1, 3)):
+                k = rng.choice(present)
+                cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.integers(2, 6)
+                yy, xx = np.ogrid[:h, :w]
+                truth[i][(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = k
+        logits = rng.normal(size=(n, C, h, w))
+        for k in range(C):
+            logits[:, k] += 1.5 * (truth == k)
+        e = np.exp(logits)
+        p = e / e.sum(axis=1, keepdims=True)
+        if quant:
+            p = np.round(p * quant) / quant
+        return p, truth
+
+    cl = ["good", "crack", "scratch"]
+    multitype_case("mt_three", *make(5, 20, 24, cl, [1, 2]), cl, cases)
+    cl = ["good", "hole"]
+    multitype_case("mt_two", *make(4, 16, 16, cl, [1]), cl, cases)
+    cl = ["good", "bent", "cut", "missing"]
+    s, t = make(4, 18, 18, cl, [1, 2])
+    s[:, 3] = -1.0  # never the argmax, and no pixels of class 3
+    multitype_case("mt_missing_class", s, t, cl, cases)
+    cl = ["good", "a", "b", "c"]
+    multitype_case("mt_ties", *make(4, 15, 17, cl, [1, 2, 3], quant=4), cl, cases)
+    return cases
+
+
+def type_accuracy_cases():
+    rng = np.random.default_rng(12)
+    cases = []
+    for name, n, c, quant in [("ta_five", 60, 5, None), ("ta_ties", 40, 3, 2), ("ta_one", 7, 1, None)]:
+        truth = rng.integers(0, c, size=n)
+        scores = rng.random((n, c)) + 0.6 * np.eye(c)[truth]
+        if quant:
+            scores = np.round(scores * quant) / quant
+        pred = np.argmax(scores, axis=1)
+        cases.append({"name": name, "types": c, "truth": truth.tolist(), "scores": scores.tolist(),
+                      "accuracy": float(accuracy_score(truth, pred)),
+                      "balanced_accuracy": float(balanced_accuracy_score(truth, pred))})
+    return cases
+
+
+# --- DeLong: placement values from every positive/negative pair ---
+
+def delong(a, b, y):
+    pos, neg = y == 1, y == 0
+
+    def comps(s):
+        x, z = s[pos][:, None], s[neg][None, :]
+        psi = (x > z) + 0.5 * (x == z)
+        return psi.mean(axis=1), psi.mean(axis=0), psi.mean()
+
+    v10a, v01a, auc_a = comps(a)
+    v10b, v01b, auc_b = comps(b)
+    s10 = np.cov(np.vstack([v10a, v10b]))
+    s01 = np.cov(np.vstack([v01a, v01b]))
+    S = s10 / pos.sum() + s01 / neg.sum()
+    var = S[0, 0] + S[1, 1] - 2 * S[0, 1]
+    z = (auc_b - auc_a) / np.sqrt(var)
+    return {"auroc_a": float(auc_a), "auroc_b": float(auc_b), "var_a": float(S[0, 0]), "var_b": float(S[1, 1]),
+            "cov": float(S[0, 1]), "z": float(z), "p": float(2 * scipy.stats.norm.sf(abs(z))),
+            "sklearn_auroc_a": float(roc_auc_score(y, a)), "sklearn_auroc_b": float(roc_auc_score(y, b))}
+
+
+def delong_cases():
+    rng = np.random.default_rng(13)
+    cases = []
+    for name, n, quant in [("dl_continuous", 200, None), ("dl_ties", 150, 0.25), ("dl_small", 12, None)]:
+        y = (rng.random(n) < 0.4).astype(int)
+        y[:2], y[2:4] = 1, 0
+        a = rng.normal(size=n) + 0.8 * y
+        b = 0.7 * a + 0.5 * rng.normal(size=n) + 0.4 * y
+        if quant:
+            a, b = np.round(a / quant) * quant, np.round(b / quant) * quant
+        c = {"name": name, "a": a.tolist(), "b": b.tolist(), "labels": y.tolist()}
+        c.update(delong(a, b, y))
+        cases.append(c)
+    return cases
+
+
 def write(name, obj):
     with open(os.path.join(OUT, name), "w") as f:
         json.dump(obj, f, indent=None, separators=(",", ":"))
@@ -352,6 +480,9 @@ def main():
     write("binary.json", {"versions": versions, "cases": binary_cases()})
     write("pixels.json", {"versions": versions, "cases": pixel_cases()})
     write("cflow_grid.json", {"versions": versions, "cases": grid_cases()})
+    write("multitype.json", {"versions": versions, "cases": multitype_cases(),
+                             "type_accuracy": type_accuracy_cases()})
+    write("delong.json", {"versions": versions, "cases": delong_cases()})
 
 
 if __name__ == "__main__":
