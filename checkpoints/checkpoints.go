@@ -153,7 +153,7 @@ func DimsOf(scheme string, m *clip.Manifest) (Dims, error) {
 		return d, nil
 	}
 	if m.Variant != v {
-		return Dims{}, fmt.Errorf("checkpoints: scheme %s needs a %s model directory, this model is %s (%s)", scheme, v, m.Variant, m.Arch.Name)
+		return Dims{}, fmt.Errorf("checkpoints: scheme %s needs a model directory of variant %s, not %s (%s)", scheme, v, m.Variant, m.Arch.Name)
 	}
 	if m.PromptTokens <= 0 || m.TextPromptDepth <= 0 {
 		return Dims{}, fmt.Errorf("checkpoints: model %s (%s) has no deep text prompts", m.Arch.Name, m.Variant)
@@ -227,7 +227,7 @@ func (l *Learned) Dims() (Dims, error) {
 		}
 		return t.Shape, nil
 	}
-	d := Dims{Scheme: l.Scheme, Origin: "its own tensors"}
+	d := Dims{Scheme: l.Scheme, Origin: "each other"}
 	deep, err := shape(TextDeep, 3)
 	if err != nil {
 		return Dims{}, err

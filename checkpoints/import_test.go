@@ -199,7 +199,7 @@ func TestImportErrors(t *testing.T) {
 		{"other scheme reversed", td("dapo_train.pth"), AnomalyCLIP, aclipModel, true,
 			[]string{"dapo_train.pth", "missing prompt_learner.ctx_pos", "looks like a DAPO checkpoint"}},
 		{"model of another variant", td("dapo_train.pth"), DAPO, aclipModel, false,
-			[]string{"scheme dapo needs a dapo model directory", "anomalyclip"}},
+			[]string{"scheme dapo needs a model directory of variant dapo, not anomalyclip"}},
 		{"unknown scheme", td("dapo_train.pth"), "winclip", nil, false, []string{`unknown scheme "winclip"`, "dapo", "anomalyclip"}},
 		{"torchscript", td("torchscript.pt"), DAPO, dapoModel, false, []string{"torchscript.pt", "TorchScript"}},
 		{"not a zip", text, DAPO, dapoModel, false, []string{"notes.pth", "neither a torch zip checkpoint nor safetensors"}},

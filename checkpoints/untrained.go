@@ -71,7 +71,7 @@ func Untrained(scheme string, m *clip.Manifest, tokenEmbedding clip.Tensor, seed
 			return r.normal()*std[j] + mean[j]
 		})
 	}
-	v := math.Sqrt(6 / float64(visualInitFanIn*arch.PatchSize*arch.PatchSize+d.VisionWidth))
+	v := visualBound(arch.PatchSize, d.VisionWidth)
 	fill(VisualPrompts, func(r *stream, _ int) float64 { return v * r.symmetric() })
 	bound := 1 / math.Sqrt(float64(d.VisionWidth)) // fan_in of every adapter
 	for i := range d.Adapters {
@@ -80,6 +80,12 @@ func Untrained(scheme string, m *clip.Manifest, tokenEmbedding clip.Tensor, seed
 		}
 	}
 	return l, nil
+}
+
+// visualBound is the half-width v of DAPO's uniform visual prompt
+// initialisation, sqrt(6/(3·patch²+width)) (method.md §2.4).
+func visualBound(patch, width int) float64 {
+	return math.Sqrt(6 / float64(visualInitFanIn*patch*patch+width))
 }
 
 // archOf is m's architecture, or the official one.
