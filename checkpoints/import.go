@@ -3,7 +3,9 @@ package checkpoints
 import (
 	"archive/zip"
 	"fmt"
+	"io"
 	"maps"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -104,7 +106,7 @@ func Import(path, scheme string, m *clip.Manifest) (*Learned, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := rejectTorchScript(path); err != nil {
+	if err := checkArchive(path); err != nil {
 		return nil, err
 	}
 	ts, err := clip.ReadTensors(path)
@@ -122,16 +124,30 @@ func Import(path, scheme string, m *clip.Manifest) (*Learned, error) {
 	return &Learned{Scheme: scheme, Trained: true, Source: filepath.Base(path), SourceSHA256: sum, Tensors: tensors}, nil
 }
 
-// rejectTorchScript names torch.jit archives, which hold code and no
-// state dicts; other zip problems are left to the checkpoint reader.
-func rejectTorchScript(file string) error {
-	z, err := zip.OpenReader(file)
+// checkArchive gives clear errors for two zip files the checkpoint
+// reader would misread: a damaged or truncated archive, and a torch.jit
+// archive, which holds code and no state dicts. Files that are not zip
+// archives are left to the reader.
+func checkArchive(file string) error {
+	f, err := os.Open(file)
 	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	defer f.Close()
+	var head [4]byte
+	if _, err := io.ReadFull(f, head[:]); err != nil || string(head[:]) != "PK\x03\x04" {
 		return nil
 	}
-	defer z.Close()
-	for _, f := range z.File {
-		if path.Base(f.Name) == "constants.pkl" {
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	z, err := zip.NewReader(f, st.Size())
+	if err != nil {
+		return fmt.Errorf("checkpoints: %s: a damaged zip archive (truncated download?): %w", file, err)
+	}
+	for _, e := range z.File {
+		if path.Base(e.Name) == "constants.pkl" {
 			return fmt.Errorf("checkpoints: %s: a TorchScript archive (torch.jit.save), not a training checkpoint: want the torch.save dict of state dicts that train.py writes", file)
 		}
 	}

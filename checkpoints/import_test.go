@@ -203,7 +203,7 @@ func TestImportErrors(t *testing.T) {
 		{"unknown scheme", td("dapo_train.pth"), "winclip", nil, false, []string{`unknown scheme "winclip"`, "dapo", "anomalyclip"}},
 		{"torchscript", td("torchscript.pt"), DAPO, dapoModel, false, []string{"torchscript.pt", "TorchScript"}},
 		{"not a zip", text, DAPO, dapoModel, false, []string{"notes.pth", "neither a torch zip checkpoint nor safetensors"}},
-		{"truncated zip", truncated, DAPO, dapoModel, false, []string{"truncated.pth"}},
+		{"truncated zip", truncated, DAPO, dapoModel, false, []string{"truncated.pth", "damaged zip archive"}},
 		{"no file", filepath.Join(tmp, "none.pth"), AnomalyCLIP, nil, false, []string{"none.pth"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
