@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -465,3 +466,5 @@ func writeJSON(p string, v any) error {
 	}
 	return nil
 }
+
+func nan() float64 { return math.NaN() }

@@ -123,6 +123,9 @@ func (s *Scheme) layers(m *clip.Manifest) ([]int, []int, error) {
 	if use == nil {
 		use = m.FeatureLayers
 	}
+	if len(use) == 1 && use[0] == -1 && len(m.FeatureLayers) > 0 {
+		use = m.FeatureLayers[len(m.FeatureLayers)-1:]
+	}
 	var adapters []int
 	for _, l := range use {
 		i := slices.Index(m.FeatureLayers, l)
@@ -379,4 +382,19 @@ func (sc *scorer) Score(ctx context.Context, f bench.Features) (*bench.Output, e
 		}
 	}
 	return out, nil
+}
+
+// Seen reports whether a class word is in DAPO's MVTec word list (the
+// training dataset's test-time vocabulary): the other types are novel
+// (method.md §4.3). The normal class counts as seen.
+func (s *Scheme) Seen(word string) bool {
+	if strings.EqualFold(word, "good") || strings.EqualFold(word, "normal") {
+		return true
+	}
+	for _, w := range s.vocab.Multi["mvtec"] {
+		if strings.EqualFold(w, word) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,115 @@
+package bench
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/dapobench/dapobench/metrics"
+	"github.com/dapobench/dapobench/reports"
+)
+
+// Vocabulary is implemented by schemes that know which defect words their
+// prompts were trained on; per-defect-type results are then split into
+// seen and novel types (method.md §4.3).
+type Vocabulary interface {
+	// Seen reports whether a defect-type word was in the training
+	// vocabulary.
+	Seen(word string) bool
+}
+
+// Metric keys of the multi-type results in a category entry.
+const (
+	TypePixelAUROC = "type_pixel_auroc" // macro one-vs-rest AUROC over the category's classes
+	TypePixelAP    = "type_pixel_ap"
+	TypePixelF1    = "type_pixel_f1" // macro F1 of the per-pixel argmax
+	TypeAccuracy   = "type_accuracy" // image-level argmax over the defect types
+	NExcluded      = "n_type_excluded"
+)
+
+// Results turns per-category results into results.json (schema
+// dapobench/results/v1): the seven standard metrics per category, their
+// unweighted mean, and, for schemes with multi-type segmentation, the
+// per-defect-type table averaged over the categories containing each type.
+func Results(cfg Config, model string, cats []CategoryResult) *reports.Results {
+	r := reports.New(cfg.Dataset, cfg.Scheme.Name(), model)
+	for k, v := range cfg.Scheme.Settings() {
+		r.Settings[k] = v
+	}
+	r.Settings["aupro"] = string(cfg.AUPRO)
+	set := func(e *reports.Entry, name string, m Metric) {
+		if m.Value != nil {
+			e.Set(name, metrics.Value{V: *m.Value})
+		} else {
+			e.Set(name, metrics.Value{V: nan(), Reason: m.Reason})
+		}
+	}
+	var mts []metrics.MultiTypeResult
+	for _, c := range cats {
+		e := reports.NewEntry()
+		set(e, reports.ImageAUROC, c.Image.AUROC)
+		set(e, reports.ImageAP, c.Image.AP)
+		set(e, reports.ImageF1Max, c.Image.F1Max)
+		set(e, reports.PixelAUROC, c.Pixel.AUROC)
+		set(e, reports.PixelAP, c.Pixel.AP)
+		set(e, reports.PixelF1Max, c.Pixel.F1Max)
+		set(e, reports.PixelAUPRO, c.AUPRO)
+		e.Counts[reports.NNormal] = c.NNormal
+		e.Counts[reports.NAnomalous] = c.NAnomalous
+		if mt := c.MultiType; mt != nil {
+			set(e, TypePixelAUROC, mt.MacroAUROC)
+			set(e, TypePixelAP, mt.MacroAP)
+			set(e, TypePixelF1, mt.MacroF1)
+			set(e, TypeAccuracy, mt.TypeAccuracy)
+			e.Counts[NExcluded] = mt.Excluded
+			res := metrics.MultiTypeResult{}
+			for _, cl := range mt.Classes {
+				res.Classes = append(res.Classes, metrics.ClassResult{Class: cl.Class, Pixels: cl.Pixels,
+					AUROC: valueOf(cl.AUROC), AP: valueOf(cl.AP), F1: valueOf(cl.F1)})
+			}
+			mts = append(mts, res)
+		}
+		r.Categories[c.Category] = e
+	}
+	r.ComputeMean()
+	if len(mts) == 0 {
+		return r
+	}
+	voc, _ := cfg.Scheme.(Vocabulary)
+	r.DefectTypes = map[string]*reports.Entry{}
+	for _, ts := range metrics.SummariseTypes(mts) {
+		e := reports.NewEntry()
+		e.Set(reports.PixelAUROC, ts.AUROC)
+		e.Set(reports.PixelAP, ts.AP)
+		e.Set(reports.PixelF1, ts.F1)
+		e.Counts[reports.NCategories] = ts.Categories
+		if len(ts.Undefined) > 0 {
+			keys := make([]string, 0, len(ts.Undefined))
+			for k := range ts.Undefined {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			var parts []string
+			for _, k := range keys {
+				parts = append(parts, fmt.Sprintf("%s undefined in %d", k, ts.Undefined[k]))
+			}
+			e.Notes["categories"] = strings.Join(parts, "; ")
+		}
+		if voc != nil {
+			if voc.Seen(ts.Type) {
+				e.Notes["vocabulary"] = "seen"
+			} else {
+				e.Notes["vocabulary"] = "novel"
+			}
+		}
+		r.DefectTypes[ts.Type] = e
+	}
+	return r
+}
+
+func valueOf(m Metric) metrics.Value {
+	if m.Value == nil {
+		return metrics.Value{V: nan(), Reason: m.Reason}
+	}
+	return metrics.Value{V: *m.Value}
+}

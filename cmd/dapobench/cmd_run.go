@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dapobench/dapobench/bench"
+	"github.com/dapobench/dapobench/bench/featcache"
+	"github.com/dapobench/dapobench/bench/preprocess"
+	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/metrics"
+	"github.com/dapobench/dapobench/reports"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	var d datasetFlags
+	d.register(fs)
+	modelDir := fs.String("model", "", "model directory (dapobench models build or models tiny)")
+	scheme := fs.String("scheme", "", "prompt scheme: "+strings.Join(schemeNames(), ", "))
+	variant := fs.String("variant", "", "named variant of the scheme (see -list-variants)")
+	listVariants := fs.Bool("list-variants", false, "list the variants of --scheme and exit")
+	prompts := fs.String("prompts", "", "learned prompt tensors (dapobench models import); default: untrained, seeded")
+	seed := fs.Uint64("seed", 1, "seed of untrained prompt tensors")
+	words := fs.String("words", "", "defect words, comma-separated, instead of the dataset's vocabulary")
+	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
+	threads := fs.Int("threads", 0, "onnxruntime threads (0: one per CPU)")
+	out := fs.String("out", "", "run directory (default runs/<dataset>-<scheme>)")
+	cacheDir := fs.String("cache", defaultCacheDir(), "feature cache directory (\"\" disables the cache)")
+	aupro := fs.String("aupro", string(metrics.AUPROCflow200), "AU-PRO variant: cflow200 (DAPO/AnomalyCLIP code) or mvtec (MVTec evaluation script)")
+	batch := fs.Int("batch", bench.DefaultBatch, "images per image-tower run")
+	saveMaps := fs.Bool("save-maps", false, "write every anomaly map as .npy under RUNDIR/maps")
+	quiet := fs.Bool("quiet", false, "no progress output")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "scheme"); err != nil {
+		return err
+	}
+	spec, err := lookupScheme(*scheme)
+	if err != nil {
+		return err
+	}
+	if *listVariants {
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		for _, v := range spec.variants() {
+			fmt.Fprintf(tw, "%s\t%s\n", v[0], v[1])
+		}
+		return tw.Flush()
+	}
+	if err := requireFlags(fs, "dataset", "root", "model"); err != nil {
+		return err
+	}
+	av, err := metrics.ParseAUPROVariant(*aupro)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *out == "" {
+		*out = filepath.Join("runs", d.id+"-"+strings.ReplaceAll(*scheme, "/", "-"))
+	}
+	var progress io.Writer = stderr
+	if *quiet {
+		progress = nil
+	}
+
+	start := time.Now()
+	rt, err := runner.Open(runner.Options{Device: *device, Threads: *threads})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	m, err := bench.OpenModel(ctx, rt, *modelDir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	o := schemeOptions{variant: *variant, prompts: *prompts, seed: *seed}
+	if *words != "" {
+		for _, w := range strings.Split(*words, ",") {
+			o.words = append(o.words, strings.TrimSpace(w))
+		}
+	}
+	s, err := spec.build(m, o)
+	if err != nil {
+		return err
+	}
+	var cache *featcache.Cache
+	if *cacheDir != "" {
+		if cache, err = featcache.Open(*cacheDir); err != nil {
+			return err
+		}
+	}
+	cfg := bench.Config{Dataset: d.id, Loader: d.options(), Model: m, Scheme: s, Out: *out, Cache: cache,
+		AUPRO: av, Batch: *batch, SaveMaps: *saveMaps, Progress: progress}
+	cats, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	res := bench.Results(cfg, modelName(m), cats)
+	if err := reports.Write(filepath.Join(*out, "results.json"), res); err != nil {
+		return err
+	}
+	if err := writeManifest(filepath.Join(*out, "manifest.json"), cfg, rt, m, cats, time.Since(start)); err != nil {
+		return err
+	}
+	printResults(stdout, res)
+	fmt.Fprintf(stdout, "\nwrote %s (%s, %s)\n", filepath.Join(*out, "results.json"), s.Settings()["prompts"], rt.Provider())
+	return nil
+}
+
+func schemeNames() []string {
+	var n []string
+	for _, s := range schemes() {
+		n = append(n, s.name)
+	}
+	return n
+}
+
+// defaultCacheDir is the per-user feature cache.
+func defaultCacheDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "dapobench", "features")
+	}
+	return ""
+}
+
+// modelName describes a model directory for results: architecture,
+// variant, image size and where the weights came from.
+func modelName(m *bench.Model) string {
+	man := m.Manifest
+	src := man.Weights.File
+	if man.Weights.Seed != nil {
+		src = fmt.Sprintf("seeded weights %d", *man.Weights.Seed)
+	}
+	return fmt.Sprintf("%s %s@%d (%s)", man.Arch.Name, man.Variant, man.ImageSize, src)
+}
+
+// runManifest records how a run was made: versions, hashes, settings and
+// timings. Unlike results.json it is expected to differ between runs.
+type runManifest struct {
+	Schema      string            `json:"schema"`
+	Dapobench   string            `json:"dapobench"`
+	Go          string            `json:"go"`
+	ORT         string            `json:"onnxruntime"`
+	Provider    string            `json:"execution_provider"`
+	Threads     int               `json:"threads"`
+	JPEGDecoder string            `json:"jpeg_decoder"`
+	Model       string            `json:"model"`
+	ModelDir    string            `json:"model_dir"`
+	ImageHash   string            `json:"image_tower_sha256"`
+	WeightsHash string            `json:"weights_sha256,omitempty"`
+	Dataset     string            `json:"dataset"`
+	Root        string            `json:"root"`
+	Scheme      string            `json:"scheme"`
+	Settings    map[string]string `json:"settings"`
+	Started     string            `json:"started"`
+	Seconds     float64           `json:"seconds"`
+	Categories  []categoryTiming  `json:"categories"`
+}
+
+type categoryTiming struct {
+	Category    string  `json:"category"`
+	Fingerprint string  `json:"fingerprint"`
+	Seconds     float64 `json:"seconds"`
+	Computed    int     `json:"features_computed"`
+	Cached      int     `json:"features_cached"`
+}
+
+func writeManifest(p string, cfg bench.Config, rt *runner.Runtime, m *bench.Model, cats []bench.CategoryResult, took time.Duration) error {
+	mf := runManifest{
+		Schema: "dapobench/run-manifest/v1", Dapobench: version(), Go: runtime.Version(),
+		ORT: rt.Version(), Provider: rt.Provider(), Threads: rt.Threads(), JPEGDecoder: preprocess.JPEGDecoder,
+		Model: modelName(m), ModelDir: m.Dir, ImageHash: m.ImageHash, WeightsHash: m.Manifest.Weights.SHA256,
+		Dataset: cfg.Dataset, Root: cfg.Loader.Root, Scheme: cfg.Scheme.Name(), Settings: cfg.Scheme.Settings(),
+		Started: time.Now().Add(-took).UTC().Format(time.RFC3339), Seconds: took.Seconds(),
+	}
+	for _, c := range cats {
+		mf.Categories = append(mf.Categories, categoryTiming{c.Category, c.Fingerprint, c.Seconds, c.Computed, c.Cached})
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && mf.Dapobench == "" {
+		mf.Dapobench = bi.Main.Version
+	}
+	return writeAtomic(p, func(w io.Writer) error { return encodeJSON(w, mf) })
+}
+
+// printResults prints the per-category metrics as percentages.
+func printResults(w io.Writer, r *reports.Results) {
+	cols := reports.StandardMetrics()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%s / %s\t", r.Dataset, r.Scheme)
+	for _, c := range cols {
+		fmt.Fprintf(tw, "%s\t", c)
+	}
+	fmt.Fprintln(tw)
+	row := func(name string, e *reports.Entry) {
+		fmt.Fprintf(tw, "%s\t", name)
+		for _, c := range cols {
+			if v, ok := e.Get(c); ok {
+				fmt.Fprintf(tw, "%.1f\t", 100*v)
+			} else {
+				fmt.Fprint(tw, "–\t")
+			}
+		}
+		fmt.Fprintln(tw)
+	}
+	for _, n := range r.CategoryNames() {
+		row(n, r.Categories[n])
+	}
+	row("mean", r.Mean)
+	tw.Flush()
+}
