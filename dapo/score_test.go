@@ -24,15 +24,15 @@ func TestScoreReference(t *testing.T) {
 	}
 	var ref struct {
 		Grid, Size, VisionDim, EmbedDim, Layers, Classes, Defects int
-		ImageEmbed                                               []float32 `json:"image_embed"`
-		Patches                                                  []float32
-		AdapterWeight                                            []float32 `json:"adapter_weight"`
-		AdapterBias                                              []float32 `json:"adapter_bias"`
-		Binary, Multi                                            []float32
-		Score                                                    float64
-		Map                                                      []float64
-		ClassMaps                                                []float64 `json:"class_maps"`
-		ClassScores                                              []float64 `json:"class_scores"`
+		ImageEmbed                                                []float32 `json:"image_embed"`
+		Patches                                                   []float32
+		AdapterWeight                                             []float32 `json:"adapter_weight"`
+		AdapterBias                                               []float32 `json:"adapter_bias"`
+		Binary, Multi                                             []float32
+		Score                                                     float64
+		Map                                                       []float64
+		ClassMaps                                                 []float64 `json:"class_maps"`
+		ClassScores                                               []float64 `json:"class_scores"`
 	}
 	if err := json.Unmarshal(b, &ref); err != nil {
 		t.Fatal(err)
