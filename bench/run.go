@@ -273,6 +273,7 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 		}
 	}
 	r := CategoryResult{Category: c.Name}
+	ex := newExamples()
 	scores := make([]float64, 0, len(samples))
 	labels := make([]bool, 0, len(samples))
 
@@ -335,6 +336,7 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 				return r, fmt.Errorf("bench: %s: map has %d values, want %d×%d", s.RelImage, len(o.out.Map), size, size)
 			}
 			scores = append(scores, float64(o.out.Image))
+			ex.offer(s, o.out)
 			labels = append(labels, s.Label == 1)
 			if s.Label == 1 {
 				r.NAnomalous++
@@ -379,6 +381,12 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 	}
 	prog.Finish()
 	if err := ctx.Err(); err != nil {
+		return r, err
+	}
+	if err := writeScores(cfg.Out, c.Name, samples, scores); err != nil {
+		return r, err
+	}
+	if err := ex.write(cfg.Out, c.Name, size); err != nil {
 		return r, err
 	}
 
