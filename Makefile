@@ -53,3 +53,13 @@ bench-preprocess:
 
 clean:
 	rm -rf bin runs
+
+## bench-metrics: exact pixel metrics over 50 M pixels, Go (one core) against scikit-learn on the same data
+.PHONY: bench-metrics
+BENCH_METRICS_DIR ?= $(CURDIR)/.cache/bench-metrics
+PYTHON ?= /usr/bin/python3
+bench-metrics:
+	mkdir -p $(BENCH_METRICS_DIR)
+	DAPOBENCH_BENCH_DATA=$(BENCH_METRICS_DIR) $(GO) test -count=1 -run '^TestWriteBenchData$$' ./metrics/
+	$(GO) test -run '^$$' -bench '^BenchmarkPixels$$' -benchtime 3x -count 5 -cpu 1 ./metrics/ | tee $(BENCH_METRICS_DIR)/go-bench.txt
+	$(PYTHON) metrics/testdata/bench_sklearn.py $(BENCH_METRICS_DIR)

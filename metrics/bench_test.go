@@ -1,10 +1,17 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -18,6 +25,7 @@ type benchSet struct {
 	w, h   int
 	scores [][]float32
 	masks  [][]uint8
+	rss    float64 // peak RSS once the data exists
 }
 
 func (s *benchSet) pixels() int { return s.w * s.h * len(s.scores) }
@@ -28,7 +36,12 @@ const (
 	benchPosFrac   = 0.03
 )
 
-var benchOnce = sync.OnceValue(func() *benchSet { return makeBenchSet(benchImages, benchW, benchH, 7) })
+var benchOnce = sync.OnceValue(func() *benchSet {
+	s := makeBenchSet(benchImages, benchW, benchH, 7)
+	runtime.GC()
+	s.rss = peakRSS()
+	return s
+})
 
 func makeBenchSet(n, w, h int, seed uint64) *benchSet {
 	rng := rand.New(rand.NewPCG(seed, 1))
@@ -82,13 +95,45 @@ func makeBenchSet(n, w, h int, seed uint64) *benchSet {
 	return s
 }
 
+// spreadOnce is the worst case for the bucketed walk: the benchmark's masks
+// with scores drawn uniformly over the float32 bit patterns of magnitude
+// below 2^126 (so that max − min stays finite for cal_pro_score), so that
+// almost every one of the 65 536 buckets is busy and few values repeat.
+var spreadOnce = sync.OnceValue(func() *benchSet {
+	base := benchOnce()
+	rng := rand.New(rand.NewPCG(8, 1))
+	s := &benchSet{w: base.w, h: base.h, masks: base.masks, rss: base.rss}
+	for range base.scores {
+		sc := make([]float32, base.w*base.h)
+		for i := range sc {
+			for {
+				if u := rng.Uint32(); (u>>23)&0xff < 0xfd {
+					sc[i] = math.Float32frombits(u)
+					break
+				}
+			}
+		}
+		s.scores = append(s.scores, sc)
+	}
+	runtime.GC()
+	s.rss = peakRSS()
+	return s
+})
+
 // BenchmarkPixels measures the exact pixel AUROC, AP, F1-max and both
 // AU-PRO variants of one 50 M-pixel category, streaming: Add per image,
 // then Compute. Run with -cpu 1 for the per-core rate. px/s is pixels per
 // second; alloc-B/px is every byte allocated per pixel, an upper bound on
-// the extra memory (the maps themselves are the input).
-func BenchmarkPixels(b *testing.B) {
-	data := benchOnce()
+// the extra heap (the maps themselves are the input); peak-B/px is the
+// growth of the process's peak RSS over the input, per pixel, garbage not
+// yet collected included. `make bench-metrics` runs it next to
+// scikit-learn on the same data.
+func BenchmarkPixels(b *testing.B) { benchPixels(b, benchOnce()) }
+
+// BenchmarkPixelsSpread is BenchmarkPixels on the worst-case scores.
+func BenchmarkPixelsSpread(b *testing.B) { benchPixels(b, spreadOnce()) }
+
+func benchPixels(b *testing.B, data *benchSet) {
 	ctx := context.Background()
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
@@ -117,4 +162,75 @@ func BenchmarkPixels(b *testing.B) {
 	px := float64(data.pixels())
 	b.ReportMetric(px*float64(b.N)/b.Elapsed().Seconds(), "px/s")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(b.N)/px, "alloc-B/px")
+	if data.rss > 0 {
+		b.ReportMetric((peakRSS()-data.rss)/px, "peak-B/px")
+	}
+}
+
+// TestWriteBenchData writes the benchmark's category for `make
+// bench-metrics` when DAPOBENCH_BENCH_DATA names a directory: scores.npy
+// (float32, N×H×W), masks.npy (uint8) and go.json with the metrics this
+// package computes on them, which the scikit-learn side checks.
+func TestWriteBenchData(t *testing.T) {
+	dir := os.Getenv("DAPOBENCH_BENCH_DATA")
+	if dir == "" {
+		t.Skip("DAPOBENCH_BENCH_DATA not set")
+	}
+	data := benchOnce()
+	shape := []int{len(data.scores), data.h, data.w}
+	var sc bytes.Buffer
+	var mk bytes.Buffer
+	for i := range data.scores {
+		binary.Write(&sc, binary.LittleEndian, data.scores[i])
+		mk.Write(data.masks[i])
+	}
+	if err := writeNPY(filepath.Join(dir, "scores.npy"), "<f4", shape, sc.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeNPY(filepath.Join(dir, "masks.npy"), "|u1", shape, mk.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPixels(PixelOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range data.scores {
+		if err := p.Add(data.scores[i], data.masks[i], data.w, data.h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := p.Compute(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.MarshalIndent(map[string]float64{
+		"auroc": r.AUROC.V, "ap": r.AP.V, "f1max": r.F1Max.V, "f1_threshold": r.F1Threshold,
+		"aupro_mvtec": r.AUPROMVTec.V, "aupro_cflow200": r.AUPROCflow200.V,
+		"pixels": float64(data.pixels()), "positives": float64(r.Pos),
+	}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.json"), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeNPY writes a version 1.0 .npy file.
+func writeNPY(path, descr string, shape []int, data []byte) error {
+	dims := ""
+	for _, d := range shape {
+		dims += fmt.Sprintf("%d, ", d)
+	}
+	h := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, strings.TrimSuffix(dims, " "))
+	for (10+len(h)+1)%64 != 0 {
+		h += " "
+	}
+	h += "\n"
+	var b bytes.Buffer
+	b.WriteString("\x93NUMPY\x01\x00")
+	binary.Write(&b, binary.LittleEndian, uint16(len(h)))
+	b.WriteString(h)
+	b.Write(data)
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }

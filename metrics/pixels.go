@@ -227,9 +227,10 @@ func (p *Pixels) Compute(ctx context.Context) (PixelResult, error) {
 	return res, nil
 }
 
-// smallBucket is the bucket size below which a bucket is sorted instead of
-// counted; counting pays a fixed 8 KiB bitmap walk.
-const smallBucket = 48
+// sortMax is the bucket size up to which a bucket is sorted (radix sort of
+// its low 16 bits) instead of counted into the 64 Ki table, whose bitmap
+// walk costs the same for every bucket.
+const sortMax = 8192
 
 // walk feeds the grouped table to c in descending score order. Keys are
 // bucketed by their top 16 bits (negatives while they are added, positives
@@ -242,7 +243,7 @@ func (p *Pixels) walk(ctx context.Context, c *curve) error {
 	scatter(&p.pos, posStart, posLow, &p.posReg, posReg)
 
 	d := new(dense)
-	var small [smallBucket]uint16
+	var sb sortBuf
 	for b := 1<<16 - 1; b >= 0; b-- {
 		if b&0xfff == 0 {
 			if err := ctx.Err(); err != nil {
@@ -261,10 +262,10 @@ func (p *Pixels) walk(ctx context.Context, c *curve) error {
 			c.fp += uint64(nn) // nothing inside this bucket needs single values
 			continue
 		}
-		if nn+len(pl) < smallBucket {
-			nl := small[:0]
-			p.neg.each(b, func(blk []uint16) { nl = append(nl, blk...) })
-			p.sortedBucket(c, base, nl, pl, pr)
+		if nn <= sortMax && len(pl) <= sortMax {
+			sb.neg = sb.neg[:0]
+			p.neg.each(b, func(blk []uint16) { sb.neg = append(sb.neg, blk...) })
+			p.sortedBucket(c, base, &sb, pl, pr)
 		} else {
 			p.neg.each(b, d.countNeg)
 			d.bucket(c, base, pl, pr, p.invArea)
@@ -361,41 +362,41 @@ func (d *dense) bucket(c *curve, base uint32, pl []uint16, pr []uint32, invArea 
 	}
 }
 
-// sortedBucket resolves a small bucket by sorting it.
-func (p *Pixels) sortedBucket(c *curve, base uint32, nl, pl []uint16, pr []uint32) {
-	for i := 1; i < len(nl); i++ { // insertion sort, descending
-		v := nl[i]
-		j := i
-		for ; j > 0 && nl[j-1] < v; j-- {
-			nl[j] = nl[j-1]
-		}
-		nl[j] = v
+// sortBuf holds the scratch space of sortedBucket.
+type sortBuf struct {
+	neg, negTmp []uint16
+	pos, posTmp []uint64 // low<<32 | region
+}
+
+// sortedBucket resolves a bucket by sorting it: sb.neg holds the low 16
+// bits of its negatives, pl and pr those of its positives and their
+// regions.
+func (p *Pixels) sortedBucket(c *curve, base uint32, sb *sortBuf, pl []uint16, pr []uint32) {
+	nl := sb.neg
+	sb.negTmp = sortLow16(nl, sb.negTmp)
+	sb.pos = sb.pos[:0]
+	for i, l := range pl {
+		sb.pos = append(sb.pos, uint64(l)<<32|uint64(pr[i]))
 	}
-	for i := 1; i < len(pl); i++ {
-		v, r := pl[i], pr[i]
-		j := i
-		for ; j > 0 && pl[j-1] < v; j-- {
-			pl[j], pr[j] = pl[j-1], pr[j-1]
-		}
-		pl[j], pr[j] = v, r
-	}
-	i, j := 0, 0
-	for i < len(nl) || j < len(pl) {
+	pp := sb.pos
+	sb.posTmp = sortLow16x(pp, sb.posTmp)
+	i, j := len(nl)-1, len(pp)-1 // walk down from the top
+	for i >= 0 || j >= 0 {
 		var l uint16
-		if j == len(pl) || (i < len(nl) && nl[i] > pl[j]) {
+		if j < 0 || (i >= 0 && nl[i] > uint16(pp[j]>>32)) {
 			l = nl[i]
 		} else {
-			l = pl[j]
+			l = uint16(pp[j] >> 32)
 		}
 		var n, np uint64
-		for ; i < len(nl) && nl[i] == l; i++ {
+		for ; i >= 0 && nl[i] == l; i-- {
 			n++
 		}
 		var w float64
-		for ; j < len(pl) && pl[j] == l; j++ {
+		for ; j >= 0 && uint16(pp[j]>>32) == l; j-- {
 			np++
 			if c.pro {
-				w += p.invArea[pr[j]]
+				w += p.invArea[uint32(pp[j])]
 			}
 		}
 		key := base | uint32(l)
@@ -408,4 +409,75 @@ func (p *Pixels) sortedBucket(c *curve, base uint32, nl, pl []uint16, pr []uint3
 			c.step(n, np, w, uint64(key))
 		}
 	}
+}
+
+// sortLow16 sorts a ascending: insertion sort when short, otherwise an LSD
+// radix sort in two 8-bit passes through tmp (returned, possibly grown).
+func sortLow16(a, tmp []uint16) []uint16 {
+	if len(a) <= 32 {
+		for i := 1; i < len(a); i++ {
+			v, j := a[i], i
+			for ; j > 0 && a[j-1] > v; j-- {
+				a[j] = a[j-1]
+			}
+			a[j] = v
+		}
+		return tmp
+	}
+	if cap(tmp) < len(a) {
+		tmp = make([]uint16, len(a), 2*len(a))
+	}
+	tmp = tmp[:len(a)]
+	src, dst := a, tmp
+	for shift := uint(0); shift < 16; shift += 8 {
+		var cnt [257]int
+		for _, v := range src {
+			cnt[(v>>shift)&0xff+1]++
+		}
+		for k := 1; k < 257; k++ {
+			cnt[k] += cnt[k-1]
+		}
+		for _, v := range src {
+			b := (v >> shift) & 0xff
+			dst[cnt[b]] = v
+			cnt[b]++
+		}
+		src, dst = dst, src
+	}
+	return tmp // two passes: the result is back in a
+}
+
+// sortLow16x is sortLow16 for values whose key is bits 32..47.
+func sortLow16x(a, tmp []uint64) []uint64 {
+	if len(a) <= 32 {
+		for i := 1; i < len(a); i++ {
+			v, j := a[i], i
+			for ; j > 0 && a[j-1]>>32 > v>>32; j-- {
+				a[j] = a[j-1]
+			}
+			a[j] = v
+		}
+		return tmp
+	}
+	if cap(tmp) < len(a) {
+		tmp = make([]uint64, len(a), 2*len(a))
+	}
+	tmp = tmp[:len(a)]
+	src, dst := a, tmp
+	for shift := uint(32); shift < 48; shift += 8 {
+		var cnt [257]int
+		for _, v := range src {
+			cnt[(v>>shift)&0xff+1]++
+		}
+		for k := 1; k < 257; k++ {
+			cnt[k] += cnt[k-1]
+		}
+		for _, v := range src {
+			b := (v >> shift) & 0xff
+			dst[cnt[b]] = v
+			cnt[b]++
+		}
+		src, dst = dst, src
+	}
+	return tmp
 }
