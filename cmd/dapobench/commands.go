@@ -27,6 +27,7 @@ func commands() []command {
 		{"datasets meta", "write the CLIP-style meta.json of a dataset tree", cmdDatasetsMeta},
 		{"fixtures gen", "write synthetic copies of every benchmark in its real layout", cmdFixturesGen},
 		{"run", "evaluate a prompt scheme on a dataset (results.json, manifest.json)", cmdRun},
+		{"eval", "evaluate external anomaly maps (TIFF, .npy, PNG) on a dataset (results.json)", cmdEval},
 		{"demo", "the main job on the embedded default (synthetic fixtures)", cmdDemo},
 		{"models build", "build a model directory (ONNX towers, token embeddings) from CLIP weights", runModelsBuild},
 		{"models tiny", "build a tiny seeded model directory for tests and demos", runModelsTiny},
