@@ -285,9 +285,13 @@ func TestEvalErrors(t *testing.T) {
 		want  []string
 	}{
 		{"missing map", func() { os.Remove(tiff) }, nil, false, []string{"no map for " + first.RelImage, stem}},
-		{"two maps", func() { os.WriteFile(stem+".npy", npyF32(first.Width, first.Height, make([]float32, first.Width*first.Height)), 0o644) },
+		{"two maps", func() {
+			os.WriteFile(stem+".npy", npyF32(first.Width, first.Height, make([]float32, first.Width*first.Height)), 0o644)
+		},
 			nil, false, []string{"several maps", ".npy", ".tiff"}},
-		{"size mismatch", func() { os.WriteFile(tiff, tiffF32(first.Width+1, first.Height, make([]float32, (first.Width+1)*first.Height)), 0o644) },
+		{"size mismatch", func() {
+			os.WriteFile(tiff, tiffF32(first.Width+1, first.Height, make([]float32, (first.Width+1)*first.Height)), 0o644)
+		},
 			nil, false, []string{tiff, fmt.Sprintf("%d×%d", first.Width+1, first.Height), "size"}},
 		{"NaN score", func() {
 			p := make([]float32, first.Width*first.Height)
