@@ -172,6 +172,12 @@ func (s *Scheme) windows(grid int) ([]scale, error) {
 // taken from the tokens before ln_pre, through the window graph
 // (anomalib _get_window_embeddings; method.md §6.1, §8.2 item 4).
 func (s *Scheme) Extract(ctx context.Context, m *bench.Model, out map[string]runner.Tensor, batch int) ([]bench.Features, error) {
+	return extract(ctx, m, out, batch, windowChunk)
+}
+
+// extract is Extract with at most chunk windows per run of the window
+// graph (whole images, at least one).
+func extract(ctx context.Context, m *bench.Model, out map[string]runner.Tensor, batch, chunk int) ([]bench.Features, error) {
 	feats, err := bench.SplitBatch(out, []string{clip.OutImageEmbed}, batch)
 	if err != nil {
 		return nil, fmt.Errorf("winclip: %w", err)
@@ -197,7 +203,7 @@ func (s *Scheme) Extract(ctx context.Context, m *bench.Model, out map[string]run
 		if err != nil {
 			return nil, fmt.Errorf("winclip: %w", err)
 		}
-		per := max(1, windowChunk/w.N) // images per run
+		per := max(1, chunk/w.N) // images per run
 		for i0 := 0; i0 < batch; i0 += per {
 			n := min(per, batch-i0)
 			in, err := gatherWindows(tok.Float32[i0*seq*width:(i0+n)*seq*width], n, seq, width, w)
