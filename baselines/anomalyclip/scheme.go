@@ -79,7 +79,13 @@ func New(opt Options) (*Scheme, error) {
 	return &Scheme{opt: opt}, nil
 }
 
-func (s *Scheme) Name() string          { return s.opt.Name }
+// The scheme satisfies the pipeline's contract.
+var _ bench.Scheme = (*Scheme)(nil)
+
+// Name is the variant's name, as results and tables show it.
+func (s *Scheme) Name() string { return s.opt.Name }
+
+// Variant is the model variant whose graphs the scheme runs.
 func (s *Scheme) Variant() clip.Variant { return clip.AnomalyCLIP }
 
 // Settings describe the variant for the run manifest.
