@@ -184,3 +184,42 @@ func TestPixelsUndefined(t *testing.T) {
 		})
 	}
 }
+
+// FuzzPixels compares the bucketed walk with the naive sort on maps built
+// from the fuzzer's bytes: each pixel takes one byte of score (a few
+// distinct values, ±0 and signs, and widely spread magnitudes) and one bit
+// of mask.
+func FuzzPixels(f *testing.F) {
+	f.Add([]byte{3, 5, 0, 1, 2, 250, 7, 9, 128, 127, 0, 0}, uint8(4), uint8(3))
+	f.Add([]byte{255, 0, 255, 0, 1, 1, 1, 1}, uint8(2), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, w, h uint8) {
+		width, height := int(w%12)+1, int(h%12)+1
+		n := width * height
+		if len(data) < n {
+			return
+		}
+		m := naiveImage{w: width, h: height, scores: make([]float32, n), mask: make([]uint8, n)}
+		for i := 0; i < n; i++ {
+			b := data[i]
+			v := float32(math.Ldexp(float64(b&0x0f), int(b>>4)*9-60)) // 16 mantissas × 16 exponents
+			if b&0x40 != 0 {
+				v = -v
+			}
+			m.scores[i] = v
+			if i < len(data)-n && data[n+i]&1 == 1 {
+				m.mask[i] = 255
+			}
+		}
+		got := computePixels(t, []naiveImage{m}, PixelOptions{})
+		want := naiveMetrics([]naiveImage{m}, DefaultPROLimit)
+		for _, c := range []struct {
+			name      string
+			got, want float64
+		}{{"auroc", got.AUROC.V, want.auroc}, {"ap", got.AP.V, want.ap}, {"f1", got.F1Max.V, want.f1},
+			{"mvtec", got.AUPROMVTec.V, want.mvtec}, {"cflow", got.AUPROCflow200.V, want.cflow}} {
+			if !near(c.got, c.want, 1e-12) {
+				t.Errorf("%s = %.17g, naive %.17g", c.name, c.got, c.want)
+			}
+		}
+	})
+}

@@ -316,6 +316,15 @@ def pixel_cases():
 
     masks = np.zeros((2, 10, 10), dtype=np.uint8)
     pixel_case("pix_no_defects", rng.random((2, 10, 10)), masks, cases)
+
+    # The two 4x4 images of ExamplePixels.
+    maps = np.array([[[0.1, 0.2, 0.1, 0.0], [0.2, 0.9, 0.8, 0.1], [0.1, 0.3, 0.8, 0.1], [0.0, 0.1, 0.2, 0.4]],
+                     np.full((4, 4), 0.1)], dtype=np.float32)
+    maps[1, 3, 3] = 0.5
+    masks = np.zeros((2, 4, 4), dtype=np.uint8)
+    masks[0, 1, 1] = masks[0, 1, 2] = masks[0, 2, 1] = 1
+    masks[1, 3, 3] = 1
+    pixel_case("pix_example", maps, masks, cases)
     return cases
 
 
