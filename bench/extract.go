@@ -11,6 +11,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/bench/preprocess"
@@ -50,7 +51,10 @@ func NewExtractor(m *Model, s Scheme, cache *featcache.Cache) (*Extractor, error
 		spec.Mean[c], spec.Std[c] = float32(m.Manifest.Mean[c]), float32(m.Manifest.Std[c])
 	}
 	x := &Extractor{model: m, scheme: s, spec: spec, cache: cache, inputs: in}
-	x.modelKey = m.ImageHash + "+" + hashInputs(in)
+	// Every variant of a scheme family stores the same features; the family
+	// keeps schemes that extract different tensors from one model apart.
+	family, _, _ := strings.Cut(s.Name(), "/")
+	x.modelKey = m.ImageHash + "+" + hashInputs(in) + "+" + family
 	x.preKey = fmt.Sprintf("squash %d pil-bicubic mean %v std %v jpeg %s", spec.Size, spec.Mean, spec.Std, preprocess.JPEGDecoder)
 	return x, nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dapobench/dapobench/baselines/anomalyclip"
+	"github.com/dapobench/dapobench/baselines/winclip"
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/dapo"
@@ -28,6 +30,8 @@ type schemeSpec struct {
 func schemes() []schemeSpec {
 	return []schemeSpec{
 		{"dapo", dapo.VariantNames, buildDAPO},
+		{"winclip", winclipVariants, buildWinCLIP},
+		{"anomalyclip", anomalyclipVariants, buildAnomalyCLIP},
 	}
 }
 
@@ -68,4 +72,54 @@ func buildDAPO(m *bench.Model, o schemeOptions) (bench.Scheme, error) {
 		return nil, err
 	}
 	return dapo.New(opt)
+}
+
+func buildWinCLIP(m *bench.Model, o schemeOptions) (bench.Scheme, error) {
+	if o.prompts != "" {
+		return nil, fmt.Errorf("%w: winclip has no learned prompts; --prompts does not apply", errUsage)
+	}
+	if o.words != nil {
+		return nil, fmt.Errorf("%w: winclip uses its prompt ensemble; --words does not apply", errUsage)
+	}
+	if o.variant == "" {
+		o.variant = "winclip"
+	}
+	opt, err := winclip.Parse(o.variant)
+	if err != nil {
+		return nil, err
+	}
+	return winclip.New(opt)
+}
+
+func winclipVariants() [][2]string {
+	var out [][2]string
+	for _, v := range winclip.Variants() {
+		out = append(out, [2]string{v.Name, v.Doc})
+	}
+	return out
+}
+
+func buildAnomalyCLIP(m *bench.Model, o schemeOptions) (bench.Scheme, error) {
+	if o.words != nil {
+		return nil, fmt.Errorf("%w: anomalyclip's prompts are object-agnostic; --words does not apply", errUsage)
+	}
+	if o.variant == "" {
+		o.variant = "anomalyclip"
+	}
+	opt, err := anomalyclip.Parse(o.variant)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Learned, err = learned(checkpoints.AnomalyCLIP, m, o); err != nil {
+		return nil, err
+	}
+	return anomalyclip.New(opt)
+}
+
+func anomalyclipVariants() [][2]string {
+	var out [][2]string
+	for _, v := range anomalyclip.Variants() {
+		out = append(out, [2]string{v.Name, v.Doc})
+	}
+	return out
 }
