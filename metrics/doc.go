@@ -12,8 +12,8 @@
 // samples never matters, as in scikit-learn. The table is walked once from
 // the highest score to the lowest, and all metrics come out of that walk.
 //
-// Pixels streams a category's anomaly maps one image at a time and keeps 4
-// bytes per pixel plus small fixed tables; Table holds image-level scores.
+// Pixels streams a category's anomaly maps one image at a time and keeps
+// about 2.5 bytes per pixel; Table holds image-level scores.
 // A metric that is undefined (one class only, no defect regions) is returned
 // as a Value with a reason, never as a silent 0 or 0.5.
 //
