@@ -79,7 +79,7 @@ func metricOf(v metrics.Value) Metric {
 	if !v.OK() {
 		return Metric{Reason: v.Reason}
 	}
-	x := v.V
+	x := v.V + 0 // turns −0 (an integral over nothing) into 0
 	return Metric{Value: &x}
 }
 
