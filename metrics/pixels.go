@@ -383,7 +383,27 @@ func (p *Pixels) sortedBucket(c *curve, base uint32, sb *sortBuf, pl []uint16, p
 	pp := sb.pos
 	sb.posTmp = sortLow16x(pp, sb.posTmp)
 	i, j := len(nl)-1, len(pp)-1 // walk down from the top
+	bulkFor := -2                 // the j for which a bulk step was tried
 	for i >= 0 || j >= 0 {
+		// Negatives above the next positive only move FP; unless the PRO
+		// limit or a cal_pro_score threshold falls among them, add them at
+		// once instead of value by value.
+		if i >= 0 && j != bulkFor {
+			bulkFor = j
+			pv := -1
+			if j >= 0 {
+				pv = int(pp[j] >> 32)
+			}
+			k := i
+			for k >= 0 && int(nl[k]) > pv {
+				k--
+			}
+			if run := uint64(i - k); run > 0 && c.fp+run <= c.fpLimit && c.nextThr < base|uint32(nl[k+1]) {
+				c.fp += run
+				i = k
+				continue
+			}
+		}
 		var l uint16
 		if j < 0 || (i >= 0 && nl[i] > uint16(pp[j]>>32)) {
 			l = nl[i]
