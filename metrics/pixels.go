@@ -383,7 +383,7 @@ func (p *Pixels) sortedBucket(c *curve, base uint32, sb *sortBuf, pl []uint16, p
 	pp := sb.pos
 	sb.posTmp = sortLow16x(pp, sb.posTmp)
 	i, j := len(nl)-1, len(pp)-1 // walk down from the top
-	bulkFor := -2                 // the j for which a bulk step was tried
+	bulkFor := -2                // the j for which a bulk step was tried
 	for i >= 0 || j >= 0 {
 		// Negatives above the next positive only move FP; unless the PRO
 		// limit or a cal_pro_score threshold falls among them, add them at
