@@ -1,0 +1,197 @@
+// Package rundir reads the run directories `dapobench run` writes and
+// compares two of them image by image.
+//
+// A run directory holds results.json (required) and, from runs that write
+// them, scores/<category>.csv (the image scores), examples/<category>/
+// (the best and worst samples with their maps) and categories/<category>.json
+// (the per-category record with the multi-type confusion matrix). A part
+// that is absent is reported with an error matching fs.ErrNotExist, so
+// that a report can leave its figure out; a part that is present but
+// broken is an error naming the file.
+package rundir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/dapobench/dapobench/bench"
+	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/reports"
+)
+
+// ResultsFile is the name of a run's results.
+const ResultsFile = "results.json"
+
+// Run is one run directory.
+type Run struct {
+	Dir     string
+	Results *reports.Results
+}
+
+// Open reads the results of the run directory dir.
+func Open(dir string) (*Run, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("rundir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("rundir: %s is not a directory (want a run directory holding %s)", dir, ResultsFile)
+	}
+	p := filepath.Join(dir, ResultsFile)
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("rundir: %s has no %s: not a run directory, or the run did not finish", dir, ResultsFile)
+	}
+	r, err := reports.Read(p)
+	if err != nil {
+		return nil, fmt.Errorf("rundir: %w", err)
+	}
+	if r.Dataset == "" {
+		return nil, fmt.Errorf("rundir: %s: no dataset", p)
+	}
+	return &Run{Dir: dir, Results: r}, nil
+}
+
+// Label is how tables and figures name the run: its scheme (the variant
+// name for variants), or the directory name when there is no scheme.
+func (r *Run) Label() string {
+	if r.Results.Scheme != "" {
+		return r.Results.Scheme
+	}
+	return filepath.Base(filepath.Clean(r.Dir))
+}
+
+// fileName is bench's file name for a category: path separators and NUL
+// become "_" (bench.safeName, which is not exported).
+func fileName(category string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == 0 {
+			return '_'
+		}
+		return r
+	}, category)
+}
+
+// entry returns the results row of a category, or an error naming the run.
+func (r *Run) entry(category string) (*reports.Entry, error) {
+	e := r.Results.Categories[category]
+	if e == nil {
+		return nil, fmt.Errorf("rundir: %s: no category %q in %s", r.Dir, category, ResultsFile)
+	}
+	return e, nil
+}
+
+// Scores are the image scores of one category in the run's fixed order.
+type Scores struct {
+	Images  []string // dataset-relative paths
+	Labels  []bool   // true: anomalous
+	Defects []string // defect type; "" for normal images
+	Values  []float64
+}
+
+// Scores reads scores/<category>.csv and checks it against the counts in
+// results.json.
+func (r *Run) Scores(category string) (*Scores, error) {
+	e, err := r.entry(category)
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.Join(r.Dir, "scores", fileName(category)+".csv")
+	if _, err := os.Stat(p); err != nil {
+		return nil, fmt.Errorf("rundir: %w", err)
+	}
+	images, labels, defects, values, err := bench.ReadScores(r.Dir, category)
+	if err != nil {
+		return nil, fmt.Errorf("rundir: %w", err)
+	}
+	pos := 0
+	for _, l := range labels {
+		if l {
+			pos++
+		}
+	}
+	nn, na := e.Counts[reports.NNormal], e.Counts[reports.NAnomalous]
+	if len(labels)-pos != nn || pos != na {
+		return nil, fmt.Errorf("rundir: %s: %d normal and %d anomalous images, but %s says %d and %d",
+			p, len(labels)-pos, pos, filepath.Join(r.Dir, ResultsFile), nn, na)
+	}
+	return &Scores{Images: images, Labels: labels, Defects: defects, Values: values}, nil
+}
+
+// Examples reads examples/<category>/examples.json: the most and least
+// anomalous anomalous images and the most anomalous normal image, with
+// their maps.
+func (r *Run) Examples(category string) ([]bench.Example, error) {
+	if _, err := r.entry(category); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(r.Dir, "examples", fileName(category), "examples.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("rundir: %w", err)
+	}
+	var ex []bench.Example
+	if err := json.Unmarshal(b, &ex); err != nil {
+		return nil, fmt.Errorf("rundir: %s: %w", p, err)
+	}
+	for i, e := range ex {
+		switch {
+		case e.Kind != bench.TopAnomalous && e.Kind != bench.BottomAnomalous && e.Kind != bench.TopNormal:
+			return nil, fmt.Errorf("rundir: %s: example %d: unknown kind %q", p, i+1, e.Kind)
+		case e.Size <= 0:
+			return nil, fmt.Errorf("rundir: %s: example %d (%s): size %d", p, i+1, e.Kind, e.Size)
+		case !filepath.IsLocal(filepath.FromSlash(e.Map)):
+			return nil, fmt.Errorf("rundir: %s: example %d (%s): map %q is not a path inside the run", p, i+1, e.Kind, e.Map)
+		}
+	}
+	return ex, nil
+}
+
+// Map reads an example's anomaly map, Size×Size values.
+func (r *Run) Map(e bench.Example) ([]float32, error) {
+	p := filepath.Join(r.Dir, filepath.FromSlash(e.Map))
+	a, err := npy.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("rundir: %w", err)
+	}
+	if len(a.Shape) != 2 || a.Shape[0] != e.Size || a.Shape[1] != e.Size {
+		return nil, fmt.Errorf("rundir: %s: shape %v, want [%d %d]", p, a.Shape, e.Size, e.Size)
+	}
+	return a.Data, nil
+}
+
+// Record reads categories/<category>.json, the per-category record with
+// the multi-type results.
+func (r *Run) Record(category string) (*bench.CategoryResult, error) {
+	if _, err := r.entry(category); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(r.Dir, "categories", fileName(category)+".json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, fmt.Errorf("rundir: %w", err)
+	}
+	var c bench.CategoryResult
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("rundir: %s: %w", p, err)
+	}
+	if c.Category != category {
+		return nil, fmt.Errorf("rundir: %s: record of category %q, want %q", p, c.Category, category)
+	}
+	if mt := c.MultiType; mt != nil {
+		n := len(mt.Classes)
+		if len(mt.Confusion) != n {
+			return nil, fmt.Errorf("rundir: %s: confusion matrix has %d rows for %d classes", p, len(mt.Confusion), n)
+		}
+		for i, row := range mt.Confusion {
+			if len(row) != n {
+				return nil, fmt.Errorf("rundir: %s: confusion row %d has %d columns for %d classes", p, i, len(row), n)
+			}
+		}
+	}
+	return &c, nil
+}

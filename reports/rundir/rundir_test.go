@@ -1,0 +1,127 @@
+package rundir
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dapobench/dapobench/bench"
+	"github.com/dapobench/dapobench/clip/npy"
+)
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o755)
+	broken := filepath.Join(dir, "broken")
+	os.Mkdir(broken, 0o755)
+	os.WriteFile(filepath.Join(broken, ResultsFile), []byte(`{"schema": "dapobench/results/v1", "dataset": "mpdd", "extra": 1}`), 0o644)
+	for _, c := range []struct{ dir, want string }{
+		{filepath.Join(dir, "missing"), "no such file"},
+		{file, "is not a directory"},
+		{empty, "has no results.json"},
+		{broken, `broken/results.json: json: unknown field "extra"`},
+	} {
+		if _, err := Open(c.dir); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Open(%s): %v, want %q", c.dir, err, c.want)
+		}
+	}
+}
+
+func TestParts(t *testing.T) {
+	dir := t.TempDir()
+	r := writeRun(t, dir, runSpec{dataset: "mvtec", scheme: "dapo", aupro: "cflow200", size: 8,
+		cats: map[string]category{"bottle": bottle(0.1)}})
+	s, err := r.Scores("bottle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Values) != 12 || s.Images[0] != "bottle/test/good/0.png" || !s.Labels[11] {
+		t.Errorf("scores %+v", s)
+	}
+	ex, err := r.Examples("bottle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Map(ex[0])
+	if err != nil || len(m) != 64 {
+		t.Fatalf("map: %d values, %v", len(m), err)
+	}
+	if _, err := r.Scores("cable"); err == nil || !strings.Contains(err.Error(), `no category "cable"`) {
+		t.Errorf("unknown category: %v", err)
+	}
+	// Absent parts match fs.ErrNotExist, so that reports can leave them out.
+	if _, err := r.Record("bottle"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("absent record: %v", err)
+	}
+	os.RemoveAll(filepath.Join(dir, "examples"))
+	if _, err := r.Examples("bottle"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("absent examples: %v", err)
+	}
+	os.RemoveAll(filepath.Join(dir, "scores"))
+	if _, err := r.Scores("bottle"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("absent scores: %v", err)
+	}
+}
+
+func TestPartErrors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(dir string)
+		read func(r *Run) error
+		want string
+	}{
+		{"scores with another count", func(dir string) {
+			p := filepath.Join(dir, "scores", "bottle.csv")
+			b, _ := os.ReadFile(p)
+			lines := strings.SplitAfter(string(b), "\n")
+			os.WriteFile(p, []byte(strings.Join(lines[:len(lines)-2], "")), 0o644)
+		}, func(r *Run) error { _, err := r.Scores("bottle"); return err },
+			"bottle.csv: 7 normal and 4 anomalous images, but"},
+		{"scores with a bad row", func(dir string) {
+			p := filepath.Join(dir, "scores", "bottle.csv")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, []byte(strings.Replace(string(b), ",0,,", ",2,,", 1)), 0o644)
+		}, func(r *Run) error { _, err := r.Scores("bottle"); return err }, "bottle.csv:2: bad row"},
+		{"example of unknown kind", func(dir string) {
+			writeJSON(t, filepath.Join(dir, "examples", "bottle", "examples.json"), []bench.Example{{Kind: "best", Size: 8, Map: "x.npy"}})
+		}, func(r *Run) error { _, err := r.Examples("bottle"); return err }, `example 1: unknown kind "best"`},
+		{"example map outside the run", func(dir string) {
+			writeJSON(t, filepath.Join(dir, "examples", "bottle", "examples.json"), []bench.Example{{Kind: bench.TopNormal, Size: 8, Map: "../../etc/passwd"}})
+		}, func(r *Run) error { _, err := r.Examples("bottle"); return err }, "is not a path inside the run"},
+		{"example map of another size", func(dir string) {
+			npy.WriteFile(filepath.Join(dir, "examples", "bottle", "top-anomalous.npy"), []int{4, 4}, make([]float32, 16))
+		}, func(r *Run) error {
+			ex, err := r.Examples("bottle")
+			if err != nil {
+				return err
+			}
+			_, err = r.Map(ex[0])
+			return err
+		}, "top-anomalous.npy: shape [4 4], want [8 8]"},
+		{"record of another category", func(dir string) {
+			os.Mkdir(filepath.Join(dir, "categories"), 0o755)
+			writeJSON(t, filepath.Join(dir, "categories", "bottle.json"), bench.CategoryResult{Category: "screw"})
+		}, func(r *Run) error { _, err := r.Record("bottle"); return err }, `record of category "screw", want "bottle"`},
+		{"ragged confusion matrix", func(dir string) {
+			os.Mkdir(filepath.Join(dir, "categories"), 0o755)
+			writeJSON(t, filepath.Join(dir, "categories", "bottle.json"), bench.CategoryResult{Category: "bottle",
+				MultiType: &bench.MultiType{Classes: []bench.ClassMetrics{{Class: "good"}, {Class: "broken"}}, Confusion: [][]uint64{{1, 2}, {3}}}})
+		}, func(r *Run) error { _, err := r.Record("bottle"); return err }, "confusion row 1 has 1 columns for 2 classes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			r := writeRun(t, dir, runSpec{dataset: "mvtec", scheme: "dapo", aupro: "cflow200", size: 8,
+				cats: map[string]category{"bottle": bottle(0.1)}})
+			c.edit(dir)
+			if err := c.read(r); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+}
