@@ -16,15 +16,19 @@ const (
 	Novel          = "novel"
 )
 
-// normalGroup holds the normal class. Multi-type results give it a row, as
+// NormalGroup holds the normal class. Multi-type results give it a row, as
 // DAPO's table does, and its scheme counts it as seen; but it is the
 // background, not a defect type, and its near-perfect AP would dominate
 // the mean of the seen types, so it gets a table of its own. It is
 // recognised by name, "good" or "normal" in any case, the words the
 // schemes use (dapo.Scheme.Seen).
-const normalGroup = "normal class"
+const NormalGroup = "normal class"
 
-func isNormalClass(ty string) bool {
+// Mixed is the group of types that some runs have seen and others not.
+const Mixed = "mixed"
+
+// IsNormalClass reports whether a multi-type class is the normal class.
+func IsNormalClass(ty string) bool {
 	return strings.EqualFold(ty, "good") || strings.EqualFold(ty, "normal")
 }
 
@@ -34,10 +38,10 @@ type typeGroup struct {
 }
 
 var typeGroups = []typeGroup{
-	{normalGroup, "Normal class"},
+	{NormalGroup, "Normal class"},
 	{Seen, "Seen defect types"},
 	{Novel, "Novel defect types"},
-	{"mixed", "Defect types seen by some runs and novel to others"},
+	{Mixed, "Defect types seen by some runs and novel to others"},
 	{"", "Defect types"},
 }
 
@@ -48,30 +52,45 @@ var defectTypeMetrics = []struct{ key, short string }{
 	{PixelF1, "F1"},
 }
 
+// DefectTypeGroup is one per-defect-type table: the normal class, the
+// seen types, the novel ones, those the runs disagree on, or, for schemes
+// that do not know their vocabulary, all types.
+type DefectTypeGroup struct {
+	Key   string // NormalGroup, Seen, Novel, Mixed or ""
+	Title string
+	Types []string // sorted
+}
+
+// GroupDefectTypes sorts the runs' defect types into the groups the tables
+// show, in table order; groups without types are left out.
+func GroupDefectTypes(cols []Column) []DefectTypeGroup {
+	by := map[string][]string{}
+	for _, ty := range defectTypeNames(cols) {
+		g := vocabularyGroup(cols, ty)
+		by[g] = append(by[g], ty)
+	}
+	var out []DefectTypeGroup
+	for _, g := range typeGroups {
+		if len(by[g.key]) > 0 {
+			out = append(out, DefectTypeGroup{Key: g.key, Title: g.title, Types: by[g.key]})
+		}
+	}
+	return out
+}
+
 // WriteDefectTypeTables writes the per-defect-type pixel metrics, split
 // into the types each scheme's vocabulary has seen and the novel ones, with
-// the mean of each group; the normal class comes first, on its own. Columns are metric × run; the best run of each
-// metric is bold. Runs without defect types write nothing.
+// the mean of each group; the normal class comes first, on its own.
+// Columns are metric × run; the best run of each metric is bold. Runs
+// without defect types write nothing.
 func WriteDefectTypeTables(w io.Writer, cols []Column, opt TableOptions) error {
 	if err := checkColumns(cols); err != nil {
 		return err
 	}
-	groups := map[string][]string{}
-	for _, ty := range defectTypeNames(cols) {
-		g := vocabularyGroup(cols, ty)
-		groups[g] = append(groups[g], ty)
-	}
-	if len(groups) == 0 {
-		return nil
-	}
 	var b strings.Builder
-	for _, g := range typeGroups {
-		types := groups[g.key]
-		if len(types) == 0 {
-			continue
-		}
-		fmt.Fprintf(&b, "%s %s (pixel level, %%)\n\n", opt.heading(0), g.title)
-		if err := typeTable(&b, cols, types, g.key == "mixed", g.key == normalGroup); err != nil {
+	for _, g := range GroupDefectTypes(cols) {
+		fmt.Fprintf(&b, "%s %s (pixel level, %%)\n\n", opt.heading(0), g.Title)
+		if err := typeTable(&b, cols, g.Types, g.Key == Mixed, g.Key == NormalGroup); err != nil {
 			return err
 		}
 	}
@@ -99,8 +118,8 @@ func defectTypeNames(cols []Column) []string {
 // agrees, "mixed" when they disagree, and "" when no run knows; the normal
 // class is a group of its own.
 func vocabularyGroup(cols []Column, ty string) string {
-	if isNormalClass(ty) {
-		return normalGroup
+	if IsNormalClass(ty) {
+		return NormalGroup
 	}
 	g := ""
 	for _, c := range cols {
@@ -114,7 +133,7 @@ func vocabularyGroup(cols []Column, ty string) string {
 		case g == "":
 			g = v
 		case g != v:
-			return "mixed"
+			return Mixed
 		}
 	}
 	return g

@@ -11,20 +11,21 @@ import (
 
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/reports/internal/runtest"
 )
 
-func twoRuns(t *testing.T, b runSpec) (*Run, *Run) {
+func twoRuns(t *testing.T, b runtest.Spec) (*Run, *Run) {
 	t.Helper()
-	a := runSpec{dataset: "mvtec", scheme: "dapo", aupro: "cflow200", size: 8,
-		cats: map[string]category{"bottle": bottle(0), "screw": screw(0)}}
-	if b.dataset == "" {
-		b.dataset = a.dataset
+	a := runtest.Spec{Dataset: "mvtec", Scheme: "dapo", AUPRO: "cflow200", MapSize: 8,
+		Cats: map[string]runtest.Category{"bottle": runtest.Bottle(0), "screw": runtest.Screw(0)}}
+	if b.Dataset == "" {
+		b.Dataset = a.Dataset
 	}
-	if b.aupro == "" {
-		b.aupro = a.aupro
+	if b.AUPRO == "" {
+		b.AUPRO = a.AUPRO
 	}
-	if b.cats == nil {
-		b.cats = map[string]category{"bottle": bottle(0.2), "screw": screw(0.3)}
+	if b.Cats == nil {
+		b.Cats = map[string]runtest.Category{"bottle": runtest.Bottle(0.2), "screw": runtest.Screw(0.3)}
 	}
 	return writeRun(t, filepath.Join(t.TempDir(), "a"), a), writeRun(t, filepath.Join(t.TempDir(), "b"), b)
 }
@@ -41,7 +42,7 @@ func findRow(t *testing.T, c *Comparison, cat, metric string) Row {
 }
 
 func TestCompare(t *testing.T) {
-	a, b := twoRuns(t, runSpec{scheme: "dapo/e1", size: 8})
+	a, b := twoRuns(t, runtest.Spec{Scheme: "dapo/e1", MapSize: 8})
 	opt := CompareOptions{Seed: 7, Resamples: 500}
 	c, err := Compare(context.Background(), a, b, opt)
 	if err != nil {
@@ -109,7 +110,7 @@ func TestCompare(t *testing.T) {
 // TestCompareMeanOfOne checks the mean's bootstrap against the category's:
 // with one category, both resample the same images with the same streams.
 func TestCompareMeanOfOne(t *testing.T) {
-	a, b := twoRuns(t, runSpec{scheme: "dapo/e1", size: 8, cats: map[string]category{"bottle": bottle(0.2)}})
+	a, b := twoRuns(t, runtest.Spec{Scheme: "dapo/e1", MapSize: 8, Cats: map[string]runtest.Category{"bottle": runtest.Bottle(0.2)}})
 	delete(a.Results.Categories, "screw")
 	a.Results.ComputeMean()
 	c, err := Compare(context.Background(), a, b, CompareOptions{Seed: 3, Resamples: 300})
@@ -125,9 +126,9 @@ func TestCompareMeanOfOne(t *testing.T) {
 }
 
 func TestCompareUndefined(t *testing.T) {
-	one := category{images: []string{"x/1.png", "x/2.png"}, labels: []bool{false, false}, defects: []string{"", ""}, scores: []float64{0.1, 0.2}}
-	a := writeRun(t, filepath.Join(t.TempDir(), "a"), runSpec{dataset: "mvtec", scheme: "a", cats: map[string]category{"x": one, "bottle": bottle(0)}})
-	b := writeRun(t, filepath.Join(t.TempDir(), "b"), runSpec{dataset: "mvtec", scheme: "b", cats: map[string]category{"x": one, "bottle": bottle(0.1)}})
+	one := runtest.Category{Images: []string{"x/1.png", "x/2.png"}, Labels: []bool{false, false}, Defects: []string{"", ""}, Scores: []float64{0.1, 0.2}}
+	a := writeRun(t, filepath.Join(t.TempDir(), "a"), runtest.Spec{Dataset: "mvtec", Scheme: "a", Cats: map[string]runtest.Category{"x": one, "bottle": runtest.Bottle(0)}})
+	b := writeRun(t, filepath.Join(t.TempDir(), "b"), runtest.Spec{Dataset: "mvtec", Scheme: "b", Cats: map[string]runtest.Category{"x": one, "bottle": runtest.Bottle(0.1)}})
 	c, err := Compare(context.Background(), a, b, CompareOptions{Seed: 1, Resamples: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -146,29 +147,28 @@ func TestCompareUndefined(t *testing.T) {
 func TestNotComparable(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		b    runSpec
-		edit func(b *Run)
+		b    runtest.Spec
 		want []string
 	}{
-		{"dataset", runSpec{dataset: "visa"}, nil, []string{"dataset: A is mvtec, B is visa"}},
-		{"categories", runSpec{cats: map[string]category{"bottle": bottle(0), "cable": screw(0)}}, nil,
+		{"dataset", runtest.Spec{Dataset: "visa"}, []string{"dataset: A is mvtec, B is visa"}},
+		{"categories", runtest.Spec{Cats: map[string]runtest.Category{"bottle": runtest.Bottle(0), "cable": runtest.Screw(0)}},
 			[]string{"categories only in A: screw", "categories only in B: cable"}},
-		{"images", runSpec{cats: map[string]category{"bottle": bottle(0), "screw": func() category {
-			c := screw(0)
-			c.images[4] = "screw/test/good/other.png"
+		{"images", runtest.Spec{Cats: map[string]runtest.Category{"bottle": runtest.Bottle(0), "screw": func() runtest.Category {
+			c := runtest.Screw(0)
+			c.Images[4] = "screw/test/good/other.png"
 			return c
-		}()}}, nil, []string{"screw: images differ in 1 of 9 rows; first at row 6 of scores/screw.csv: A has screw/test/good/4.png, B has screw/test/good/other.png"}},
-		{"labels and defects", runSpec{cats: map[string]category{"screw": screw(0), "bottle": func() category {
-			c := bottle(0)
-			c.labels[0], c.labels[7] = true, false
-			c.defects[0] = "broken"
+		}()}}, []string{"screw: images differ in 1 of 9 rows; first at row 6 of scores/screw.csv: A has screw/test/good/4.png, B has screw/test/good/other.png"}},
+		{"labels and defects", runtest.Spec{Cats: map[string]runtest.Category{"screw": runtest.Screw(0), "bottle": func() runtest.Category {
+			c := runtest.Bottle(0)
+			c.Labels[0], c.Labels[7] = true, false
+			c.Defects[0] = "broken"
 			return c
-		}()}}, nil, []string{"bottle: labels differ in 2 of 12 rows; first at row 2", "bottle: defect types differ in 1 of 12 rows"}},
-		{"count", runSpec{cats: map[string]category{"screw": screw(0), "bottle": func() category {
-			c := bottle(0)
-			c.images, c.labels, c.defects, c.scores = c.images[1:], c.labels[1:], c.defects[1:], c.scores[1:]
+		}()}}, []string{"bottle: labels differ in 2 of 12 rows; first at row 2", "bottle: defect types differ in 1 of 12 rows"}},
+		{"count", runtest.Spec{Cats: map[string]runtest.Category{"screw": runtest.Screw(0), "bottle": func() runtest.Category {
+			c := runtest.Bottle(0)
+			c.Images, c.Labels, c.Defects, c.Scores = c.Images[1:], c.Labels[1:], c.Defects[1:], c.Scores[1:]
 			return c
-		}()}}, nil, []string{"bottle: n_normal is 7 in A, 6 in B", "bottle: 12 test images in A, 11 in B"}},
+		}()}}, []string{"bottle: n_normal is 7 in A, 6 in B", "bottle: 12 test images in A, 11 in B"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a, b := twoRuns(t, c.b)
@@ -187,7 +187,7 @@ func TestNotComparable(t *testing.T) {
 }
 
 func TestCompareWarnings(t *testing.T) {
-	a, b := twoRuns(t, runSpec{scheme: "dapo", aupro: "mvtec", size: 16})
+	a, b := twoRuns(t, runtest.Spec{Scheme: "dapo", AUPRO: "mvtec", MapSize: 16})
 	c, err := Compare(context.Background(), a, b, CompareOptions{Resamples: 50})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +204,7 @@ func TestCompareWarnings(t *testing.T) {
 }
 
 func TestCompareScoresFromAnotherRun(t *testing.T) {
-	a, b := twoRuns(t, runSpec{scheme: "dapo/e1"})
+	a, b := twoRuns(t, runtest.Spec{Scheme: "dapo/e1"})
 	// Replace B's scores with A's: results.json no longer matches.
 	src, _ := os.ReadFile(filepath.Join(a.Dir, "scores", "bottle.csv"))
 	os.WriteFile(filepath.Join(b.Dir, "scores", "bottle.csv"), src, 0o644)

@@ -10,7 +10,19 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/reports/internal/runtest"
 )
+
+// writeRun writes a run directory and opens it.
+func writeRun(t *testing.T, dir string, s runtest.Spec) *Run {
+	t.Helper()
+	runtest.Write(t, dir, s)
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
 
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
@@ -35,8 +47,8 @@ func TestOpenErrors(t *testing.T) {
 
 func TestParts(t *testing.T) {
 	dir := t.TempDir()
-	r := writeRun(t, dir, runSpec{dataset: "mvtec", scheme: "dapo", aupro: "cflow200", size: 8,
-		cats: map[string]category{"bottle": bottle(0.1)}})
+	r := writeRun(t, dir, runtest.Spec{Dataset: "mvtec", Scheme: "dapo", AUPRO: "cflow200", MapSize: 8,
+		Cats: map[string]runtest.Category{"bottle": runtest.Bottle(0.1)}})
 	s, err := r.Scores("bottle")
 	if err != nil {
 		t.Fatal(err)
@@ -89,10 +101,10 @@ func TestPartErrors(t *testing.T) {
 			os.WriteFile(p, []byte(strings.Replace(string(b), ",0,,", ",2,,", 1)), 0o644)
 		}, func(r *Run) error { _, err := r.Scores("bottle"); return err }, "bottle.csv:2: bad row"},
 		{"example of unknown kind", func(dir string) {
-			writeJSON(t, filepath.Join(dir, "examples", "bottle", "examples.json"), []bench.Example{{Kind: "best", Size: 8, Map: "x.npy"}})
+			runtest.WriteJSON(t, filepath.Join(dir, "examples", "bottle", "examples.json"), []bench.Example{{Kind: "best", Size: 8, Map: "x.npy"}})
 		}, func(r *Run) error { _, err := r.Examples("bottle"); return err }, `example 1: unknown kind "best"`},
 		{"example map outside the run", func(dir string) {
-			writeJSON(t, filepath.Join(dir, "examples", "bottle", "examples.json"), []bench.Example{{Kind: bench.TopNormal, Size: 8, Map: "../../etc/passwd"}})
+			runtest.WriteJSON(t, filepath.Join(dir, "examples", "bottle", "examples.json"), []bench.Example{{Kind: bench.TopNormal, Size: 8, Map: "../../etc/passwd"}})
 		}, func(r *Run) error { _, err := r.Examples("bottle"); return err }, "is not a path inside the run"},
 		{"example map of another size", func(dir string) {
 			npy.WriteFile(filepath.Join(dir, "examples", "bottle", "top-anomalous.npy"), []int{4, 4}, make([]float32, 16))
@@ -106,18 +118,18 @@ func TestPartErrors(t *testing.T) {
 		}, "top-anomalous.npy: shape [4 4], want [8 8]"},
 		{"record of another category", func(dir string) {
 			os.Mkdir(filepath.Join(dir, "categories"), 0o755)
-			writeJSON(t, filepath.Join(dir, "categories", "bottle.json"), bench.CategoryResult{Category: "screw"})
+			runtest.WriteJSON(t, filepath.Join(dir, "categories", "bottle.json"), bench.CategoryResult{Category: "screw"})
 		}, func(r *Run) error { _, err := r.Record("bottle"); return err }, `record of category "screw", want "bottle"`},
 		{"ragged confusion matrix", func(dir string) {
 			os.Mkdir(filepath.Join(dir, "categories"), 0o755)
-			writeJSON(t, filepath.Join(dir, "categories", "bottle.json"), bench.CategoryResult{Category: "bottle",
+			runtest.WriteJSON(t, filepath.Join(dir, "categories", "bottle.json"), bench.CategoryResult{Category: "bottle",
 				MultiType: &bench.MultiType{Classes: []bench.ClassMetrics{{Class: "good"}, {Class: "broken"}}, Confusion: [][]uint64{{1, 2}, {3}}}})
 		}, func(r *Run) error { _, err := r.Record("bottle"); return err }, "confusion row 1 has 1 columns for 2 classes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			r := writeRun(t, dir, runSpec{dataset: "mvtec", scheme: "dapo", aupro: "cflow200", size: 8,
-				cats: map[string]category{"bottle": bottle(0.1)}})
+			r := writeRun(t, dir, runtest.Spec{Dataset: "mvtec", Scheme: "dapo", AUPRO: "cflow200", MapSize: 8,
+				Cats: map[string]runtest.Category{"bottle": runtest.Bottle(0.1)}})
 			c.edit(dir)
 			if err := c.read(r); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want %q", err, c.want)
