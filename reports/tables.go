@@ -239,6 +239,18 @@ func entryCell(e *Entry, metric, absent string) cell {
 	return cell{note: "not reported by this run"}
 }
 
+// MarkdownTable writes a Markdown table with tablewriter: the first left
+// columns left-aligned, the others right-aligned, nothing wrapped or
+// upper-cased. Cells must already be escaped (EscapeCell).
+func MarkdownTable(w io.Writer, header []string, rows [][]string, left int) error {
+	var b strings.Builder
+	if err := renderMarkdown(&b, header, rows, left); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
 // renderMarkdown writes a Markdown table: the first left columns
 // left-aligned, the numbers after them right-aligned, nothing wrapped or
 // upper-cased. Cells must already be escaped.
