@@ -53,3 +53,21 @@ func ExampleSavePlot() {
 	// roc-bottle.svg
 	// PNG of 480×384 pixels
 }
+
+func ExampleDrawOverlay() {
+	const size = 4
+	m := make([]float32, size*size) // an anomaly map rising to the right
+	mask := make([]uint8, size*size)
+	for i := range m {
+		m[i] = float32(i % size)
+	}
+	mask[1*size+2], mask[2*size+2] = 1, 1 // a two-pixel defect
+	pic, err := figures.DrawOverlay(figures.Overlay{Map: m, Mask: mask, Size: size, Min: 0, Max: 3, Scale: 8})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(pic.Bounds().Dx(), "×", pic.Bounds().Dy())
+	// Output:
+	// 68 × 32
+}

@@ -26,16 +26,23 @@ func ramp(size int) (m []float32, mask []uint8) {
 	return m, mask
 }
 
-func TestOverlay(t *testing.T) {
-	const size = 32
-	m, mask := ramp(size)
-	img := image.NewRGBA(image.Rect(0, 0, 100, 60)) // not square: squashed
+// picture is an opaque grey w×(w·3/5) image: not square, so it is
+// squashed.
+func picture(w int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, w*3/5))
 	for i := range img.Pix {
 		img.Pix[i] = 200
 		if i%4 == 3 {
 			img.Pix[i] = 255
 		}
 	}
+	return img
+}
+
+func TestOverlay(t *testing.T) {
+	const size = 32
+	m, mask := ramp(size)
+	img := picture(100)
 	o := Overlay{Image: img, Map: m, Mask: mask, Size: size, Min: 0, Max: 1}
 	out, err := DrawOverlay(o)
 	if err != nil {
