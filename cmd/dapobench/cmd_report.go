@@ -20,6 +20,7 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: dapobench report RUNDIR... --out DIR")
 		fmt.Fprintln(stderr, "\nWrites DIR/RESULTS.md: per dataset, the tables of every run side by side and the figures.")
+		fmt.Fprintln(stderr, "A RUNDIR may also be a results file (dapobench eval --out FILE): tables only.")
 		fs.PrintDefaults()
 	}
 	dirs, err := parseArgs(fs, args)

@@ -132,7 +132,7 @@ func groupRuns(runs []*rundir.Run) []*group {
 		for _, r := range g.runs {
 			l := r.Label()
 			if count[l] > 1 {
-				l = fmt.Sprintf("%s (%s)", l, filepath.Base(filepath.Clean(r.Dir)))
+				l = fmt.Sprintf("%s (%s)", l, r.Name())
 			}
 			used[l]++
 			if used[l] > 1 {
@@ -177,7 +177,7 @@ func writeDataset(ctx context.Context, out, figDir string, g *group, opt Options
 }
 
 // runsTable lists the runs of a dataset: label, scheme, model, settings and
-// a link to each results.json.
+// a link to each results file.
 func runsTable(b *strings.Builder, out string, g *group) {
 	b.WriteString("| run | model | settings | results |\n|:---|:---|:---|:---|\n")
 	for i, r := range g.runs {
@@ -185,8 +185,8 @@ func runsTable(b *strings.Builder, out string, g *group) {
 		for _, k := range sortedKeys(r.Results.Settings) {
 			set = append(set, k+": "+r.Results.Settings[k])
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | [results.json](%s) |\n", reports.EscapeCell(g.labels[i]), reports.EscapeCell(r.Results.Model),
-			reports.EscapeCell(strings.Join(set, "; ")), link(out, filepath.Join(r.Dir, rundir.ResultsFile)))
+		fmt.Fprintf(b, "| %s | %s | %s | [%s](%s) |\n", reports.EscapeCell(g.labels[i]), reports.EscapeCell(r.Results.Model),
+			reports.EscapeCell(strings.Join(set, "; ")), reports.EscapeCell(filepath.Base(r.Path)), link(out, r.Path))
 	}
 	b.WriteString("\n")
 }

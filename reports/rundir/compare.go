@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"sort"
 
 	"github.com/dapobench/dapobench/metrics"
@@ -227,7 +228,7 @@ func checkRecomputed(r *Run, cat, key string, e *reports.Entry, s *Scores, pick 
 	want := valueOf(e, key)
 	if got.OK() != want.OK() || (got.OK() && math.Abs(got.V-want.V) > scoreTolerance) {
 		return fmt.Errorf("rundir: %s: scores/%s.csv gives %s %v but %s says %v: the files are from different runs",
-			r.Dir, fileName(cat), key, got.V, ResultsFile, want.V)
+			r.Dir, fileName(cat), key, got.V, filepath.Base(r.Path), want.V)
 	}
 	return nil
 }

@@ -7,7 +7,8 @@
 // (the per-category record with the multi-type confusion matrix). A part
 // that is absent is reported with an error matching fs.ErrNotExist, so
 // that a report can leave its figure out; a part that is present but
-// broken is an error naming the file.
+// broken is an error naming the file. A lone results file (what
+// `dapobench eval --out FILE` writes) opens as a run without parts.
 package rundir
 
 import (
@@ -27,40 +28,64 @@ import (
 // ResultsFile is the name of a run's results.
 const ResultsFile = "results.json"
 
-// Run is one run directory.
+// Run is one run directory, or a lone results file.
 type Run struct {
-	Dir     string
+	Dir     string // the run directory; for a lone results file, its folder
+	Path    string // the results file
 	Results *reports.Results
+	// lone is set for a results file not named results.json (what
+	// `dapobench eval --out FILE` writes): the files beside it belong to
+	// no run, so the run has no scores, examples or records.
+	lone bool
 }
 
-// Open reads the results of the run directory dir.
-func Open(dir string) (*Run, error) {
-	fi, err := os.Stat(dir)
+// Open reads the results of a run directory, or of a results file such as
+// `dapobench eval` writes.
+func Open(path string) (*Run, error) {
+	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
 	}
+	run := &Run{Dir: path, Path: filepath.Join(path, ResultsFile)}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("rundir: %s is not a directory (want a run directory holding %s)", dir, ResultsFile)
+		run.Dir, run.Path = filepath.Dir(path), path
+		run.lone = filepath.Base(path) != ResultsFile
+	} else if _, err := os.Stat(run.Path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("rundir: %s has no %s: not a run directory, or the run did not finish", path, ResultsFile)
 	}
-	p := filepath.Join(dir, ResultsFile)
-	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("rundir: %s has no %s: not a run directory, or the run did not finish", dir, ResultsFile)
-	}
-	r, err := reports.Read(p)
+	r, err := reports.Read(run.Path)
 	if err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
 	}
 	if r.Dataset == "" {
-		return nil, fmt.Errorf("rundir: %s: no dataset", p)
+		return nil, fmt.Errorf("rundir: %s: no dataset", run.Path)
 	}
-	return &Run{Dir: dir, Results: r}, nil
+	run.Results = r
+	return run, nil
+}
+
+// errLone is the error of a part a lone results file does not have.
+func (r *Run) errLone(part string) error {
+	return fmt.Errorf("rundir: %s is a lone results file, without %s: %w", r.Path, part, fs.ErrNotExist)
 }
 
 // Label is how tables and figures name the run: its scheme (the variant
-// name for variants), or the directory name when there is no scheme.
+// name for variants), or else its directory or file name.
 func (r *Run) Label() string {
-	if r.Results.Scheme != "" {
+	switch {
+	case r.Results.Scheme != "":
 		return r.Results.Scheme
+	case r.lone:
+		return strings.TrimSuffix(filepath.Base(r.Path), ".json")
+	}
+	return filepath.Base(filepath.Clean(r.Dir))
+}
+
+// Name is the run's directory name, or for a lone results file its file
+// name: what tells apart two runs of the same scheme.
+func (r *Run) Name() string {
+	if r.lone {
+		return filepath.Base(r.Path)
 	}
 	return filepath.Base(filepath.Clean(r.Dir))
 }
@@ -80,7 +105,7 @@ func fileName(category string) string {
 func (r *Run) entry(category string) (*reports.Entry, error) {
 	e := r.Results.Categories[category]
 	if e == nil {
-		return nil, fmt.Errorf("rundir: %s: no category %q in %s", r.Dir, category, ResultsFile)
+		return nil, fmt.Errorf("rundir: %s: no category %q", r.Path, category)
 	}
 	return e, nil
 }
@@ -100,6 +125,9 @@ func (r *Run) Scores(category string) (*Scores, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.lone {
+		return nil, r.errLone("image scores")
+	}
 	p := filepath.Join(r.Dir, "scores", fileName(category)+".csv")
 	if _, err := os.Stat(p); err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
@@ -117,7 +145,7 @@ func (r *Run) Scores(category string) (*Scores, error) {
 	nn, na := e.Counts[reports.NNormal], e.Counts[reports.NAnomalous]
 	if len(labels)-pos != nn || pos != na {
 		return nil, fmt.Errorf("rundir: %s: %d normal and %d anomalous images, but %s says %d and %d",
-			p, len(labels)-pos, pos, filepath.Join(r.Dir, ResultsFile), nn, na)
+			p, len(labels)-pos, pos, r.Path, nn, na)
 	}
 	return &Scores{Images: images, Labels: labels, Defects: defects, Values: values}, nil
 }
@@ -128,6 +156,9 @@ func (r *Run) Scores(category string) (*Scores, error) {
 func (r *Run) Examples(category string) ([]bench.Example, error) {
 	if _, err := r.entry(category); err != nil {
 		return nil, err
+	}
+	if r.lone {
+		return nil, r.errLone("examples")
 	}
 	p := filepath.Join(r.Dir, "examples", fileName(category), "examples.json")
 	b, err := os.ReadFile(p)
@@ -169,6 +200,9 @@ func (r *Run) Map(e bench.Example) ([]float32, error) {
 func (r *Run) Record(category string) (*bench.CategoryResult, error) {
 	if _, err := r.entry(category); err != nil {
 		return nil, err
+	}
+	if r.lone {
+		return nil, r.errLone("category records")
 	}
 	p := filepath.Join(r.Dir, "categories", fileName(category)+".json")
 	b, err := os.ReadFile(p)

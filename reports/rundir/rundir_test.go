@@ -35,7 +35,7 @@ func TestOpenErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(broken, ResultsFile), []byte(`{"schema": "dapobench/results/v1", "dataset": "mpdd", "extra": 1}`), 0o644)
 	for _, c := range []struct{ dir, want string }{
 		{filepath.Join(dir, "missing"), "no such file"},
-		{file, "is not a directory"},
+		{file, "file: invalid character 'x'"},
 		{empty, "has no results.json"},
 		{broken, `broken/results.json: json: unknown field "extra"`},
 	} {
@@ -78,6 +78,38 @@ func TestParts(t *testing.T) {
 	os.RemoveAll(filepath.Join(dir, "scores"))
 	if _, err := r.Scores("bottle"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("absent scores: %v", err)
+	}
+}
+
+// TestOpenFile opens results files: results.json of a run directory has
+// the run's parts; a lone results file, as `dapobench eval` writes, has
+// none, even beside another run's parts.
+func TestOpenFile(t *testing.T) {
+	dir := t.TempDir()
+	writeRun(t, dir, runtest.Spec{Dataset: "mvtec", Scheme: "dapo", AUPRO: "cflow200", MapSize: 8,
+		Cats: map[string]runtest.Category{"bottle": runtest.Bottle(0.1)}})
+	r, err := Open(filepath.Join(dir, ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Scores("bottle"); err != nil || r.Dir != dir {
+		t.Errorf("results.json: dir %s, scores %v", r.Dir, err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, ResultsFile))
+	lone := filepath.Join(dir, "eval-mvtec.json")
+	os.WriteFile(lone, b, 0o644)
+	r, err = Open(lone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Scores("bottle"); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "lone results file") {
+		t.Errorf("lone file scores: %v", err)
+	}
+	if _, err := r.Examples("bottle"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("lone file examples: %v", err)
+	}
+	if r.Label() != "dapo" || r.Name() != "eval-mvtec.json" {
+		t.Errorf("label %q, name %q", r.Label(), r.Name())
 	}
 }
 
