@@ -8,7 +8,7 @@ GO      ?= go
 BIN     := bin/dapobench
 DEMO    := runs/demo
 
-.PHONY: setup build run test test-short vet fuzz bench clean
+.PHONY: setup build run test test-short vet fuzz bench clean results
 
 ## setup: fetch Go modules and the onnxruntime shared library (idempotent)
 setup:
@@ -31,6 +31,12 @@ test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -race -count=1 $(RACE_PKGS)
+
+## results: RESULTS.md from the golden fixture results (tables only; refresh
+## the golden files first with go test ./cmd/dapobench -run FixtureGolden -update)
+results: build
+	$(BIN) report $(foreach d,mvtec visa mpdd mad-sim mad-real real-iad,$(foreach s,dapo winclip anomalyclip,cmd/dapobench/testdata/golden/$(d)-$(s).json)) --out . --quiet \
+	  --title "Fixture results: untrained tiny models on the synthetic datasets (a regression signal, not a benchmark)"
 
 ## fuzz: run every fuzz target for a short while (FUZZTIME=1m for the full run)
 FUZZTIME ?= 10s

@@ -55,12 +55,14 @@ func Write(ctx context.Context, out string, runs []*rundir.Run, opt Options) err
 	}
 	seen := map[string]string{}
 	for _, r := range runs {
-		abs, err := filepath.Abs(r.Dir)
+		// A run is its results file: several lone results files may share
+		// one folder.
+		abs, err := filepath.Abs(r.Path)
 		if err != nil {
 			return fmt.Errorf("resultsmd: %w", err)
 		}
 		if prev, ok := seen[abs]; ok {
-			return fmt.Errorf("resultsmd: run %s is given twice (also as %s)", r.Dir, prev)
+			return fmt.Errorf("resultsmd: run %s is given twice (also as %s)", r.Path, prev)
 		}
 		seen[abs] = r.Dir
 	}
