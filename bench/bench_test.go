@@ -1,0 +1,91 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/dapobench/dapobench/bench/runner"
+)
+
+func TestSplitBatch(t *testing.T) {
+	out := map[string]runner.Tensor{
+		"a": {Shape: []int64{2, 3}, Float32: []float32{1, 2, 3, 4, 5, 6}},
+		"b": {Shape: []int64{2, 1, 2}, Float32: []float32{7, 8, 9, 10}},
+	}
+	f, err := SplitBatch(out, []string{"a", "b"}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, _ := f[1].Tensor("a")
+	b0, _ := f[0].Tensor("b")
+	if len(f) != 2 || a1.Data[0] != 4 || len(a1.Shape) != 1 || a1.Shape[0] != 3 || b0.Data[1] != 8 || len(b0.Shape) != 2 {
+		t.Errorf("%+v", f)
+	}
+	if _, err := SplitBatch(out, []string{"c"}, 2); err == nil || !strings.Contains(err.Error(), `no output "c"`) {
+		t.Errorf("missing output: %v", err)
+	}
+	if _, err := SplitBatch(out, []string{"a"}, 3); err == nil {
+		t.Error("no error for a batch mismatch")
+	}
+}
+
+// TestLinear checks the onnxruntime head against a Go loop.
+func TestLinear(t *testing.T) {
+	rt, err := runner.Open(runner.Options{Device: "cpu", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	const in, out, n = 5, 3, 4
+	w := make([]float32, out*in) // PyTorch layout [out, in]
+	b := []float32{0.5, -1, 2}
+	x := make([]float32, n*in)
+	for i := range w {
+		w[i] = float32(i%7) - 3
+	}
+	for i := range x {
+		x[i] = float32(i%5) * 0.25
+	}
+	l, err := NewLinear(context.Background(), rt, w, b, in, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	y, err := l.Apply(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range n {
+		for o := range out {
+			want := float64(b[o])
+			for i := range in {
+				want += float64(x[r*in+i]) * float64(w[o*in+i])
+			}
+			if math.Abs(float64(y[r*out+o])-want) > 1e-5 {
+				t.Errorf("y[%d][%d] = %v, want %v", r, o, y[r*out+o], want)
+			}
+		}
+	}
+	if _, err := l.Apply(context.Background(), x[:7]); err == nil {
+		t.Error("no error for a partial row")
+	}
+	if _, err := NewLinear(context.Background(), rt, w[:3], b, in, out); err == nil {
+		t.Error("no error for a short weight")
+	}
+}
+
+func TestProgressPlainLines(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf, 8, "dapo bottle")
+	for range 8 {
+		p.Add(1)
+	}
+	p.Finish()
+	s := buf.String()
+	if !strings.Contains(s, "dapo bottle: 8/8 images") || strings.Contains(s, "\r") {
+		t.Errorf("progress output %q", s)
+	}
+}
