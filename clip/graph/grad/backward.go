@@ -65,16 +65,8 @@ func backward(fwd *pb.ModelProto, loss string, wrt []string, opts Options) (*pb.
 		gradName = func(x string) string { return "grad_" + x }
 	}
 
-	// The loss: a float scalar output.
 	if !slices.ContainsFunc(g.GetOutput(), func(o *pb.ValueInfoProto) bool { return o.GetName() == loss }) {
 		return nil, fmt.Errorf("loss %q is not a graph output", loss)
-	}
-	li := b.info(loss)
-	if !isFloat(li.dt) {
-		return nil, fmt.Errorf("loss %q has element type %s, want a float type", loss, dtName(li.dt))
-	}
-	if !(li.rank == 0 || (li.rank == 1 && li.dims[0].n == 1)) {
-		return nil, fmt.Errorf("loss %q has shape %s, want a scalar ([] or [1])", loss, li.shapeString())
 	}
 
 	// The inputs to differentiate against.
@@ -123,6 +115,23 @@ func backward(fwd *pb.ModelProto, loss string, wrt []string, opts Options) (*pb.
 
 	nodes := slices.Clone(g.GetNode()) // the forward nodes, in order
 	flow := flowSet(nodes, wrt, loss, b)
+	for _, n := range nodes {
+		if !slices.ContainsFunc(n.GetOutput(), func(o string) bool { return flow[o] }) {
+			continue
+		}
+		if _, ok := ruleFor(n.GetOpType()); !ok || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
+			return nil, fmt.Errorf("%s: no gradient rule for operation %s (it lies between an input in wrt and the loss)", nodeLabel(n), n.GetOpType())
+		}
+	}
+
+	// The loss: a float scalar.
+	li := b.info(loss)
+	if !isFloat(li.dt) {
+		return nil, fmt.Errorf("loss %q has element type %s, want a float type", loss, dtName(li.dt))
+	}
+	if !(li.rank == 0 || (li.rank == 1 && li.dims[0].n == 1)) {
+		return nil, fmt.Errorf("loss %q has shape %s, want a scalar ([] or [1])", loss, li.shapeString())
+	}
 
 	e := &emitter{b: b, shapes: map[string]string{}, sources: symbolSources(g)}
 	grads := map[string][]string{}
@@ -142,10 +151,7 @@ func backward(fwd *pb.ModelProto, loss string, wrt []string, opts Options) (*pb.
 		if !any {
 			continue
 		}
-		rule, ok := ruleFor(n.GetOpType())
-		if !ok || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
-			return nil, fmt.Errorf("%s: no gradient rule for operation %s (it lies between an input in wrt and the loss)", nodeLabel(n), n.GetOpType())
-		}
+		rule, _ := ruleFor(n.GetOpType()) // checked above
 		c := &vjp{e: e, n: n, gy: gy, need: func(i int) bool {
 			in := input(n, i)
 			return in != "" && flow[in]
@@ -240,7 +246,9 @@ func flowSet(nodes []*pb.NodeProto, wrt []string, loss string, b *Builder) map[s
 		for i, in := range n.GetInput() {
 			if in != "" && active[in] && differentiable(n, i) {
 				for _, o := range n.GetOutput() {
-					if o != "" && isFloat(b.info(o).dt) {
+					// An unknown type may be float: keep the path, so that
+					// an operation the build does not know is named.
+					if dt := b.info(o).dt; o != "" && (isFloat(dt) || dt == 0) {
 						active[o] = true
 					}
 				}

@@ -351,8 +351,17 @@ func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
 		return nil, nil
 	}
 	switch op {
+	case "IsNaN", "IsInf":
+		v := *x(0)
+		v.dt, v.val = tBool, nil
+		return one(&v)
 	case "Identity", "Sigmoid", "Erf", "Exp", "Log", "Neg", "Sqrt", "Abs", "Relu", "Tanh",
-		"Reciprocal", "Softmax", "LogSoftmax", "Sign", "Floor", "Ceil", "Round", "Not":
+		"Reciprocal", "Softmax", "LogSoftmax", "Sign", "Floor", "Ceil", "Round", "Not",
+		// shape-preserving operations without gradient rules, so that their
+		// results have known shapes off the differentiated path
+		"Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+		"Softplus", "Softsign", "Elu", "Selu", "LeakyRelu", "HardSigmoid", "HardSwish", "Mish",
+		"Gelu", "ThresholdedRelu", "Celu", "Hardmax", "Dropout":
 		v := *x(0)
 		if op != "Identity" && op != "Neg" && op != "Abs" {
 			v.val = nil

@@ -1,0 +1,175 @@
+package grad_test
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/clip/graph"
+	"github.com/dapobench/dapobench/clip/graph/grad"
+	"github.com/dapobench/dapobench/clip/graph/grad/gradcheck"
+	pb "github.com/dapobench/dapobench/internal/onnxpb"
+)
+
+// tinyTowers builds the seeded tiny model of a variant the way `dapobench
+// build` does and reads its graphs back: the tower builders are not
+// exported, and the files are exactly what the harness runs.
+func tinyTowers(t testing.TB, v clip.Variant) (image, text *pb.ModelProto) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := clip.BuildTiny(context.Background(), dir, 3, clip.Options{Variant: v}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) *pb.ModelProto {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m pb.ModelProto
+		if err := proto.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		return &m
+	}
+	return read(clip.ImageFile), read(clip.TextFile)
+}
+
+// towerLoss appends loss = Σ over outputs o of Σ (w_o⊙o + ½o²), with each
+// w_o a fed input, and makes feeds for every input (symbolic sizes 2).
+func towerLoss(t testing.TB, m *pb.ModelProto, seed uint64) (*pb.ModelProto, map[string]runner.Tensor) {
+	t.Helper()
+	b, err := grad.Extend(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feeds := map[string]runner.Tensor{}
+	dimsOf := func(vi *pb.ValueInfoProto) ([]graph.Dim, []int64) {
+		var dims []graph.Dim
+		var shape []int64
+		for _, d := range vi.GetType().GetTensorType().GetShape().GetDim() {
+			if p := d.GetDimParam(); p != "" {
+				dims, shape = append(dims, graph.Sym(p)), append(shape, 2)
+			} else {
+				dims, shape = append(dims, graph.N(int(d.GetDimValue()))), append(shape, d.GetDimValue())
+			}
+		}
+		return dims, shape
+	}
+	for i, in := range m.GetGraph().GetInput() {
+		_, shape := dimsOf(in)
+		switch in.GetName() {
+		case clip.InEOTIndex:
+			feeds[in.GetName()] = runner.Tensor{Shape: shape, Int64: []int64{5, 9}}
+		default:
+			feeds[in.GetName()] = runner.Tensor{Shape: shape, Float32: random(seed+uint64(i), size(shape), -0.5, 0.5)}
+		}
+	}
+	var terms []string
+	for i, o := range m.GetGraph().GetOutput() {
+		dims, shape := dimsOf(o)
+		w := b.Input("loss_w_"+o.GetName(), graph.Float32, dims...)
+		feeds[w] = runner.Tensor{Shape: shape, Float32: random(seed+100+uint64(i), size(shape), -1, 1)}
+		y := o.GetName()
+		terms = append(terms, b.ReduceSum(b.Add(b.Mul(y, w), b.Mul(b.Mul(y, y), b.Scalar(y, 0.5))), false))
+	}
+	b.Output(b.Reshape(b.Sum(terms...), 1), "loss")
+	out, err := b.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, feeds
+}
+
+// TestTowers checks gradients through the tiny CLIP towers: DAPO's deep
+// visual and text prompts (Gather, Expand, Concat, Slice, the 0.01
+// blend), the context embeddings, the pixels (patch reshape and
+// projection), AnomalyCLIP's V-V path and float16 round trip, and
+// WinCLIP's exact GELU (Erf).
+func TestTowers(t *testing.T) {
+	type tower struct {
+		name  string
+		model func(img, txt *pb.ModelProto) *pb.ModelProto
+		wrt   []string
+	}
+	pick := func(image bool) func(img, txt *pb.ModelProto) *pb.ModelProto {
+		return func(img, txt *pb.ModelProto) *pb.ModelProto {
+			if image {
+				return img
+			}
+			return txt
+		}
+	}
+	for _, tc := range []struct {
+		variant clip.Variant
+		towers  []tower
+	}{
+		{clip.DAPO, []tower{
+			{"image", pick(true), []string{clip.InVisualPrompts, clip.InPixels}},
+			{"text", pick(false), []string{clip.InDeepTokens, clip.InEmbeds}},
+		}},
+		{clip.AnomalyCLIP, []tower{
+			{"image", pick(true), []string{clip.InPixels}},
+			{"text", pick(false), []string{clip.InDeepTokens, clip.InEmbeds}},
+		}},
+		{clip.WinCLIP, []tower{
+			{"image", pick(true), []string{clip.InPixels}},
+		}},
+	} {
+		img, txt := tinyTowers(t, tc.variant)
+		for i, tw := range tc.towers {
+			t.Run(string(tc.variant)+"/"+tw.name, func(t *testing.T) {
+				m, feeds := towerLoss(t, tw.model(img, txt), uint64(10*i))
+				res, err := gradcheck.Check(context.Background(), rt, m, "loss", tw.wrt, feeds,
+					gradcheck.Options{MaxPerInput: 40, Seed: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range res {
+					t.Log(r)
+					if r.Checked == 0 || r.MaxRelErr > 1e-3 || math.IsNaN(r.MaxRelErr) {
+						t.Errorf("%s: max relative error %.3g > 1e-3", r.Input, r.MaxRelErr)
+					}
+				}
+				// The float32 model, as training runs it, against double.
+				_, want, err := gradcheck.Gradients(rt, m, "loss", tw.wrt, feeds)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bwd, err := grad.Backward(m, "loss", tw.wrt, grad.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := run(t, bwd, feeds)
+				for _, x := range tw.wrt {
+					e := relNorm(got["grad_"+x].Float32, want[x])
+					t.Logf("grad_%s: float32 vs float64 relative 2-norm difference %.2e", x, e)
+					if e > 1e-3 {
+						t.Errorf("grad_%s: float32 gradient differs from float64 by %.3g", x, e)
+					}
+				}
+				// No activation is kept alive only for its shape.
+				for _, n := range bwd.GetGraph().GetNode() {
+					if n.GetOpType() == "Shape" && strings.HasPrefix(n.GetName(), grad.GradPrefix) && !isInput(bwd, n.GetInput()[0]) {
+						t.Errorf("%s reads the shape of activation %q", n.GetName(), n.GetInput()[0])
+					}
+				}
+			})
+		}
+	}
+}
+
+func isInput(m *pb.ModelProto, v string) bool {
+	for _, in := range m.GetGraph().GetInput() {
+		if in.GetName() == v {
+			return true
+		}
+	}
+	return false
+}
