@@ -67,7 +67,7 @@ func (e *examples) offer(s loaders.Sample, o *Output) {
 // write stores the maps under examples/<category>/ and their list in
 // examples/<category>/examples.json.
 func (e *examples) write(out, category string, size int) error {
-	dir := filepath.Join(out, "examples", safeName(category))
+	dir := filepath.Join(out, "examples", CategoryFile(category))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -77,7 +77,7 @@ func (e *examples) write(out, category string, size int) error {
 		if k == nil {
 			continue
 		}
-		rel := filepath.ToSlash(filepath.Join("examples", safeName(category), kind+".npy"))
+		rel := filepath.ToSlash(filepath.Join("examples", CategoryFile(category), kind+".npy"))
 		if err := npy.WriteFile(filepath.Join(out, filepath.FromSlash(rel)), []int{size, size}, k.m); err != nil {
 			return err
 		}
@@ -98,7 +98,7 @@ func writeScores(out, category string, samples []loaders.Sample, scores []float6
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	p := filepath.Join(dir, safeName(category)+".csv")
+	p := filepath.Join(dir, CategoryFile(category)+".csv")
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
@@ -125,7 +125,7 @@ func writeScores(out, category string, samples []loaders.Sample, scores []float6
 
 // ReadScores reads scores/<category>.csv of a run.
 func ReadScores(run, category string) (images []string, labels []bool, defects []string, scores []float64, err error) {
-	p := filepath.Join(run, "scores", safeName(category)+".csv")
+	p := filepath.Join(run, "scores", CategoryFile(category)+".csv")
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("bench: %w", err)

@@ -184,7 +184,7 @@ func Run(ctx context.Context, cfg Config) ([]CategoryResult, error) {
 		}
 		sort.Strings(c.DefectTypes)
 		fp := fingerprint(cfg, c, samples)
-		recPath := filepath.Join(catDir, safeName(name)+".json")
+		recPath := filepath.Join(catDir, CategoryFile(name)+".json")
 		if r, ok := readRecord(recPath, fp); ok {
 			logf(cfg.Progress, "%s: %s: done earlier, read from %s", cfg.Scheme.Name(), name, recPath)
 			results = append(results, r)
@@ -207,8 +207,9 @@ func Run(ctx context.Context, cfg Config) ([]CategoryResult, error) {
 	return results, nil
 }
 
-// safeName makes a category name usable as a file name.
-func safeName(s string) string {
+// CategoryFile is the file name of a category's records (categories/,
+// scores/, examples/): the name with path separators and NUL as "_".
+func CategoryFile(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r == '/' || r == '\\' || r == 0 {
 			return '_'

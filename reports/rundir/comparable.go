@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/reports"
 )
 
@@ -101,7 +102,7 @@ func sameSamples(cat string, a, b *Scores) []string {
 		if n > 0 {
 			x, y := show(first)
 			diffs = append(diffs, fmt.Sprintf("%s: %s differ in %d of %d rows; first at row %d of scores/%s.csv: A has %s, B has %s",
-				cat, what, n, len(a.Images), first+2, fileName(cat), x, y))
+				cat, what, n, len(a.Images), first+2, bench.CategoryFile(cat), x, y))
 		}
 	}
 	check("images", func(i int) bool { return a.Images[i] != b.Images[i] },

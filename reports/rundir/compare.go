@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/reports"
 )
@@ -228,7 +229,7 @@ func checkRecomputed(r *Run, cat, key string, e *reports.Entry, s *Scores, pick 
 	want := valueOf(e, key)
 	if got.OK() != want.OK() || (got.OK() && math.Abs(got.V-want.V) > scoreTolerance) {
 		return fmt.Errorf("rundir: %s: scores/%s.csv gives %s %v but %s says %v: the files are from different runs",
-			r.Dir, fileName(cat), key, got.V, filepath.Base(r.Path), want.V)
+			r.Dir, bench.CategoryFile(cat), key, got.V, filepath.Base(r.Path), want.V)
 	}
 	return nil
 }

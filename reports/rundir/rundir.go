@@ -90,17 +90,6 @@ func (r *Run) Name() string {
 	return filepath.Base(filepath.Clean(r.Dir))
 }
 
-// fileName is bench's file name for a category: path separators and NUL
-// become "_" (bench.safeName, which is not exported).
-func fileName(category string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '/' || r == '\\' || r == 0 {
-			return '_'
-		}
-		return r
-	}, category)
-}
-
 // entry returns the results row of a category, or an error naming the run.
 func (r *Run) entry(category string) (*reports.Entry, error) {
 	e := r.Results.Categories[category]
@@ -128,7 +117,7 @@ func (r *Run) Scores(category string) (*Scores, error) {
 	if r.lone {
 		return nil, r.errLone("image scores")
 	}
-	p := filepath.Join(r.Dir, "scores", fileName(category)+".csv")
+	p := filepath.Join(r.Dir, "scores", bench.CategoryFile(category)+".csv")
 	if _, err := os.Stat(p); err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
 	}
@@ -160,7 +149,7 @@ func (r *Run) Examples(category string) ([]bench.Example, error) {
 	if r.lone {
 		return nil, r.errLone("examples")
 	}
-	p := filepath.Join(r.Dir, "examples", fileName(category), "examples.json")
+	p := filepath.Join(r.Dir, "examples", bench.CategoryFile(category), "examples.json")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
@@ -204,7 +193,7 @@ func (r *Run) Record(category string) (*bench.CategoryResult, error) {
 	if r.lone {
 		return nil, r.errLone("category records")
 	}
-	p := filepath.Join(r.Dir, "categories", fileName(category)+".json")
+	p := filepath.Join(r.Dir, "categories", bench.CategoryFile(category)+".json")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
