@@ -430,6 +430,23 @@ func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
 			out = append(out, bd[len(bd)-1])
 		}
 		return one(withDims(a.dt, out))
+	case "Gemm":
+		a, w := x(0), x(1)
+		if a.rank != 2 || w.rank != 2 {
+			return one(withDims(a.dt, []dim{unknown, unknown}))
+		}
+		m, k := a.dims[0], a.dims[1]
+		if getInt(n, "transA", 0) == 1 {
+			m, k = k, m
+		}
+		k2, nn := w.dims[0], w.dims[1]
+		if getInt(n, "transB", 0) == 1 {
+			k2, nn = nn, k2
+		}
+		if k.known() && k2.known() && k.n != k2.n {
+			return nil, fmt.Errorf("Gemm of %v and %v: inner dimensions differ", a.dims, w.dims)
+		}
+		return one(withDims(a.dt, []dim{m, nn}))
 	case "LayerNormalization":
 		v := x(0)
 		outs := []*info{{dt: v.dt, rank: v.rank, dims: v.dims}}
