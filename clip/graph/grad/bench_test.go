@@ -172,7 +172,6 @@ func BenchmarkBlockStack(b *testing.B) {
 	}
 }
 
-
 // TestBlockStack checks the benchmark's model: gradients of the prompts
 // and the adapter through two blocks, and which activations the backward
 // part keeps: per block the input of each layer norm, the attention's
