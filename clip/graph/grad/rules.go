@@ -692,14 +692,14 @@ func gradGather(c *vjp) ([]string, error) {
 	} else {
 		rest = b.Concat(0, b.Ints(false, -1), b.Slice(pshape, 0, 1, math.MaxInt64))
 	}
-	upd := b.op("Reshape", []string{gT, rest})
-	zt, err := floatTensor("value", b.info(g).dt, []int64{1}, []float64{0})
+	upd, back := scatterType(b, b.op("Reshape", []string{gT, rest}))
+	zt, err := floatTensor("value", b.info(upd).dt, []int64{1}, []float64{0})
 	if err != nil {
 		return nil, err
 	}
 	zeros := b.op("ConstantOfShape", []string{pshape}, attrTensor("value", zt))
 	ind := b.Reshape(idx, -1, 1)
-	sc := b.op("ScatterND", []string{zeros, ind, upd}, attrString("reduction", "add"))
+	sc := back(b.op("ScatterND", []string{zeros, ind, upd}, attrString("reduction", "add")))
 	if ax != 0 {
 		inv := make([]int64, r)
 		for i := range r {
@@ -735,9 +735,24 @@ func gradGatherElements(c *vjp) ([]string, error) {
 	}
 	b, e := c.b(), c.e
 	x, idx := c.in(0), c.in(1)
-	zeros := e.zerosLike(x)
+	g, back := scatterType(b, g)
+	zt, err := floatTensor("value", b.info(g).dt, []int64{1}, []float64{0})
+	if err != nil {
+		return nil, err
+	}
+	zeros := b.op("ConstantOfShape", []string{e.shapeOf(x)}, attrTensor("value", zt))
 	ax := getInt(c.n, "axis", 0)
-	return []string{b.op("ScatterElements", []string{zeros, idx, g}, attrInt("axis", ax), attrString("reduction", "add")), ""}, nil
+	return []string{back(b.op("ScatterElements", []string{zeros, idx, g}, attrInt("axis", ax), attrString("reduction", "add"))), ""}, nil
+}
+
+// scatterType casts a float16 gradient to float32 for a scatter with
+// reduction=add, which onnxruntime's CPU kernels lack for float16, and
+// returns the cast back.
+func scatterType(b *Builder, g string) (string, func(string) string) {
+	if b.info(g).dt != tFloat16 {
+		return g, func(v string) string { return v }
+	}
+	return b.Cast(g, dtypeOf(&info{dt: tFloat})), func(v string) string { return b.Cast(v, dtypeOf(&info{dt: tFloat16})) }
 }
 
 // gradReduce broadcasts the gradient back over the reduced axes (divided
