@@ -65,10 +65,9 @@ func newBuilder(m *pb.ModelProto, opset int64, prefix string) (*Builder, error) 
 		b.inf.vals[t.GetName()] = infoFromTensor(t)
 	}
 	for _, in := range g.GetInput() {
+		// An input with a default (an initializer of the same name) is
+		// described by its declaration, which may leave sizes open.
 		available[in.GetName()] = true
-		if _, isInit := b.inf.vals[in.GetName()]; isInit && !b.names[in.GetName()] {
-			continue
-		}
 		b.names[in.GetName()] = true
 		b.inf.vals[in.GetName()] = infoFromType(in.GetType())
 	}

@@ -128,6 +128,11 @@ func doubleNode(n *pb.NodeProto) (*pb.NodeProto, error) {
 		}
 		changed = true
 	}
+	if n.GetOpType() == "LayerNormalization" && findAttr(n, "stash_type") == nil {
+		// the default stash type is float32: the statistics would be rounded
+		attrs = append(attrs, attrInt("stash_type", int64(tDouble)))
+		changed = true
+	}
 	if !changed {
 		return n, nil
 	}
