@@ -213,9 +213,6 @@ func (e *emitter) flat2(v string) string {
 
 func dtypeOf(v *info) graph.DType { return graph.DType(v.dt) }
 
-// scalarOf is a rank-0 constant with v's float type.
-func (e *emitter) scalarOf(v string, x float64) string { return e.b.Scalar(v, x) }
-
 // rank returns v's rank or an error naming v.
 func (e *emitter) rank(v string) (int, error) {
 	r := e.b.info(v).rank
@@ -239,7 +236,7 @@ func normAxes(axes []int64, r int) ([]int64, error) {
 	return out, nil
 }
 
-// zeroScalar is 0 of v's float type.
+// zero is 0 of v's float type.
 func (e *emitter) zero(v string) string { return e.b.Scalar(v, 0) }
 
 var twoOverSqrtPi = 2 / math.Sqrt(math.Pi)

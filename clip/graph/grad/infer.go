@@ -57,26 +57,6 @@ func unknownInfo(dt int32) *info { return &info{dt: dt, rank: -1} }
 
 func withDims(dt int32, dims []dim) *info { return &info{dt: dt, rank: len(dims), dims: dims} }
 
-func (v *info) static() bool {
-	if v.rank < 0 {
-		return false
-	}
-	for _, d := range v.dims {
-		if !d.known() {
-			return false
-		}
-	}
-	return true
-}
-
-func (v *info) ints() []int64 {
-	out := make([]int64, len(v.dims))
-	for i, d := range v.dims {
-		out[i] = d.n
-	}
-	return out
-}
-
 // constVals returns val when every element is a known number.
 func (v *info) constVals() ([]int64, bool) {
 	if v == nil || v.val == nil {

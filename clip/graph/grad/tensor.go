@@ -237,13 +237,6 @@ func getFloat(n *pb.NodeProto, name string, def float32) float32 {
 	return def
 }
 
-func getString(n *pb.NodeProto, name, def string) string {
-	if a := findAttr(n, name); a != nil {
-		return string(a.GetS())
-	}
-	return def
-}
-
 // input returns the i-th input name of n, or "" when absent.
 func input(n *pb.NodeProto, i int) string {
 	if i < len(n.GetInput()) {
