@@ -2,7 +2,6 @@ package grad
 
 import (
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/dapobench/dapobench/clip/graph"
@@ -239,4 +238,5 @@ func normAxes(axes []int64, r int) ([]int64, error) {
 // zero is 0 of v's float type.
 func (e *emitter) zero(v string) string { return e.b.Scalar(v, 0) }
 
-var twoOverSqrtPi = 2 / math.Sqrt(math.Pi)
+// twoOverSqrtPi is 2/√π, the factor of erf's derivative.
+const twoOverSqrtPi = 1.1283791670955126

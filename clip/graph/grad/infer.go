@@ -20,7 +20,8 @@ type dim struct {
 
 func sized(n int64) dim { return dim{n: n} }
 
-var unknown = dim{n: -1}
+// unknownDim is a dimension the build cannot tell.
+func unknownDim() dim { return dim{n: -1} }
 
 func (d dim) known() bool { return d.n >= 0 }
 
@@ -131,10 +132,10 @@ func infoFromType(t *pb.TypeProto) *info {
 			if _, ok := d.GetValue().(*pb.TensorShapeProto_Dimension_DimValue); ok {
 				dims[i] = sized(d.GetDimValue())
 			} else {
-				dims[i] = unknown
+				dims[i] = unknownDim()
 			}
 		default:
-			dims[i] = unknown
+			dims[i] = unknownDim()
 		}
 	}
 	return withDims(tt.GetElemType(), dims)
@@ -202,7 +203,7 @@ func broadcast(shapes ...[]dim) ([]dim, error) {
 			case d.known():
 				out[off+i] = d
 			default:
-				out[off+i] = unknown
+				out[off+i] = unknownDim()
 			}
 		}
 	}
@@ -234,7 +235,7 @@ func productOf(dims []dim) product {
 // div returns p/q as a dimension when it is one.
 func (p product) div(q product) dim {
 	if p.unknown || q.unknown || q.k == 0 || p.k%q.k != 0 {
-		return unknown
+		return unknownDim()
 	}
 	left := map[string]int{}
 	for s, c := range p.syms {
@@ -242,7 +243,7 @@ func (p product) div(q product) dim {
 	}
 	for s, c := range q.syms {
 		if left[s] < c {
-			return unknown
+			return unknownDim()
 		}
 		left[s] -= c
 	}
@@ -259,7 +260,7 @@ func (p product) div(q product) dim {
 	case len(syms) == 1 && k == 1:
 		return dim{n: -1, sym: syms[0]}
 	}
-	return unknown
+	return unknownDim()
 }
 
 func (p product) dim() dim { return p.div(product{k: 1}) }
@@ -413,7 +414,7 @@ func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
 	case "Gemm":
 		a, w := x(0), x(1)
 		if a.rank != 2 || w.rank != 2 {
-			return one(withDims(a.dt, []dim{unknown, unknown}))
+			return one(withDims(a.dt, []dim{unknownDim(), unknownDim()}))
 		}
 		m, k := a.dims[0], a.dims[1]
 		if getInt(n, "transA", 0) == 1 {
@@ -474,7 +475,7 @@ func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
 	case "Flatten":
 		v := x(0)
 		if v.rank < 0 {
-			return one(withDims(v.dt, []dim{unknown, unknown}))
+			return one(withDims(v.dt, []dim{unknownDim(), unknownDim()}))
 		}
 		ax := getInt(n, "axis", 1)
 		if ax < 0 {
@@ -542,7 +543,7 @@ func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
 	case "Shape":
 		v := x(0)
 		if v.rank < 0 {
-			return one(withDims(tInt64, []dim{unknown}))
+			return one(withDims(tInt64, []dim{unknownDim()}))
 		}
 		start, end := getInt(n, "start", 0), getInt(n, "end", int64(v.rank))
 		start, end = clampIndex(start, int64(v.rank)), clampIndex(end, int64(v.rank))
@@ -566,7 +567,7 @@ func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
 			if s.rank == 1 && s.dims[0].known() {
 				dims := make([]dim, s.dims[0].n)
 				for i := range dims {
-					dims[i] = unknown
+					dims[i] = unknownDim()
 				}
 				return one(withDims(dt, dims))
 			}
@@ -613,7 +614,7 @@ func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
 			if keep {
 				dims := make([]dim, v.rank)
 				for i := range dims {
-					dims[i] = unknown
+					dims[i] = unknownDim()
 				}
 				return one(withDims(v.dt, dims))
 			}
@@ -649,7 +650,7 @@ func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
 			r.val = []dim{productOf(v.val).dim()}
 			for _, d := range v.val {
 				if _, ok := num(d); ok && d.n < 0 {
-					r.val = []dim{unknown}
+					r.val = []dim{unknownDim()}
 				}
 			}
 		}
@@ -667,7 +668,7 @@ func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
 		if !ok || len(pads) != 2*v.rank || (len(in) > 3 && in[3] != nil) {
 			dims := make([]dim, v.rank)
 			for i := range dims {
-				dims[i] = unknown
+				dims[i] = unknownDim()
 			}
 			return one(withDims(v.dt, dims))
 		}
@@ -679,17 +680,17 @@ func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
 			case pads[i] == 0 && pads[i+v.rank] == 0:
 				out[i] = d
 			default:
-				out[i] = unknown
+				out[i] = unknownDim()
 			}
 		}
 		return one(withDims(v.dt, out))
 	case "NonZero":
 		if x(0).rank < 0 {
-			return one(withDims(tInt64, []dim{unknown, unknown}))
+			return one(withDims(tInt64, []dim{unknownDim(), unknownDim()}))
 		}
-		return one(withDims(tInt64, []dim{sized(int64(x(0).rank)), unknown}))
+		return one(withDims(tInt64, []dim{sized(int64(x(0).rank)), unknownDim()}))
 	case "Range":
-		return one(withDims(x(0).dt, []dim{unknown}))
+		return one(withDims(x(0).dt, []dim{unknownDim()}))
 	}
 	return nil, nil // unknown operation: its outputs are unknown
 }
@@ -704,7 +705,7 @@ func intArith(op string, a, b []dim) []dim {
 		x, ok1 := num(p)
 		y, ok2 := num(q)
 		if !ok1 || !ok2 {
-			out[i] = unknown
+			out[i] = unknownDim()
 			continue
 		}
 		switch op {
@@ -716,12 +717,12 @@ func intArith(op string, a, b []dim) []dim {
 			out[i] = number(x * y)
 		case "Div":
 			if y == 0 {
-				out[i] = unknown
+				out[i] = unknownDim()
 			} else {
 				out[i] = number(floorDiv(x, y))
 			}
 		default:
-			out[i] = unknown
+			out[i] = unknownDim()
 		}
 	}
 	return out
@@ -747,7 +748,7 @@ func (f *inferer) reshape(n *pb.NodeProto, v, s *info) *info {
 		if s.rank == 1 && s.dims[0].known() {
 			dims := make([]dim, s.dims[0].n)
 			for i := range dims {
-				dims[i] = unknown
+				dims[i] = unknownDim()
 			}
 			return withDims(v.dt, dims)
 		}
@@ -765,13 +766,13 @@ func (f *inferer) reshape(n *pb.NodeProto, v, s *info) *info {
 			if v.rank >= 0 && i < v.rank {
 				out[i] = v.dims[i]
 			} else {
-				out[i] = unknown
+				out[i] = unknownDim()
 			}
 		case k == -1:
 			infer = i
-			out[i] = unknown
+			out[i] = unknownDim()
 		case k < 0:
-			out[i] = unknown
+			out[i] = unknownDim()
 		default:
 			out[i] = sized(k)
 		}
@@ -930,7 +931,7 @@ func (f *inferer) slice(v, starts, ends, axes, steps *info, haveAxes, haveSteps 
 	spec, ok := f.sliceArgs(v, starts, ends, axes, steps, haveAxes, haveSteps)
 	if !ok {
 		for i := range out {
-			out[i] = unknown
+			out[i] = unknownDim()
 		}
 		return withDims(v.dt, out)
 	}
@@ -945,7 +946,7 @@ func (f *inferer) slice(v, starts, ends, axes, steps *info, haveAxes, haveSteps 
 		case spec.step[i] == 1 && spec.start[i] == 0 && spec.end[i] >= math.MaxInt32:
 			out[i] = d
 		default:
-			out[i] = unknown
+			out[i] = unknownDim()
 		}
 	}
 	r := withDims(v.dt, out)
@@ -1012,7 +1013,7 @@ func (f *inferer) concat(n *pb.NodeProto, in []*info) *info {
 	} else if len(in) == 1 {
 		out[ax] = in[0].dims[ax]
 	} else {
-		out[ax] = unknown
+		out[ax] = unknownDim()
 	}
 	r := withDims(dt, out)
 	if trackVals && len(vals) <= trackLimit {
