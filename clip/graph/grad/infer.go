@@ -490,7 +490,11 @@ func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
 	case "Slice":
 		return one(f.slice(x(0), x(1), x(2), x(3), x(4), len(in) > 3 && in[3] != nil, len(in) > 4 && in[4] != nil))
 	case "Concat":
-		return one(f.concat(n, in))
+		v, err := f.concat(n, in)
+		if err != nil {
+			return nil, err
+		}
+		return one(v)
 	case "Gather":
 		v, idx := x(0), x(1)
 		if v.rank < 0 || idx.rank < 0 {
@@ -962,9 +966,9 @@ func (f *inferer) slice(v, starts, ends, axes, steps *info, haveAxes, haveSteps 
 	return r
 }
 
-func (f *inferer) concat(n *pb.NodeProto, in []*info) *info {
+func (f *inferer) concat(n *pb.NodeProto, in []*info) (*info, error) {
 	if len(in) == 0 || in[0] == nil {
-		return unknownInfo(0)
+		return unknownInfo(0), nil
 	}
 	dt := in[0].dt
 	rank := -1
@@ -975,11 +979,11 @@ func (f *inferer) concat(n *pb.NodeProto, in []*info) *info {
 		}
 	}
 	if rank < 0 {
-		return unknownInfo(dt)
+		return unknownInfo(dt), nil
 	}
 	ax, err := normAxis(getInt(n, "axis", 0), rank)
 	if err != nil {
-		return unknownInfo(dt)
+		return unknownInfo(dt), nil
 	}
 	out := make([]dim, rank)
 	total := int64(0)
@@ -987,7 +991,10 @@ func (f *inferer) concat(n *pb.NodeProto, in []*info) *info {
 	trackVals := rank == 1
 	for k, v := range in {
 		if v == nil || v.rank < 0 {
-			return unknownInfo(dt)
+			return unknownInfo(dt), nil
+		}
+		if v.rank != rank {
+			return nil, fmt.Errorf("Concat of ranks %d and %d", rank, v.rank)
 		}
 		for i, d := range v.dims {
 			if i == ax {
@@ -1019,5 +1026,5 @@ func (f *inferer) concat(n *pb.NodeProto, in []*info) *info {
 	if trackVals && len(vals) <= trackLimit {
 		r.val = vals
 	}
-	return r
+	return r, nil
 }

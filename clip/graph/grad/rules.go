@@ -490,8 +490,16 @@ func gradTranspose(c *vjp) ([]string, error) {
 			perm = append(perm, int64(i))
 		}
 	}
-	inv := make([]int64, len(perm))
+	if len(perm) != r {
+		return nil, fmt.Errorf("perm %v for rank %d", perm, r)
+	}
+	inv := make([]int64, r)
+	seen := make([]bool, r)
 	for i, p := range perm {
+		if p < 0 || p >= int64(r) || seen[p] {
+			return nil, fmt.Errorf("perm %v is not a permutation", perm)
+		}
+		seen[p] = true
 		inv[p] = int64(i)
 	}
 	return []string{c.b().Transpose(g, inv...)}, nil
