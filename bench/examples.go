@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"io"
+
 	"encoding/csv"
 	"fmt"
+	"github.com/dapobench/dapobench/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -99,26 +102,17 @@ func writeScores(out, category string, samples []loaders.Sample, scores []float6
 		return fmt.Errorf("bench: %w", err)
 	}
 	p := filepath.Join(dir, CategoryFile(category)+".csv")
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp*")
+	err := atomicfile.Write(p, func(f io.Writer) error {
+		w := csv.NewWriter(f)
+		w.Write(ScoresHeader)
+		for i, s := range samples {
+			w.Write([]string{s.RelImage, strconv.Itoa(s.Label), s.DefectType, strconv.FormatFloat(scores[i], 'g', -1, 64)})
+		}
+		w.Flush()
+		return w.Error()
+	})
 	if err != nil {
 		return fmt.Errorf("bench: %w", err)
-	}
-	w := csv.NewWriter(tmp)
-	w.Write(ScoresHeader)
-	for i, s := range samples {
-		w.Write([]string{s.RelImage, strconv.Itoa(s.Label), s.DefectType, strconv.FormatFloat(scores[i], 'g', -1, 64)})
-	}
-	w.Flush()
-	err = w.Error()
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("bench: %s: %w", p, err)
 	}
 	return nil
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/dapobench/dapobench/clip/npy"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
+
+	"github.com/dapobench/dapobench/internal/atomicfile"
 )
 
 // DefaultBatch is the number of images per image-tower run.
@@ -458,20 +460,8 @@ func writeJSON(p string, v any) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
-	if err != nil {
+	if err := atomicfile.WriteFile(p, append(b, '\n')); err != nil {
 		return fmt.Errorf("bench: %w", err)
-	}
-	_, err = tmp.Write(append(b, '\n'))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("bench: %s: %w", p, err)
 	}
 	return nil
 }

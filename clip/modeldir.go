@@ -12,6 +12,8 @@ import (
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/clip/tokenizer"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+
+	"github.com/dapobench/dapobench/internal/atomicfile"
 )
 
 // ManifestSchema identifies model.json files written by this package.
@@ -265,29 +267,8 @@ func (m *Manifest) ReadTokenEmbedding(dir string) (Tensor, error) {
 	return Tensor{Shape: t.Shape, Data: v}, nil
 }
 
-func writeFileAtomic(path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("clip: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("clip: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("clip: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+func writeFileAtomic(path string, data []byte) error {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("clip: %w", err)
 	}
 	return nil

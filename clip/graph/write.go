@@ -1,14 +1,14 @@
 package graph
 
 import (
-	"bufio"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dapobench/dapobench/internal/atomicfile"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )
 
@@ -42,14 +42,14 @@ func WriteFile(path string, m *pb.ModelProto, external bool) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, func(w *bufio.Writer) error {
+	return writeAtomic(path, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	})
 }
 
 func writeExternal(path, location string, m *pb.ModelProto) error {
-	return writeAtomic(path, func(w *bufio.Writer) error {
+	return writeAtomic(path, func(w io.Writer) error {
 		var off int64
 		for _, t := range m.GetGraph().GetInitializer() {
 			if len(t.RawData) < 1024 {
@@ -77,33 +77,8 @@ func writeExternal(path, location string, m *pb.ModelProto) error {
 	})
 }
 
-func writeAtomic(path string, fill func(*bufio.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("graph: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err := fill(w); err != nil {
-		return fmt.Errorf("graph: write %s: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("graph: write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("graph: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+func writeAtomic(path string, fill func(io.Writer) error) error {
+	if err := atomicfile.Write(path, fill); err != nil {
 		return fmt.Errorf("graph: %w", err)
 	}
 	return nil

@@ -13,8 +13,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/dapobench/dapobench/internal/atomicfile"
 )
 
 // MaxHeader bounds the JSON header so that a corrupt length cannot make
@@ -253,29 +254,8 @@ func Write(w io.Writer, tensors []Tensor, meta map[string]string) error {
 
 // WriteFile writes tensors to path through a temporary file and a rename,
 // so that an interrupted write leaves no partial file.
-func WriteFile(path string, tensors []Tensor, meta map[string]string) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("safetensors: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := Write(tmp, tensors, meta); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("safetensors: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+func WriteFile(path string, tensors []Tensor, meta map[string]string) error {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return Write(w, tensors, meta) }); err != nil {
 		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil

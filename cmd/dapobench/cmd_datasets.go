@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/dapobench/dapobench/loaders"
+
+	"github.com/dapobench/dapobench/internal/atomicfile"
 )
 
 // datasetFlags are the flags every command that reads a dataset shares.
@@ -124,24 +126,10 @@ func cmdDatasetsMeta(ctx context.Context, args []string, stdout, stderr io.Write
 // writeAtomic writes a file through a temporary file in the same folder
 // and renames it into place, so an interrupted run never leaves half a file.
 func writeAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(path, write)
 }
 
 func encodeJSON(w io.Writer, v any) error {
