@@ -1,0 +1,126 @@
+package train
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/dapobench/dapobench/bench/preprocess"
+	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/loaders"
+)
+
+// example is one training image and the pixel class of its defect.
+type example struct {
+	sample loaders.Sample
+	class  int
+}
+
+// trainingSet is the training data of the zero-shot protocol: the test
+// split of the training dataset, every category (method.md §2.7, §4.1).
+type trainingSet struct {
+	examples []example
+	spec     preprocess.Spec
+	// hash identifies the samples and their classes, so that a resumed
+	// run reads the data it started with.
+	hash string
+}
+
+// loadTrainingSet reads the dataset and checks every sample before the
+// first step: an anomalous image needs a mask and a pixel class.
+func loadTrainingSet(ctx context.Context, h *Head, dataset string, opts loaders.Options, m *clip.Manifest) (*trainingSet, error) {
+	set, err := loaders.Load(ctx, dataset, opts)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	ts := &trainingSet{spec: preprocess.OpenAI(m.ImageSize)}
+	for c := range 3 {
+		ts.spec.Mean[c], ts.spec.Std[c] = float32(m.Mean[c]), float32(m.Std[c])
+	}
+	hs := sha256.New()
+	for _, s := range set.Samples {
+		if s.Split != loaders.Test {
+			continue
+		}
+		k, err := h.PixelClass(s)
+		if err != nil {
+			return nil, fmt.Errorf("train: %s: %w", dataset, err)
+		}
+		if s.Label == 1 && s.MaskPath == "" {
+			return nil, fmt.Errorf("train: %s: %s: anomalous image without a mask; the pixel loss needs one", dataset, s.RelImage)
+		}
+		ts.examples = append(ts.examples, example{s, k})
+		fmt.Fprintf(hs, "%s %s %d %d\n", s.RelImage, s.RelMask, s.Label, k)
+	}
+	if len(ts.examples) == 0 {
+		return nil, fmt.Errorf("train: %s: no test samples to train on under %s", dataset, opts.Root)
+	}
+	ts.hash = hex.EncodeToString(hs.Sum(nil))
+	return ts, nil
+}
+
+// order is the example order of an epoch: a permutation drawn from a PCG
+// stream keyed by the seed and the epoch, so that a resumed run visits
+// the images in the order an uninterrupted one does. (torch's
+// DataLoader(shuffle=True) order cannot be reproduced outside torch.)
+func (ts *trainingSet) order(seed uint64, epoch int) []int {
+	return rand.New(rand.NewPCG(seed, uint64(epoch)+0x5eed)).Perm(len(ts.examples))
+}
+
+// batches cuts an order into batches of n; the last one may be smaller,
+// as DataLoader's default drop_last=False keeps it.
+func batches(order []int, n int) [][]int {
+	var out [][]int
+	for len(order) > 0 {
+		k := min(n, len(order))
+		out = append(out, order[:k])
+		order = order[k:]
+	}
+	return out
+}
+
+// feeds prepares the data inputs of a batch: pixels, masks resized as the
+// evaluation resizes them (Spec.Mask: bilinear, > 0.5), pixel classes and
+// labels. Normal images get an empty mask, as the official datasets give.
+func (ts *trainingSet) feeds(ctx context.Context, idx []int) (map[string]runner.Tensor, error) {
+	n, s := len(idx), ts.spec.Size
+	paths := make([]string, n)
+	for i, j := range idx {
+		paths[i] = ts.examples[j].sample.ImagePath
+	}
+	pixels := make([]float32, n*ts.spec.ImageLen())
+	if err := ts.spec.Files(ctx, pixels, paths); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	mask := make([]float32, n*s*s)
+	class := make([]int64, n)
+	label := make([]float32, n)
+	m8 := make([]uint8, s*s)
+	for i, j := range idx {
+		e := ts.examples[j]
+		class[i], label[i] = int64(e.class), float32(e.sample.Label)
+		if e.sample.Label == 0 {
+			continue
+		}
+		raw, err := loaders.ReadMask(e.sample.MaskPath)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if err := ts.spec.Mask(m8, raw.Pix, raw.Width, raw.Height); err != nil {
+			return nil, fmt.Errorf("train: %s: %w", e.sample.RelMask, err)
+		}
+		dst := mask[i*s*s : (i+1)*s*s]
+		for p, v := range m8 {
+			dst[p] = float32(v)
+		}
+	}
+	return map[string]runner.Tensor{
+		InPixels: {Shape: ts.spec.Shape(n), Float32: pixels},
+		InMask:   {Shape: []int64{int64(n), int64(s), int64(s)}, Float32: mask},
+		InClass:  {Shape: []int64{int64(n)}, Int64: class},
+		InLabel:  {Shape: []int64{int64(n)}, Float32: label},
+	}, nil
+}

@@ -1,0 +1,171 @@
+package train
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/dapobench/dapobench/baselines/anomalyclip"
+	"github.com/dapobench/dapobench/checkpoints"
+	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/dapo"
+	"github.com/dapobench/dapobench/loaders"
+)
+
+// Loss constants of the official code, shared by DAPO (loss.py, train.py;
+// method.md §2.7) and AnomalyCLIP (loss.py, train.py; method.md §6.2).
+const (
+	// Temperature divides every cosine logit (τ = 0.07, hard-coded).
+	Temperature = dapo.Temperature
+	// FocalGamma is FocalLoss's γ.
+	FocalGamma = 2
+	// FocalSmooth is FocalLoss's smooth: the one-hot is clamped to
+	// [smooth/(C−1), 1−smooth] and added to pt before the logarithm.
+	FocalSmooth = 1e-5
+	// DiceSmooth is BinaryDiceLoss's smooth: 1 − (2Σxy+1)/(Σx+Σy+1).
+	DiceSmooth = 1
+	// LocalWeight scales the pixel terms (DAPO weight_factor = 4,
+	// AnomalyCLIP lam = 4); the image cross-entropy has weight 1
+	// (DAPO weight_factor_2).
+	LocalWeight = 4
+)
+
+// Head says what one scheme variant learns and how its loss reads the
+// data: the prompt learner, the feature layers the pixel loss sums over,
+// the upsampling, and the pixel class of each training image.
+type Head struct {
+	// Scheme is checkpoints.DAPO or checkpoints.AnomalyCLIP.
+	Scheme string
+	// Variant is the variant's name as the scheme's --variant knows it.
+	Variant string
+	// Prompts is DAPO's prompt set (words, E, l, handcrafted context);
+	// unused for AnomalyCLIP, whose two prompts are fixed.
+	Prompts dapo.PromptSet
+	// Layers are the 1-indexed feature layers the pixel loss sums over,
+	// and Adapters DAPO's adapter index of each (its position among the
+	// model's feature layers).
+	Layers, Adapters []int
+	// AlignCorners is the bilinear upsampling of the class maps: true for
+	// DAPO (train.py compute_similarity_map), false for AnomalyCLIP
+	// (get_similarity_map; method.md §8.4).
+	AlignCorners bool
+	// Dataset is the training dataset and classOf the pixel class of an
+	// anomalous sample (1..K); normal samples are class 0.
+	Dataset string
+	classOf func(s loaders.Sample) (int, error)
+}
+
+// Classes is the number of softmax classes of the pixel maps, 1+K.
+func (h *Head) Classes() int {
+	if h.Scheme == checkpoints.AnomalyCLIP {
+		return 2
+	}
+	return h.Prompts.Classes()
+}
+
+// NewHead resolves a scheme variant for a model and a training dataset.
+// DAPO's variants are dapo.WithVariant's (the training vocabulary of
+// method.md §3.1 replaces the test-time words); AnomalyCLIP's are
+// anomalyclip.Parse's.
+func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
+	if _, err := checkpoints.DimsOf(scheme, m); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	h := &Head{Scheme: scheme, Dataset: dataset}
+	var layers []int
+	switch scheme {
+	case checkpoints.DAPO:
+		o, err := dapo.WithVariant(variant, dapo.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		h.Variant = o.Name
+		v, err := dapo.DefaultVocabularies()
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		words, gt := v.Train[dataset], v.TrainGT[dataset]
+		if words == nil || gt == nil {
+			return nil, fmt.Errorf("train: dapo: no training vocabulary for dataset %q; the official code trains on mvtec only (method.md §2.7, §3.1)", dataset)
+		}
+		if o.Groups == 0 {
+			o.Groups = dapo.Groups
+		}
+		h.Prompts = dapo.PromptSet{Words: words, Groups: o.Groups, Context: dapo.ContextTokens, Handcrafted: o.Handcrafted}
+		h.classOf = func(s loaders.Sample) (int, error) {
+			k, ok := gt[s.DefectType]
+			if !ok {
+				return 0, fmt.Errorf("defect type %q has no class in the %s training vocabulary (train_gt_defect, method.md §3.2)", s.DefectType, dataset)
+			}
+			return k, nil
+		}
+		if o.NoDefectWords {
+			// One abnormal prompt without a word: every defect is class 1.
+			h.Prompts.Words = nil
+			h.classOf = func(loaders.Sample) (int, error) { return 1, nil }
+		}
+		layers = o.Layers
+		if len(layers) == 1 && layers[0] == -1 {
+			layers = m.FeatureLayers[len(m.FeatureLayers)-1:]
+		}
+		h.AlignCorners = true
+	case checkpoints.AnomalyCLIP:
+		if variant == "" {
+			variant = "anomalyclip"
+		}
+		o, err := anomalyclip.Parse(variant)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		h.Variant = o.Name
+		layers = o.Layers
+		h.classOf = func(loaders.Sample) (int, error) { return 1, nil }
+		h.AlignCorners = false
+	}
+	if layers == nil {
+		layers = m.FeatureLayers
+	}
+	if len(layers) == 0 {
+		return nil, fmt.Errorf("train: %s: the model returns no patch tokens (no feature layers)", h.Variant)
+	}
+	for _, l := range layers {
+		i := slices.Index(m.FeatureLayers, l)
+		if i < 0 {
+			return nil, fmt.Errorf("train: %s: layer %d is not a feature layer of the model (%v)", h.Variant, l, m.FeatureLayers)
+		}
+		h.Layers = append(h.Layers, l)
+		h.Adapters = append(h.Adapters, i)
+	}
+	return h, nil
+}
+
+// PixelClass is the class of a sample's defect pixels: 0 for a normal
+// sample, else 1..K (DAPO: train_gt_defect of its defect folder;
+// AnomalyCLIP and DAPO without defect words: 1).
+func (h *Head) PixelClass(s loaders.Sample) (int, error) {
+	if s.Label == 0 {
+		return 0, nil
+	}
+	k, err := h.classOf(s)
+	if err != nil {
+		return 0, fmt.Errorf("train: %s: %w", s.RelImage, err)
+	}
+	return k, nil
+}
+
+// Learnable lists the tensors the variant trains, in checkpoint names:
+// every tensor of the scheme except DAPO's context when it is handcrafted
+// and the adapters of feature layers the loss does not read.
+func (h *Head) Learnable() []string {
+	var out []string
+	if h.Scheme == checkpoints.AnomalyCLIP || h.Prompts.Handcrafted == "" {
+		out = append(out, checkpoints.NormalCtx, checkpoints.AbnormalCtx)
+	}
+	out = append(out, checkpoints.TextDeep)
+	if h.Scheme == checkpoints.DAPO {
+		out = append(out, checkpoints.VisualPrompts)
+		for _, i := range h.Adapters {
+			out = append(out, checkpoints.AdapterWeight(i), checkpoints.AdapterBias(i))
+		}
+	}
+	return out
+}

@@ -1,0 +1,305 @@
+package train
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/checkpoints"
+	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/clip/graph"
+	"github.com/dapobench/dapobench/clip/graph/grad"
+	"github.com/dapobench/dapobench/loaders"
+)
+
+// Recipe is a scheme's official training settings.
+type Recipe struct {
+	Epochs, Batch int
+	LR            float64
+	Seed          uint64
+}
+
+// Defaults returns the official recipe of a scheme: DAPO 5 epochs, batch
+// 8, lr 1e-3, seed 42 (train.py, method.md §2.7); AnomalyCLIP 15 epochs,
+// batch 8, lr 1e-3, seed 111 (train.py, train.sh, method.md §6.2).
+func Defaults(scheme string) (Recipe, error) {
+	switch scheme {
+	case checkpoints.DAPO:
+		return Recipe{Epochs: 5, Batch: 8, LR: DefaultLR, Seed: 42}, nil
+	case checkpoints.AnomalyCLIP:
+		return Recipe{Epochs: 15, Batch: 8, LR: DefaultLR, Seed: 111}, nil
+	}
+	return Recipe{}, fmt.Errorf("train: unknown scheme %q (want %s or %s)", scheme, checkpoints.DAPO, checkpoints.AnomalyCLIP)
+}
+
+// Config is one training run. The zero-shot protocol trains on the test
+// split of one dataset (MVTec-AD for DAPO) and evaluates on the others.
+type Config struct {
+	Scheme  string // checkpoints.DAPO or checkpoints.AnomalyCLIP
+	Variant string // "" is the scheme itself
+	Dataset string
+	Loader  loaders.Options
+	// ModelDir is a model directory of the scheme's variant.
+	ModelDir string
+	Recipe
+}
+
+// Trainer runs the training of one configuration. The seed draws the
+// initial tensors (checkpoints.Untrained) and the image order of each
+// epoch, as torch.manual_seed does both in the official code.
+type Trainer struct {
+	cfg   Config
+	graph *Graph
+	sess  *runner.Session
+	data  *trainingSet
+	state *State
+}
+
+// New reads the model and the data, builds the training step (forward and
+// backward as one ONNX model) and loads it into rt.
+func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) {
+	if cfg.Epochs < 1 || cfg.Batch < 1 || !(cfg.LR > 0) || math.IsInf(cfg.LR, 0) {
+		return nil, fmt.Errorf("train: epochs %d, batch %d, lr %g: want at least one epoch and image, and a positive finite learning rate", cfg.Epochs, cfg.Batch, cfg.LR)
+	}
+	man, err := clip.ReadManifest(cfg.ModelDir)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	manBytes, err := os.ReadFile(filepath.Join(cfg.ModelDir, clip.ManifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	h, err := NewHead(cfg.Scheme, cfg.Variant, cfg.Dataset, man)
+	if err != nil {
+		return nil, err
+	}
+	data, err := loadTrainingSet(ctx, h, cfg.Dataset, cfg.Loader, man)
+	if err != nil {
+		return nil, err
+	}
+	g, err := ReadGraph(cfg.ModelDir, man, h)
+	if err != nil {
+		return nil, err
+	}
+	step, err := grad.Backward(g.Forward, OutLoss, g.Learnable, grad.Options{GradName: GradName, Keep: terms})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	model, err := graph.Marshal(step)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	table, err := man.ReadTokenEmbedding(cfg.ModelDir)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	init, err := checkpoints.Untrained(cfg.Scheme, man, table, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	sess, err := rt.LoadBytes(ctx, "train "+h.Variant, model, cfg.ModelDir)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	sum := sha256.Sum256(manBytes)
+	set := Settings{Scheme: cfg.Scheme, Variant: h.Variant, Dataset: cfg.Dataset, Data: data.hash, Samples: len(data.examples),
+		Model: hex.EncodeToString(sum[:]), Batch: cfg.Batch, LR: cfg.LR, Beta1: Beta1, Beta2: Beta2, Eps: AdamEps, Seed: cfg.Seed}
+	return &Trainer{cfg: cfg, graph: g, sess: sess, data: data,
+		state: &State{Settings: set, Tensors: init.Tensors, Adam: NewAdam(cfg.LR)}}, nil
+}
+
+// Close releases the step's session.
+func (t *Trainer) Close() error { return t.sess.Close() }
+
+// Head is the trained variant.
+func (t *Trainer) Head() *Head { return t.graph.Head }
+
+// Samples is the number of training images per epoch.
+func (t *Trainer) Samples() int { return len(t.data.examples) }
+
+// State is the run's current state (shared, not a copy).
+func (t *Trainer) State() *State { return t.state }
+
+// Resume continues from a state written after an epoch. Its settings must
+// equal this run's (the number of epochs aside).
+func (t *Trainer) Resume(s *State) error {
+	if d := t.state.Settings.diff(s.Settings); len(d) > 0 {
+		return fmt.Errorf("train: resume: the checkpoint was made with other settings: %v", d)
+	}
+	l := &checkpoints.Learned{Scheme: s.Settings.Scheme, Tensors: s.Tensors}
+	if err := l.Check(t.graph.Manifest); err != nil {
+		return fmt.Errorf("train: resume: %w", err)
+	}
+	if s.Epoch > t.cfg.Epochs {
+		return fmt.Errorf("train: resume: the checkpoint is after epoch %d, beyond the %d epochs asked for", s.Epoch, t.cfg.Epochs)
+	}
+	t.state = s
+	return nil
+}
+
+// StepInfo describes one optimizer step, for progress reports.
+type StepInfo struct {
+	Epoch, Epochs   int // 1-based epoch
+	Batch, Batches  int // 1-based batch within the epoch
+	Images          int // images in the batch
+	Loss            float64
+	Local, ImageCE  float64
+	Seconds         float64 // wall time of the step, data preparation overlapped
+	EpochImagesDone int
+}
+
+// Hooks are called as training goes; nil hooks are skipped.
+type Hooks struct {
+	Step func(StepInfo)
+	// Epoch is called after each epoch with the state to checkpoint; an
+	// error stops the run.
+	Epoch func(*State) error
+}
+
+// Run trains from the current state's epoch to cfg.Epochs. On an error
+// (ctx cancelled included) the trainer's tensors are those of a partial
+// epoch: use only the states handed to Hooks.Epoch.
+func (t *Trainer) Run(ctx context.Context, hooks Hooks) error {
+	for e := t.state.Epoch; e < t.cfg.Epochs; e++ {
+		if err := t.epoch(ctx, e, hooks); err != nil {
+			return err
+		}
+		if hooks.Epoch != nil {
+			if err := hooks.Epoch(t.state); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type prepared struct {
+	feeds map[string]runner.Tensor
+	err   error
+}
+
+func (t *Trainer) epoch(ctx context.Context, e int, hooks Hooks) error {
+	bs := batches(t.data.order(t.cfg.Seed, e), t.cfg.Batch)
+	start := time.Now()
+	// The next batch is decoded while the current one runs.
+	pctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	ch := make(chan prepared, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(ch)
+		for _, b := range bs {
+			f, err := t.data.feeds(pctx, b)
+			select {
+			case ch <- prepared{f, err}:
+			case <-pctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	st := EpochStats{Epoch: e + 1}
+	var sums [5]float64
+	for i, b := range bs {
+		t0 := time.Now()
+		var p prepared
+		select {
+		case p = <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("train: %w", ctx.Err())
+		}
+		if p.err != nil {
+			return p.err
+		}
+		params := map[string][]float32{}
+		for _, name := range t.graph.Learnable {
+			x := t.state.Tensors[name]
+			p.feeds[name] = runner.Tensor{Shape: shape64(x.Shape), Float32: x.Data}
+			params[name] = x.Data
+		}
+		out, err := t.sess.Run(ctx, p.feeds)
+		if err != nil {
+			return fmt.Errorf("train: epoch %d step %d: %w", e+1, i+1, err)
+		}
+		var vals [5]float64
+		for k, name := range append([]string{OutLoss}, terms...) {
+			o := out[name].Float32
+			if len(o) != 1 || math.IsNaN(float64(o[0])) || math.IsInf(float64(o[0]), 0) {
+				return fmt.Errorf("train: epoch %d step %d: %s = %v", e+1, i+1, name, o)
+			}
+			vals[k] = float64(o[0])
+			sums[k] += vals[k]
+		}
+		grads := map[string][]float32{}
+		for _, name := range t.graph.Learnable {
+			grads[name] = out[GradName(name)].Float32
+		}
+		if err := t.state.Adam.Update(params, grads); err != nil {
+			return fmt.Errorf("train: epoch %d step %d: %w", e+1, i+1, err)
+		}
+		st.Steps = append(st.Steps, vals[0])
+		st.Images += len(b)
+		if hooks.Step != nil {
+			hooks.Step(StepInfo{Epoch: e + 1, Epochs: t.cfg.Epochs, Batch: i + 1, Batches: len(bs), Images: len(b),
+				Loss: vals[0], Local: vals[1], ImageCE: vals[2], Seconds: time.Since(t0).Seconds(), EpochImagesDone: st.Images})
+		}
+	}
+	n := float64(len(bs))
+	st.Loss, st.Local, st.Image, st.Focal, st.Dice = sums[0]/n, sums[1]/n, sums[2]/n, sums[3]/n, sums[4]/n
+	st.Seconds = time.Since(start).Seconds()
+	t.state.History = append(t.state.History, st)
+	t.state.Epoch = e + 1
+	return nil
+}
+
+func shape64(s []int) []int64 {
+	out := make([]int64, len(s))
+	for i, d := range s {
+		out[i] = int64(d)
+	}
+	return out
+}
+
+// Learned returns the trained tensors as a checkpoints.Learned (a copy),
+// labelled with source and the sha256 of the tensors, ready for
+// `dapobench run --prompts`.
+func (t *Trainer) Learned(source string) *checkpoints.Learned {
+	return learnedOf(t.state, source)
+}
+
+// Learned returns the state's tensors as trained checkpoints.Learned.
+func (s *State) Learned(source string) *checkpoints.Learned {
+	return learnedOf(s, source)
+}
+
+func learnedOf(s *State, source string) *checkpoints.Learned {
+	l := &checkpoints.Learned{Scheme: s.Settings.Scheme, Trained: true, Source: source, Tensors: map[string]clip.Tensor{}}
+	h := sha256.New()
+	var b [4]byte
+	for _, k := range slices.Sorted(maps.Keys(s.Tensors)) {
+		x := s.Tensors[k]
+		l.Tensors[k] = clip.Tensor{Shape: slices.Clone(x.Shape), Data: slices.Clone(x.Data)}
+		fmt.Fprintf(h, "%s %v\n", k, x.Shape)
+		for _, v := range x.Data {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+			h.Write(b[:])
+		}
+	}
+	l.SourceSHA256 = hex.EncodeToString(h.Sum(nil))
+	return l
+}
