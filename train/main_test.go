@@ -9,6 +9,8 @@ import (
 	"github.com/dapobench/dapobench/bench/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/clip/graph"
+	pb "github.com/dapobench/dapobench/internal/onnxpb"
 	"github.com/dapobench/dapobench/train"
 )
 
@@ -109,4 +111,24 @@ func feeds(t testing.TB, m tiny, g *train.Graph, n int, seed uint64) map[string]
 		f[name] = runner.Tensor{Shape: shape, Float32: x.Data}
 	}
 	return f
+}
+
+// runModel evaluates a model in onnxruntime through the runner, external
+// data resolved in dir.
+func runModel(t testing.TB, m *pb.ModelProto, dir string, f map[string]runner.Tensor) map[string]runner.Tensor {
+	t.Helper()
+	data, err := graph.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rt.LoadBytes(context.Background(), m.GetGraph().GetName(), data, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, err := s.Run(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
