@@ -27,6 +27,7 @@ func commands() []command {
 		{"datasets meta", "write the CLIP-style meta.json of a dataset tree", cmdDatasetsMeta},
 		{"fixtures gen", "write synthetic copies of every benchmark in its real layout", cmdFixturesGen},
 		{"run", "evaluate a prompt scheme on a dataset (results.json, manifest.json)", cmdRun},
+		{"train", "learn the prompts of dapo or anomalyclip with the official recipe (epoch checkpoints, resume, loss plot)", cmdTrain},
 		{"report", "write RESULTS.md with paper-style tables and figures from run directories", cmdReport},
 		{"compare", "compare two runs per category: differences, paired bootstrap intervals, DeLong's test", cmdCompare},
 		{"check", "check a run's results against golden results within a tolerance (exit 1 when a number moved)", cmdCheck},

@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/checkpoints"
+	"github.com/dapobench/dapobench/internal/atomicfile"
+	"github.com/dapobench/dapobench/train"
+)
+
+// trainOutputs are the files of a training run, named after --out.
+type trainOutputs struct {
+	learned  string // FILE.safetensors: the trained tensors (checkpoints.Learned)
+	base     string // FILE
+	plot     string // FILE.loss.png
+	manifest string // FILE.train.json
+}
+
+func (o trainOutputs) epoch(n int) string {
+	return o.base + ".epoch" + strconv.Itoa(n) + ".safetensors"
+}
+
+func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("train", stderr)
+	var d datasetFlags
+	d.register(fs)
+	scheme := fs.String("scheme", "", "scheme whose prompts to learn: dapo or anomalyclip")
+	variant := fs.String("variant", "", "named variant of the scheme (dapobench run --scheme S -list-variants)")
+	modelDir := fs.String("model", "", "model directory of the scheme's variant (dapobench models build or models tiny)")
+	out := fs.String("out", "", "trained tensors, FILE.safetensors; epoch checkpoints FILE.epoch<N>.safetensors, FILE.loss.png, FILE.train.json beside it")
+	epochs := fs.Int("epochs", 0, "epochs (default: the scheme's recipe, dapo 5, anomalyclip 15)")
+	batch := fs.Int("batch", 0, "images per step (default 8)")
+	lr := fs.Float64("lr", 0, "Adam learning rate (default 1e-3)")
+	seed := fs.Uint64("seed", 0, "seed of the initial tensors and the image order (default: dapo 42, anomalyclip 111)")
+	resume := fs.String("resume", "", "continue from an epoch checkpoint FILE.epoch<N>.safetensors")
+	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
+	threads := fs.Int("threads", 0, "onnxruntime threads (0: one per CPU)")
+	quiet := fs.Bool("quiet", false, "no progress output")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "scheme", "dataset", "root", "model", "out"); err != nil {
+		return err
+	}
+	if *scheme != checkpoints.DAPO && *scheme != checkpoints.AnomalyCLIP {
+		return fmt.Errorf("%w: train: --scheme %q: want %s or %s", errUsage, *scheme, checkpoints.DAPO, checkpoints.AnomalyCLIP)
+	}
+	if !strings.HasSuffix(*out, ".safetensors") {
+		return fmt.Errorf("%w: train: --out %q: want a FILE.safetensors name", errUsage, *out)
+	}
+	recipe, err := train.Defaults(*scheme)
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["epochs"] {
+		recipe.Epochs = *epochs
+	}
+	if set["batch"] {
+		recipe.Batch = *batch
+	}
+	if set["lr"] {
+		recipe.LR = *lr
+	}
+	if set["seed"] {
+		recipe.Seed = *seed
+	}
+	if recipe.Epochs < 1 || recipe.Batch < 1 || !(recipe.LR > 0) {
+		return fmt.Errorf("%w: train: --epochs %d, --batch %d, --lr %g: want positive values", errUsage, recipe.Epochs, recipe.Batch, recipe.LR)
+	}
+	o := trainOutputs{learned: *out, base: strings.TrimSuffix(*out, ".safetensors")}
+	o.plot, o.manifest = o.base+".loss.png", o.base+".train.json"
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	var state *train.State
+	if *resume != "" {
+		if state, err = train.ReadState(*resume); err != nil {
+			return err
+		}
+	}
+
+	start := time.Now()
+	rt, err := runner.Open(runner.Options{Device: *device, Threads: *threads})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	cfg := train.Config{Scheme: *scheme, Variant: *variant, Dataset: d.id, Loader: d.options(), ModelDir: *modelDir, Recipe: recipe}
+	tr, err := train.New(ctx, rt, cfg)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	init := fmt.Sprintf("untrained (seed %d)", recipe.Seed)
+	if state != nil {
+		if err := tr.Resume(state); err != nil {
+			return err
+		}
+		init = fmt.Sprintf("resumed from %s after epoch %d", filepath.Base(*resume), state.Epoch)
+	}
+	h := tr.Head()
+	source := fmt.Sprintf("dapobench train %s on %s: %d epochs, batch %d, lr %g, seed %d",
+		h.Variant, d.id, recipe.Epochs, recipe.Batch, recipe.LR, recipe.Seed)
+	mf := &trainManifest{
+		Schema: "dapobench/train-manifest/v1", Dapobench: version(), Go: runtime.Version(), ORT: rt.Version(),
+		Provider: rt.Provider(), Threads: rt.Threads(), ModelDir: *modelDir, Dataset: d.id, Root: d.root,
+		Scheme: *scheme, Variant: h.Variant, Layers: h.Layers, Classes: h.Classes(), Learned: h.Learnable(),
+		Recipe: recipeJSON{Epochs: recipe.Epochs, Batch: recipe.Batch, LR: recipe.LR, Beta1: train.Beta1, Beta2: train.Beta2,
+			Eps: train.AdamEps, Seed: recipe.Seed},
+		Samples: tr.Samples(), Init: init, Started: start.UTC().Format(time.RFC3339), Output: *out,
+	}
+	if !*quiet {
+		fmt.Fprintf(stderr, "train %s on %s: %d images, %d epochs, batch %d, lr %g, seed %d, %s (%s)\n",
+			h.Variant, d.id, tr.Samples(), recipe.Epochs, recipe.Batch, recipe.LR, recipe.Seed, init, rt.Provider())
+	}
+	var progress io.Writer = stderr
+	if *quiet {
+		progress = nil
+	}
+	p := newTrainProgress(progress, (recipe.Epochs-tr.State().Epoch)*tr.Samples())
+	hooks := train.Hooks{
+		Step: p.step,
+		Epoch: func(s *train.State) error {
+			if err := s.WriteFile(o.epoch(s.Epoch)); err != nil {
+				return err
+			}
+			e := s.History[len(s.History)-1]
+			p.epoch(e, recipe.Epochs, o.epoch(s.Epoch))
+			mf.Epochs, mf.Seconds = s.History, time.Since(start).Seconds()
+			mf.Checkpoints = append(mf.Checkpoints, o.epoch(s.Epoch))
+			return writeTrainReport(o, mf, h.Variant+" on "+d.id)
+		},
+	}
+	if err := tr.Run(ctx, hooks); err != nil {
+		p.finish()
+		return err
+	}
+	p.finish()
+	l := tr.Learned(source)
+	if err := l.WriteFile(o.learned); err != nil {
+		return err
+	}
+	mf.Epochs, mf.Seconds, mf.OutputSHA256, mf.Finished = tr.State().History, time.Since(start).Seconds(), l.SourceSHA256, true
+	if err := writeTrainReport(o, mf, h.Variant+" on "+d.id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "epoch\tloss\tpixel\timage\tseconds\n")
+	for _, e := range tr.State().History {
+		fmt.Fprintf(stdout, "%d\t%.4f\t%.4f\t%.4f\t%.1f\n", e.Epoch, e.Loss, e.Local, e.Image, e.Seconds)
+	}
+	fmt.Fprintf(stdout, "\nwrote %s (%s), %s, %s\n", o.learned, l.Label(), o.plot, o.manifest)
+	return nil
+}
+
+// trainManifest records how a training run was made: versions, settings,
+// the loss of every epoch and step, timings. It is rewritten after each
+// epoch.
+type trainManifest struct {
+	Schema       string             `json:"schema"`
+	Dapobench    string             `json:"dapobench"`
+	Go           string             `json:"go"`
+	ORT          string             `json:"onnxruntime"`
+	Provider     string             `json:"execution_provider"`
+	Threads      int                `json:"threads"`
+	ModelDir     string             `json:"model_dir"`
+	Dataset      string             `json:"dataset"`
+	Root         string             `json:"root"`
+	Scheme       string             `json:"scheme"`
+	Variant      string             `json:"variant"`
+	Layers       []int              `json:"layers"`
+	Classes      int                `json:"classes"`
+	Learned      []string           `json:"learned_tensors"`
+	Recipe       recipeJSON         `json:"recipe"`
+	Samples      int                `json:"samples"`
+	Init         string             `json:"init"`
+	Started      string             `json:"started"`
+	Seconds      float64            `json:"seconds"`
+	Epochs       []train.EpochStats `json:"epochs"`
+	Checkpoints  []string           `json:"checkpoints"`
+	Output       string             `json:"output"`
+	OutputSHA256 string             `json:"output_tensors_sha256,omitempty"`
+	Finished     bool               `json:"finished"`
+}
+
+type recipeJSON struct {
+	Epochs int     `json:"epochs"`
+	Batch  int     `json:"batch"`
+	LR     float64 `json:"lr"`
+	Beta1  float64 `json:"beta1"`
+	Beta2  float64 `json:"beta2"`
+	Eps    float64 `json:"eps"`
+	Seed   uint64  `json:"seed"`
+}
+
+// writeTrainReport writes the manifest and the loss plot, each atomically.
+func writeTrainReport(o trainOutputs, mf *trainManifest, title string) error {
+	if err := writeAtomic(o.manifest, func(w io.Writer) error { return encodeJSON(w, mf) }); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	p, err := train.LossPlot(title+": training loss", mf.Epochs)
+	if err != nil {
+		return err
+	}
+	png, err := train.PNG(p, 6*vg.Inch, 4*vg.Inch)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(o.plot, png); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// trainProgress shows the loss, images/s and the time left: a bar on a
+// terminal, plain lines (every 10 s and after each epoch) elsewhere.
+type trainProgress struct {
+	w           io.Writer
+	bar         *progressbar.ProgressBar
+	total, done int
+	start, last time.Time
+	every       time.Duration
+}
+
+func newTrainProgress(w io.Writer, total int) *trainProgress {
+	p := &trainProgress{w: w, total: total, start: time.Now(), every: 10 * time.Second}
+	p.last = p.start
+	if w == nil {
+		return p
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("CI") == "" {
+		p.bar = progressbar.NewOptions(total,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetDescription("training"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("img"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	return p
+}
+
+func (p *trainProgress) step(s train.StepInfo) {
+	p.done += s.Images
+	if p.w == nil {
+		return
+	}
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f", s.Epoch, s.Epochs, s.Loss))
+		p.bar.Add(s.Images)
+		return
+	}
+	if now := time.Now(); now.Sub(p.last) >= p.every {
+		p.last = now
+		fmt.Fprintf(p.w, "epoch %d/%d step %d/%d: loss %.4f (pixel %.4f, image %.4f), %s\n",
+			s.Epoch, s.Epochs, s.Batch, s.Batches, s.Loss, s.Local, s.ImageCE, p.rate(now))
+	}
+}
+
+func (p *trainProgress) rate(now time.Time) string {
+	el := now.Sub(p.start).Seconds()
+	rate := float64(p.done) / max(el, 1e-9)
+	eta := "?"
+	if rate > 0 {
+		eta = (time.Duration(float64(p.total-p.done)/rate) * time.Second).Round(time.Second).String()
+	}
+	return fmt.Sprintf("%.2f img/s, %s left", rate, eta)
+}
+
+func (p *trainProgress) epoch(e train.EpochStats, epochs int, checkpoint string) {
+	if p.w == nil {
+		return
+	}
+	line := fmt.Sprintf("epoch %d/%d: mean loss %.4f (pixel %.4f, image %.4f), %.1fs, %s; wrote %s",
+		e.Epoch, epochs, e.Loss, e.Local, e.Image, e.Seconds, p.rate(time.Now()), checkpoint)
+	if p.bar != nil {
+		p.bar.Clear()
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+func (p *trainProgress) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}
