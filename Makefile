@@ -24,7 +24,7 @@ run: build
 	$(BIN) demo --out $(DEMO)
 
 # Packages with goroutines also run under the race detector.
-RACE_PKGS := ./loaders/... ./bench/... ./metrics/... ./dapo/... ./baselines/... ./reports/...
+RACE_PKGS := ./loaders/... ./bench/... ./metrics/... ./dapo/... ./baselines/... ./reports/... ./train/...
 
 ## test: vet, the whole test suite, and the race detector on concurrent packages
 test: setup
