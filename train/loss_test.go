@@ -3,7 +3,9 @@ package train_test
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -310,4 +312,44 @@ func referenceLoss(t testing.TB, g *train.Graph, man *clip.Manifest, f, out map[
 		dice += (1 - diceN/float64(b)) + (1 - diceA/float64(b))
 	}
 	return refLoss{total: train.LocalWeight*(focal+dice) + ce, image: ce, focal: focal, dice: dice}
+}
+
+// TestExternalData builds the training step from a model directory whose
+// towers keep their weights as ONNX external data (as ViT-L's image tower
+// must): the merged graph reads them from the directory and gives the
+// loss and gradients of the inline build of the same weights.
+func TestExternalData(t *testing.T) {
+	inline := tinyModel(t, clip.DAPO)
+	dir := t.TempDir()
+	man, err := clip.BuildTiny(context.Background(), dir, 3, clip.Options{Variant: clip.DAPO, External: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := tiny{dir, man}
+	if _, err := os.Stat(filepath.Join(dir, clip.ImageFile+".data")); err != nil {
+		t.Fatal(err)
+	}
+	var outs []map[string]runner.Tensor
+	for _, m := range []tiny{inline, ext} {
+		g := graphOf(t, m, checkpoints.DAPO, "")
+		step, err := grad.Backward(g.Forward, train.OutLoss, g.Learnable, grad.Options{GradName: train.GradName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		external := 0
+		for _, init := range step.GetGraph().GetInitializer() {
+			if len(init.GetExternalData()) > 0 {
+				external++
+			}
+		}
+		if (m.dir == dir) != (external > 0) {
+			t.Errorf("%s: %d initializers stored as external data", m.dir, external)
+		}
+		outs = append(outs, runModel(t, step, m.dir, feeds(t, m, g, 2, 5)))
+	}
+	for name, a := range outs[0] {
+		if !slices.Equal(a.Float32, outs[1][name].Float32) {
+			t.Errorf("%s differs between the inline and the external-data model", name)
+		}
+	}
 }

@@ -1,0 +1,150 @@
+package train_test
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/checkpoints"
+	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/clip/graph"
+	"github.com/dapobench/dapobench/clip/graph/grad"
+	"github.com/dapobench/dapobench/train"
+)
+
+// The step benchmark's model: the tiny one by default, so that `make
+// bench` stays quick; -train.arch=vit-b is a ViT-B/16-sized DAPO model
+// (vision width 768, 12 layers, 12 heads, patch 16 at 224 px; text width
+// 512, 12 layers) with seeded random weights, which takes minutes and
+// about 10 GB on a CPU:
+//
+//	go test -run '^$' -bench BenchmarkStep -benchtime 2x -timeout 60m ./train/ -train.arch=vit-b
+var (
+	benchArch   = flag.String("train.arch", "tiny", "step benchmark: tiny or vit-b")
+	benchBatch  = flag.Int("train.batch", 8, "step benchmark: images per step")
+	benchScheme = flag.String("train.scheme", checkpoints.DAPO, "step benchmark: dapo or anomalyclip")
+)
+
+// vitB is a ViT-B/16 CLIP at 224 px with QuickGELU: OpenAI's ViT-B/16
+// sizes.
+func vitB() clip.Arch {
+	return clip.Arch{Name: "ViT-B-16-random", ImageSize: 224, PatchSize: 16,
+		VisionWidth: 768, VisionLayers: 12, VisionHeads: 12,
+		TextWidth: 512, TextLayers: 12, TextHeads: 8,
+		ContextLength: 77, VocabSize: 49408, EmbedDim: 512, Act: clip.QuickGELU}
+}
+
+// procStatus reads a field of /proc/self/status in MiB.
+func procStatus(field string) (float64, bool) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), field+":"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024, err == nil
+		}
+	}
+	return 0, false
+}
+
+// resetPeak resets the process's peak resident set size (VmHWM) to the
+// current one (Linux ≥ 4.0: echo 5 > /proc/self/clear_refs).
+func resetPeak() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// BenchmarkStep times one training step (forward and backward as one
+// onnxruntime run, all CPUs) and reports its memory: saved_MB is what the
+// backward part keeps of the forward activations (grad.Analyze);
+// peak_RSS_MB the process's peak resident memory during the steps, with
+// the model loaded; step_RSS_MB that peak minus the resident memory before
+// the first step, i.e. what a step adds to the loaded model. The Adam
+// update in Go is not included (it is linear in the learned tensors).
+func BenchmarkStep(b *testing.B) {
+	var arch clip.Arch
+	variant := clip.DAPO
+	if *benchScheme == checkpoints.AnomalyCLIP {
+		variant = clip.AnomalyCLIP
+	}
+	switch *benchArch {
+	case "tiny":
+		arch = clip.TinyArch(variant)
+	case "vit-b":
+		arch = vitB()
+	default:
+		b.Fatalf("-train.arch %q: want tiny or vit-b", *benchArch)
+	}
+	ctx := context.Background()
+	dir := b.TempDir()
+	seed := uint64(1)
+	man, err := clip.Build(ctx, dir, arch, clip.TinyWeights(arch, seed), clip.Options{Variant: variant}, clip.SourceInfo{Seed: &seed})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := tiny{dir, man}
+	g := graphOf(b, m, *benchScheme, "")
+	step, err := grad.Backward(g.Forward, train.OutLoss, g.Learnable, grad.Options{GradName: train.GradName, Keep: train.Terms()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := grad.Analyze(step, map[string]int64{"batch": int64(*benchBatch)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := graph.Marshal(step)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fwdNodes := len(g.Forward.GetGraph().GetNode())
+	light := &train.Graph{Head: g.Head, Learnable: g.Learnable} // what the feeds need
+	step, g = nil, nil
+	r, err := runner.Open(runner.Options{Device: "cpu"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	sess, err := r.LoadBytes(ctx, "step", data, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sess.Close()
+	data = nil
+	f := feeds(b, m, light, *benchBatch, 5)
+	runtime.GC()
+	debug.FreeOSMemory()
+	before, okRSS := procStatus("VmRSS")
+	reset := resetPeak()
+	name := fmt.Sprintf("%s/%s/batch%d/threads%d", *benchScheme, *benchArch, *benchBatch, r.Threads())
+	b.Run(name, func(b *testing.B) {
+		for b.Loop() {
+			out, err := sess.Run(ctx, f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if v := out[train.OutLoss].Float32; len(v) != 1 || v[0] != v[0] {
+				b.Fatalf("loss %v", v)
+			}
+		}
+		b.ReportMetric(float64(st.SavedBytes)/(1<<20), "saved_MB")
+		b.ReportMetric(float64(fwdNodes), "fwd_nodes")
+		b.ReportMetric(float64(st.BackwardNodes), "bwd_nodes")
+		if peak, ok := procStatus("VmHWM"); ok && okRSS {
+			b.ReportMetric(peak, "peak_RSS_MB")
+			if reset {
+				b.ReportMetric(peak-before, "step_RSS_MB")
+			}
+		}
+	})
+}
