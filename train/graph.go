@@ -41,11 +41,8 @@ const (
 	OutDice  = "loss_dice"
 )
 
-// Terms are the loss outputs a step returns besides OutLoss.
-var terms = []string{OutLocal, OutImage, OutFocal, OutDice}
-
 // Terms lists the loss outputs a training step returns besides OutLoss.
-func Terms() []string { return append([]string(nil), terms...) }
+func Terms() []string { return []string{OutLocal, OutImage, OutFocal, OutDice} }
 
 // GradName names the gradient output of a learned tensor.
 func GradName(x string) string { return "grad_" + x }

@@ -91,7 +91,7 @@ func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) 
 	if err != nil {
 		return nil, err
 	}
-	step, err := grad.Backward(g.Forward, OutLoss, g.Learnable, grad.Options{GradName: GradName, Keep: terms})
+	step, err := grad.Backward(g.Forward, OutLoss, g.Learnable, grad.Options{GradName: GradName, Keep: Terms()})
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -237,7 +237,7 @@ func (t *Trainer) epoch(ctx context.Context, e int, hooks Hooks) error {
 			return fmt.Errorf("train: epoch %d step %d: %w", e+1, i+1, err)
 		}
 		var vals [5]float64
-		for k, name := range append([]string{OutLoss}, terms...) {
+		for k, name := range append([]string{OutLoss}, Terms()...) {
 			o := out[name].Float32
 			if len(o) != 1 || math.IsNaN(float64(o[0])) || math.IsInf(float64(o[0]), 0) {
 				return fmt.Errorf("train: epoch %d step %d: %s = %v", e+1, i+1, name, o)
