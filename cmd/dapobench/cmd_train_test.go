@@ -114,6 +114,17 @@ func TestTrain(t *testing.T) {
 	}
 	trained := eval("visa-trained", "--prompts", full)
 	untrained := eval("visa-untrained", "--seed", "42")
+	// The last epoch checkpoint holds the same tensors as the final file.
+	epoch3 := eval("visa-epoch3", "--prompts", filepath.Join(dir, "full", "dapo.epoch3.safetensors"))
+	for _, cat := range trained.CategoryNames() {
+		for _, metric := range reports.StandardMetrics() {
+			x, _ := trained.Categories[cat].Get(metric)
+			y, _ := epoch3.Categories[cat].Get(metric)
+			if x != y {
+				t.Errorf("%s %s: %v from the final file, %v from the epoch checkpoint", cat, metric, x, y)
+			}
+		}
+	}
 	differ := false
 	for _, cat := range trained.CategoryNames() {
 		for _, metric := range reports.StandardMetrics() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/dapobench/dapobench/baselines/anomalyclip"
@@ -9,6 +10,7 @@ import (
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/dapo"
+	"github.com/dapobench/dapobench/train"
 )
 
 // schemeOptions are the command-line choices every scheme understands.
@@ -52,7 +54,13 @@ func learned(scheme string, m *bench.Model, o schemeOptions) (*checkpoints.Learn
 	if o.prompts != "" {
 		l, err := checkpoints.ReadFile(o.prompts)
 		if err != nil {
-			return nil, err
+			// An epoch checkpoint of dapobench train holds the tensors
+			// too, beside the optimiser state.
+			st, serr := train.ReadState(o.prompts)
+			if serr != nil {
+				return nil, err
+			}
+			l = st.Learned(filepath.Base(o.prompts))
 		}
 		if l.Scheme != scheme {
 			return nil, fmt.Errorf("%s holds %s tensors, not %s", o.prompts, l.Scheme, scheme)
