@@ -146,3 +146,33 @@ func ReadScores(run, category string) (images []string, labels []bool, defects [
 	}
 	return images, labels, defects, scores, nil
 }
+
+// writeMapScores writes maps/scores.csv, the "path,score" file that
+// `dapobench eval --scores` reads, from the run's per-category scores, so
+// that saved maps can be evaluated by the external-map path with the run's
+// own image scores.
+func writeMapScores(out string, categories []string) error {
+	dir := filepath.Join(out, "maps")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	err := atomicfile.Write(filepath.Join(dir, "scores.csv"), func(f io.Writer) error {
+		w := csv.NewWriter(f)
+		w.Write([]string{"path", "score"})
+		for _, c := range categories {
+			images, _, _, scores, err := ReadScores(out, c)
+			if err != nil {
+				return err
+			}
+			for i, p := range images {
+				w.Write([]string{p, strconv.FormatFloat(scores[i], 'g', -1, 64)})
+			}
+		}
+		w.Flush()
+		return w.Error()
+	})
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	return nil
+}

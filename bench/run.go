@@ -206,6 +206,11 @@ func Run(ctx context.Context, cfg Config) ([]CategoryResult, error) {
 		}
 		results = append(results, r)
 	}
+	if cfg.SaveMaps {
+		if err := writeMapScores(cfg.Out, set.Categories); err != nil {
+			return nil, err
+		}
+	}
 	return results, nil
 }
 
@@ -389,6 +394,7 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 	if err := writeScores(cfg.Out, c.Name, samples, scores); err != nil {
 		return r, err
 	}
+
 	if err := ex.write(cfg.Out, c.Name, size); err != nil {
 		return r, err
 	}

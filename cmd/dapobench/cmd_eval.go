@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dapobench/dapobench/bench/preprocess"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/metrics/mapio"
@@ -30,6 +31,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	scheme := fs.String("scheme", "external", "method name recorded in results.json")
 	workers := fs.Int("workers", 0, "categories evaluated at once (0: one per CPU)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	resizeGT := fs.Bool("resize-gt", false, "resize each ground-truth mask to its (square) map's size, bilinear then > 0.5, as the CLIP pipelines evaluate at 518 px, instead of requiring maps at the ground-truth size (reads dapobench run --save-maps output)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -44,7 +46,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("eval: maps directory %s: not a directory", *maps)
 	}
 	cfg := evalConfig{dataset: d.id, loader: d.options(), maps: *maps, aupro: av, scheme: *scheme,
-		workers: *workers, allCategories: d.category == ""}
+		workers: *workers, allCategories: d.category == "", resizeGT: *resizeGT}
 	if !*quiet {
 		cfg.progress = stderr
 	}
@@ -83,6 +85,7 @@ type evalConfig struct {
 	scoresName    string
 	workers       int
 	allCategories bool // check that the scores CSV names no other images
+	resizeGT      bool // resize masks to the map size instead of requiring equal sizes
 	progress      io.Writer
 }
 
@@ -204,16 +207,26 @@ func evalCategory(ctx context.Context, cfg evalConfig, samples []loaders.Sample)
 			if err != nil {
 				return nil, 0, fmt.Errorf("ground truth of %s: %w", s.RelImage, err)
 			}
-			if gt.Width != m.Width || gt.Height != m.Height {
-				return nil, 0, fmt.Errorf("%s: map is %d×%d but the ground truth %s is %d×%d; maps must have the ground-truth size",
+			switch {
+			case cfg.resizeGT:
+				if m.Width != m.Height {
+					return nil, 0, fmt.Errorf("%s: map is %d×%d; --resize-gt needs square maps", mp, m.Width, m.Height)
+				}
+				mask = make([]uint8, m.Width*m.Height)
+				if err := preprocess.OpenAI(m.Width).Mask(mask, gt.Pix, gt.Width, gt.Height); err != nil {
+					return nil, 0, fmt.Errorf("ground truth %s: %w", s.RelMask, err)
+				}
+			case gt.Width != m.Width || gt.Height != m.Height:
+				return nil, 0, fmt.Errorf("%s: map is %d×%d but the ground truth %s is %d×%d; maps must have the ground-truth size (or use --resize-gt)",
 					mp, m.Width, m.Height, s.RelMask, gt.Width, gt.Height)
+			default:
+				mask = gt.Pix
 			}
-			mask = gt.Pix
 		} else {
 			if s.Label == 1 {
 				return nil, 0, fmt.Errorf("%s: anomalous image without a ground-truth mask", s.RelImage)
 			}
-			if s.Width > 0 && (s.Width != m.Width || s.Height != m.Height) {
+			if !cfg.resizeGT && s.Width > 0 && (s.Width != m.Width || s.Height != m.Height) {
 				return nil, 0, fmt.Errorf("%s: map is %d×%d but the image %s is %d×%d; maps must have the image size",
 					mp, m.Width, m.Height, s.RelImage, s.Width, s.Height)
 			}
