@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/postproc"
@@ -43,6 +44,14 @@ type Options struct {
 type Scheme struct {
 	opt   Options
 	vocab *Vocabularies
+
+	// text memoises class features by model and word list: the binary
+	// vocabulary is per dataset and every category's multi-type list is a
+	// subset of the dataset's, so the text tower (E·(1+K) prompts of 81
+	// tokens, the costly part of Prepare on ViT-L) runs twice per dataset,
+	// not twice per category.
+	mu   sync.Mutex
+	text map[string][][]float32
 }
 
 // New checks the options and returns the scheme.
@@ -137,8 +146,27 @@ func (s *Scheme) layers(m *clip.Manifest) ([]int, []int, error) {
 	return use, adapters, nil
 }
 
-// textFeatures encodes a prompt set and reduces it to unit class vectors.
+// textFeatures encodes a prompt set and reduces it to unit class vectors,
+// once per model and prompt set.
 func (s *Scheme) textFeatures(ctx context.Context, m *bench.Model, p PromptSet) ([][]float32, error) {
+	key := m.Dir + "\x00" + strings.Join(p.Words, "\x00")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.text[key]; ok {
+		return f, nil
+	}
+	f, err := s.encode(ctx, m, p)
+	if err != nil {
+		return nil, err
+	}
+	if s.text == nil {
+		s.text = map[string][][]float32{}
+	}
+	s.text[key] = f
+	return f, nil
+}
+
+func (s *Scheme) encode(ctx context.Context, m *bench.Model, p PromptSet) ([][]float32, error) {
 	l := s.opt.Learned.Tensors
 	embeds, eot, err := p.Assemble(m.Tokenizer, m.TokenEmbedding, l[checkpoints.NormalCtx], l[checkpoints.AbnormalCtx])
 	if err != nil {
@@ -178,12 +206,19 @@ func (s *Scheme) Prepare(ctx context.Context, m *bench.Model, c bench.Category) 
 		return nil, fmt.Errorf("dapo: %s: %w", c.Name, err)
 	}
 	if !s.opt.NoMultiType {
-		classes, _, err := s.vocab.ObjectClasses(c.Dataset, c.Name)
+		classes, idx, err := s.vocab.ObjectClasses(c.Dataset, c.Name)
 		if err == nil {
+			// The features of the dataset's whole multi-type list; each
+			// prompt is encoded on its own, so the category's classes are
+			// rows of it (index 0, the normal class, is the normal prompt).
 			multi := base
-			multi.Words = classes[1:]
-			if sc.multi, err = s.textFeatures(ctx, m, multi); err != nil {
+			multi.Words = s.vocab.Multi[c.Dataset][1:]
+			all, err := s.textFeatures(ctx, m, multi)
+			if err != nil {
 				return nil, fmt.Errorf("dapo: %s: %w", c.Name, err)
+			}
+			for _, i := range idx {
+				sc.multi = append(sc.multi, all[i])
 			}
 			sc.classes = classes
 			sc.gt = s.vocab.MultiGT[c.Dataset]
