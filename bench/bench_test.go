@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 func TestSplitBatch(t *testing.T) {

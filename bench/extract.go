@@ -15,7 +15,7 @@ import (
 
 	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/bench/preprocess"
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 )
 

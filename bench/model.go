@@ -12,7 +12,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/clip/tokenizer"
 )

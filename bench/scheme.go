@@ -13,7 +13,7 @@ import (
 	"context"
 
 	"github.com/dapobench/dapobench/bench/featcache"
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 )
 

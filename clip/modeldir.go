@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/dapobench/dapobench/clip/graph"
+	"github.com/dapobench/dapobench/onnx/graph"
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/clip/tokenizer"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/clip/tokenizer"

@@ -5,7 +5,7 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/dapobench/dapobench/clip/graph"
+	"github.com/dapobench/dapobench/onnx/graph"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )
 

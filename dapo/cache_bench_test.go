@@ -8,7 +8,7 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/featcache"
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/dapo"

@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/dapobench/dapobench/bench/preprocess"
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/loaders"
 )

@@ -6,7 +6,7 @@ import (
 
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/clip/graph/grad/gradcheck"
+	"github.com/dapobench/dapobench/onnx/gradcheck"
 	"github.com/dapobench/dapobench/train"
 )
 

@@ -11,8 +11,8 @@ import (
 	"github.com/dapobench/dapobench/bench/postproc"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/clip/graph"
-	"github.com/dapobench/dapobench/clip/graph/grad"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/grad"
 	"github.com/dapobench/dapobench/clip/tokenizer"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/bench/postproc"
-	"github.com/dapobench/dapobench/clip/graph"
+	"github.com/dapobench/dapobench/onnx/graph"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )
 

@@ -14,11 +14,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/clip/graph"
-	"github.com/dapobench/dapobench/clip/graph/grad"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/grad"
 	"github.com/dapobench/dapobench/loaders"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/baselines/internal/e2e"
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 )
 

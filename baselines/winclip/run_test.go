@@ -9,7 +9,7 @@ import (
 
 	"github.com/dapobench/dapobench/baselines/internal/e2e"
 	"github.com/dapobench/dapobench/baselines/winclip"
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/fixtures"
 )

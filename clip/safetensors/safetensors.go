@@ -16,6 +16,7 @@ import (
 	"sort"
 
 	"github.com/dapobench/dapobench/internal/atomicfile"
+	"github.com/dapobench/dapobench/internal/half"
 )
 
 // MaxHeader bounds the JSON header so that a corrupt length cannot make
@@ -132,7 +133,7 @@ func (t Tensor) Float32() ([]float32, error) {
 	case "F16":
 		out := make([]float32, len(t.Data)/2)
 		for i := range out {
-			out[i] = HalfToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
+			out[i] = half.ToFloat32(binary.LittleEndian.Uint16(t.Data[2*i:]))
 		}
 		return out, nil
 	case "BF16":
@@ -183,7 +184,7 @@ func F32(name string, shape []int, v []float32) Tensor {
 func F16(name string, shape []int, v []float32) Tensor {
 	b := make([]byte, 2*len(v))
 	for i, x := range v {
-		binary.LittleEndian.PutUint16(b[2*i:], Float32ToHalf(x))
+		binary.LittleEndian.PutUint16(b[2*i:], half.FromFloat32(x))
 	}
 	return Tensor{Name: name, DType: "F16", Shape: shape, Data: b}
 }

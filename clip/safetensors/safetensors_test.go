@@ -3,9 +3,6 @@ package safetensors
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
-	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -89,37 +86,6 @@ func TestParseErrors(t *testing.T) {
 	}
 	if _, err := ReadFile(filepath.Join(t.TempDir(), "nope.safetensors")); err == nil || !strings.Contains(err.Error(), "nope.safetensors") {
 		t.Errorf("ReadFile of a missing file: %v", err)
-	}
-}
-
-// TestHalfNumpy checks float32→float16 rounding against numpy's astype
-// (testdata/half.json from testdata/gen_half.py).
-func TestHalfNumpy(t *testing.T) {
-	data, err := os.ReadFile("testdata/half.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows [][2]uint32
-	if err := json.Unmarshal(data, &rows); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
-		f := math.Float32frombits(r[0])
-		if got := Float32ToHalf(f); got != uint16(r[1]) {
-			t.Errorf("Float32ToHalf(%g) = %#04x, numpy %#04x", f, got, r[1])
-		}
-	}
-}
-
-func TestHalfExhaustive(t *testing.T) {
-	for h := 0; h < 1<<16; h++ {
-		f := HalfToFloat32(uint16(h))
-		if f != f {
-			continue
-		}
-		if got := Float32ToHalf(f); got != uint16(h) {
-			t.Fatalf("%#04x → %g → %#04x", h, f, got)
-		}
 	}
 }
 

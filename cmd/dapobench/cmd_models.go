@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/bench/preprocess"
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/clip/npy"
 	"github.com/dapobench/dapobench/clip/safetensors"

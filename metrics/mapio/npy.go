@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/dapobench/dapobench/internal/half"
 )
 
 // Array is an n-dimensional NumPy array converted to float32, in C order.
@@ -71,7 +73,7 @@ func DecodeNPY(data []byte) (*Array, error) {
 		var v float32
 		switch {
 		case kind == 'f' && size == 2:
-			v = float16(bo.Uint16(b))
+			v = half.ToFloat32(bo.Uint16(b))
 		case kind == 'f' && size == 4:
 			v = math.Float32frombits(bo.Uint32(b))
 		case kind == 'f' && size == 8:
@@ -321,26 +323,4 @@ func clip(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-// float16 converts IEEE half-precision bits to float32 (exact).
-func float16(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch exp {
-	case 0:
-		if frac == 0 {
-			return math.Float32frombits(sign)
-		}
-		// Subnormal: value = frac · 2^-24.
-		v := float32(frac) * (1.0 / (1 << 24))
-		if sign != 0 {
-			v = -v
-		}
-		return v
-	case 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/dapobench/dapobench/internal/half"
 	"golang.org/x/image/tiff/lzw"
 )
 
@@ -249,7 +250,7 @@ func (t *tiffFile) decode() (*Map, error) {
 		var v float32
 		switch {
 		case t.format == sfFloat && bpp == 2:
-			v = float16(bo.Uint16(b))
+			v = half.ToFloat32(bo.Uint16(b))
 		case t.format == sfFloat && bpp == 4:
 			v = math.Float32frombits(bo.Uint32(b))
 		case t.format == sfFloat && bpp == 8:

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/dapobench/dapobench/clip/safetensors"
+	"github.com/dapobench/dapobench/internal/half"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )
 
@@ -46,7 +46,7 @@ func floatTensor(name string, dt int32, dims []int64, vals []float64) (*pb.Tenso
 	case tFloat16:
 		t.RawData = make([]byte, 2*len(vals))
 		for i, v := range vals {
-			binary.LittleEndian.PutUint16(t.RawData[2*i:], safetensors.Float32ToHalf(float32(v)))
+			binary.LittleEndian.PutUint16(t.RawData[2*i:], half.FromFloat32(float32(v)))
 		}
 	default:
 		return nil, fmt.Errorf("constant %s: element type %s is not a float type", name, dtName(dt))
@@ -168,12 +168,12 @@ func tensorFloats(t *pb.TensorProto) ([]float64, error) {
 				return nil, fmt.Errorf("tensor %s: %d raw bytes for %d float16 values", t.GetName(), len(raw), n)
 			}
 			for i := int64(0); i < n; i++ {
-				out = append(out, float64(safetensors.HalfToFloat32(binary.LittleEndian.Uint16(raw[2*i:]))))
+				out = append(out, float64(half.ToFloat32(binary.LittleEndian.Uint16(raw[2*i:]))))
 			}
 		} else {
 			// float16 values are stored one per int32 element when not raw.
 			for _, v := range t.GetInt32Data() {
-				out = append(out, float64(safetensors.HalfToFloat32(uint16(v))))
+				out = append(out, float64(half.ToFloat32(uint16(v))))
 			}
 		}
 	default:

@@ -1,9 +1,12 @@
-package safetensors
+// Package half converts between float32 and IEEE 754 binary16, the
+// element type of fp16 weights, tensors and maps, rounding as numpy and
+// PyTorch do.
+package half
 
 import "math"
 
-// HalfToFloat32 converts IEEE 754 binary16 bits to float32 exactly.
-func HalfToFloat32(h uint16) float32 {
+// ToFloat32 converts IEEE 754 binary16 bits to float32 exactly.
+func ToFloat32(h uint16) float32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
 	man := uint32(h) & 0x3ff
@@ -24,9 +27,9 @@ func HalfToFloat32(h uint16) float32 {
 	return math.Float32frombits(sign | (exp+127-15)<<23 | man<<13)
 }
 
-// Float32ToHalf converts a float32 to binary16 bits, rounding to nearest
+// FromFloat32 converts a float32 to binary16 bits, rounding to nearest
 // even as numpy's astype(float16) and torch's .half() do.
-func Float32ToHalf(f float32) uint16 {
+func FromFloat32(f float32) uint16 {
 	b := math.Float32bits(f)
 	sign := uint16(b>>16) & 0x8000
 	exp := int32(b>>23) & 0xff

@@ -24,7 +24,7 @@
 // folder and named by ONNXRUNTIME_LIB. To check a GPU machine:
 //
 //	ONNXRUNTIME_LIB=/path/to/gpu/libonnxruntime.so.1 \
-//	  go test ./bench/runner -run CUDA -v -args -device=cuda
+//	  go test ./onnx/runner -run CUDA -v -args -device=cuda
 //
 // With -device the CUDA tests fail unless the graphs really run on CUDA and
 // match the Go reference values.

@@ -8,10 +8,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/dapobench/dapobench/bench/runner"
-	"github.com/dapobench/dapobench/clip/graph"
-	"github.com/dapobench/dapobench/clip/graph/grad"
-	"github.com/dapobench/dapobench/clip/graph/grad/gradcheck"
+	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/grad"
+	"github.com/dapobench/dapobench/onnx/gradcheck"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )
 
@@ -28,7 +28,7 @@ var (
 
 const promptTokens = 4 // deep prompt tokens per block, as DAPO's
 
-// blockStack is a CLIP-style residual stack written with clip/graph's
+// blockStack is a CLIP-style residual stack written with onnx/graph's
 // operations the way clip/towers.go writes its blocks (pre-norm attention
 // and QuickGELU MLP, frozen weights as initializers), with DAPO's
 // learnable parts as inputs: deep prompts inserted after the class token
@@ -92,7 +92,7 @@ func blockStack(width, layers, heads, tokens int) (*pb.ModelProto, error) {
 	}
 	out := b.MatMul(b.Slice(x, 1, 1+promptTokens, math.MaxInt64), adapter)
 	sq := b.Mul(out, out)
-	// clip/graph has no reductions: the loss is written with this package.
+	// onnx/graph has no reductions: the loss is written with this package.
 	e, err := grad.Extend(b.Model("blocks", nil))
 	if err != nil {
 		return nil, err

@@ -13,7 +13,7 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/dapobench/dapobench/clip/safetensors"
+	"github.com/dapobench/dapobench/internal/half"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )
 
@@ -162,7 +162,7 @@ func (b *Builder) weight(name string, shape []int, data []float32) string {
 	if b.Float == Float16 {
 		t.RawData = make([]byte, 2*len(data))
 		for i, v := range data {
-			binary.LittleEndian.PutUint16(t.RawData[2*i:], safetensors.Float32ToHalf(v))
+			binary.LittleEndian.PutUint16(t.RawData[2*i:], half.FromFloat32(v))
 		}
 	} else {
 		t.RawData = make([]byte, 4*len(data))

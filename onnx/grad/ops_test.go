@@ -5,10 +5,10 @@ import (
 	"math"
 	"testing"
 
-	"github.com/dapobench/dapobench/bench/runner"
-	"github.com/dapobench/dapobench/clip/graph"
-	"github.com/dapobench/dapobench/clip/graph/grad"
-	"github.com/dapobench/dapobench/clip/graph/grad/gradcheck"
+	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/grad"
+	"github.com/dapobench/dapobench/onnx/gradcheck"
 )
 
 var (

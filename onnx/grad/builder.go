@@ -6,17 +6,17 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/dapobench/dapobench/clip/graph"
+	"github.com/dapobench/dapobench/onnx/graph"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )
 
-// Double is the element type of the checking mode; clip/graph's builder
+// Double is the element type of the checking mode; onnx/graph's builder
 // has no double type because no tower computes in double.
 const Double = graph.DType(pb.TensorProto_DOUBLE)
 
 // Builder appends operations to an existing model: a training loss is
 // written after the towers' outputs, in the same graph, so that Backward
-// sees one forward model. It offers the operations of clip/graph's
+// sees one forward model. It offers the operations of onnx/graph's
 // builder plus those a loss needs (Exp, Log, Pow, reductions, Clip, …),
 // each one ONNX node at the model's opset.
 //
@@ -300,7 +300,7 @@ func (b *Builder) Scalar(like string, v float64) string {
 	return n
 }
 
-// The operations of clip/graph's builder, here for losses written after a
+// The operations of onnx/graph's builder, here for losses written after a
 // tower. Each is one ONNX node.
 
 // MatMul is numpy-style matrix multiplication with batch broadcasting.

@@ -1,4 +1,4 @@
-// Package grad differentiates the ONNX graphs that clip/graph builds, so
+// Package grad differentiates the ONNX graphs that onnx/graph builds, so
 // that prompts and adapters can be trained without a training framework:
 // Backward turns a forward model with a scalar loss output into one model
 // that returns the loss and its gradients with respect to chosen graph

@@ -10,11 +10,11 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/dapobench/dapobench/bench/runner"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/clip/graph"
-	"github.com/dapobench/dapobench/clip/graph/grad"
-	"github.com/dapobench/dapobench/clip/graph/grad/gradcheck"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/grad"
+	"github.com/dapobench/dapobench/onnx/gradcheck"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/dapobench/dapobench/bench/runner/internal/testmodel"
+	"github.com/dapobench/dapobench/onnx/runner/internal/testmodel"
 	"github.com/dapobench/dapobench/internal/onnxpb"
 )
 

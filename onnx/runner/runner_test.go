@@ -16,14 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dapobench/dapobench/bench/runner"
-	"github.com/dapobench/dapobench/bench/runner/internal/testmodel"
+	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/onnx/runner/internal/testmodel"
 	"github.com/dapobench/dapobench/internal/onnxpb"
 )
 
 // -device selects the device for the CUDA tests. On a GPU machine:
 //
-//	go test ./bench/runner -run CUDA -v -args -device=cuda
+//	go test ./onnx/runner -run CUDA -v -args -device=cuda
 //
 // makes them require a working CUDA provider instead of accepting the
 // fallback this CPU-only environment shows.

@@ -17,9 +17,9 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/dapobench/dapobench/bench/runner"
-	"github.com/dapobench/dapobench/clip/graph"
-	"github.com/dapobench/dapobench/clip/graph/grad"
+	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/grad"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )
 

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/dapobench/dapobench/bench/runner"
-	"github.com/dapobench/dapobench/bench/runner/internal/testmodel"
+	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/onnx/runner/internal/testmodel"
 )
 
 func Example() {

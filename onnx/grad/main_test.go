@@ -8,9 +8,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/dapobench/dapobench/bench/runner"
-	"github.com/dapobench/dapobench/clip/graph"
-	"github.com/dapobench/dapobench/clip/graph/grad"
+	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/grad"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )
 
