@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/loaders"
 )
 

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/dapobench/dapobench/bench/featcache"
-	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
 

@@ -6,10 +6,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/metrics/mapio"
 )
 
-func loadArray(t *testing.T, name string) *mapio.Array {
+func loadArray(t *testing.T, name string) *npy.Array {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "reference", name))
 	if err != nil {

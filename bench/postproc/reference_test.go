@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/internal/npy"
 )
 
 // The expected values come from testdata/reference.py (NumPy and SciPy; a
@@ -70,7 +70,7 @@ func loadCases(t *testing.T, kind string) []refCase {
 	return out
 }
 
-func load(t *testing.T, name string) npy.Array {
+func load(t *testing.T, name string) *npy.Array {
 	t.Helper()
 	a, err := npy.ReadFile(filepath.Join("testdata", name))
 	if err != nil {

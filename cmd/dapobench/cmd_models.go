@@ -13,7 +13,7 @@ import (
 	"github.com/dapobench/dapobench/bench/preprocess"
 	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/clip/tokenizer"
 )

@@ -16,7 +16,7 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/internal/npy"
 )
 
 func modelsCLI(t *testing.T, args ...string) (string, string, error) {
@@ -45,7 +45,7 @@ func writePNG(t *testing.T, path string, seed int) {
 	}
 }
 
-func readNPY(t *testing.T, path string) npy.Array {
+func readNPY(t *testing.T, path string) *npy.Array {
 	t.Helper()
 	a, err := npy.ReadFile(path)
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/bench"
-	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/reports"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/bench"
-	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/reports/internal/runtest"
 )
 

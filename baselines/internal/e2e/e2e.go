@@ -17,7 +17,7 @@ import (
 	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/fixtures"
 	"github.com/dapobench/dapobench/loaders"
 )

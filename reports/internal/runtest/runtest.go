@@ -17,7 +17,7 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/bench"
-	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/reports"
 )

@@ -59,6 +59,6 @@ func FuzzParse(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte("\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		Parse(b)
+		Decode(b, DefaultMaxElems)
 	})
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/dapobench/dapobench/clip/npy"
+	"github.com/dapobench/dapobench/internal/npy"
 )
 
 func Example() {
@@ -13,7 +13,7 @@ func Example() {
 	if err := npy.Write(&buf, []int{2, 2}, []float32{1, 2, 3, 4}); err != nil {
 		log.Fatal(err)
 	}
-	a, err := npy.Parse(buf.Bytes())
+	a, err := npy.Decode(buf.Bytes(), npy.DefaultMaxElems)
 	if err != nil {
 		log.Fatal(err)
 	}
