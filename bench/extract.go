@@ -15,8 +15,8 @@ import (
 
 	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/bench/preprocess"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // Extractor produces the features of images: from the cache when an entry

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // Linear computes y = x·W + b in onnxruntime. Schemes use it for learned

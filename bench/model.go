@@ -12,9 +12,9 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/clip/tokenizer"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // Model is an opened model directory: its manifest, its graphs loaded into

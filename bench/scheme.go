@@ -13,8 +13,8 @@ import (
 	"context"
 
 	"github.com/dapobench/dapobench/bench/featcache"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // Features are the cached image-tower outputs of one image, by name

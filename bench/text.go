@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // EncodeText runs the text tower on prompt token embeddings [N, 77, Dt]

@@ -8,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/dapobench/dapobench/onnx/graph"
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/clip/tokenizer"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/graph"
 
 	"github.com/dapobench/dapobench/internal/atomicfile"
 )

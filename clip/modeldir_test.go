@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 func buildTiny(t *testing.T, o clip.Options) (string, *clip.Manifest) {

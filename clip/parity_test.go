@@ -10,10 +10,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/clip/tokenizer"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/parity inputs and run the numpy reference (needs /usr/bin/python3 with numpy, scipy, PIL)")

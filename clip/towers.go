@@ -5,8 +5,8 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/dapobench/dapobench/onnx/graph"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/graph"
 )
 
 // Graph input and output names, shared by every variant.

@@ -8,12 +8,12 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/featcache"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/dapo"
 	"github.com/dapobench/dapobench/fixtures"
 	"github.com/dapobench/dapobench/loaders"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // mediumArch has ViT-B/16's image tower (86 M parameters at 224 px), so

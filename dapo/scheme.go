@@ -10,9 +10,9 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/postproc"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // Options select a DAPO variant. The zero value (plus Learned) is DAPO as

@@ -10,8 +10,8 @@ import (
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/bench/postproc"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // TestScoreReference checks the scorer's image score, anomaly map, class

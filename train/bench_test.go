@@ -12,11 +12,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/onnx/graph"
 	"github.com/dapobench/dapobench/onnx/grad"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/train"
 )
 

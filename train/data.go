@@ -8,9 +8,9 @@ import (
 	"math/rand/v2"
 
 	"github.com/dapobench/dapobench/bench/preprocess"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/loaders"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // example is one training image and the pixel class of its defect.

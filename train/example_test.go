@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/fixtures"
 	"github.com/dapobench/dapobench/loaders"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/train"
 )
 

@@ -11,10 +11,10 @@ import (
 	"github.com/dapobench/dapobench/bench/postproc"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/onnx/graph"
-	"github.com/dapobench/dapobench/onnx/grad"
 	"github.com/dapobench/dapobench/clip/tokenizer"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/grad"
+	"github.com/dapobench/dapobench/onnx/graph"
 )
 
 // Names of the training graph's data inputs and loss outputs. The learned

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/bench/postproc"
-	"github.com/dapobench/dapobench/onnx/graph"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/graph"
 )
 
 // TestInterpolationMatrix checks U·X·Vᵀ against the evaluation's

@@ -14,10 +14,10 @@ import (
 	"github.com/dapobench/dapobench/dapo"
 
 	"github.com/dapobench/dapobench/bench/postproc"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/onnx/grad"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/train"
 )
 

@@ -6,11 +6,11 @@ import (
 	"os"
 	"testing"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/onnx/graph"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/train"
 )
 

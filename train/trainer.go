@@ -14,12 +14,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/onnx/graph"
-	"github.com/dapobench/dapobench/onnx/grad"
 	"github.com/dapobench/dapobench/loaders"
+	"github.com/dapobench/dapobench/onnx/grad"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // Recipe is a scheme's official training settings.

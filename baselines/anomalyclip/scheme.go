@@ -8,9 +8,9 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/postproc"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // Constants of AnomalyCLIP's test.py (method.md §6.2).

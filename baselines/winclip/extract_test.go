@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/baselines/internal/e2e"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // TestExtract runs the tiny model's image tower on three images and checks

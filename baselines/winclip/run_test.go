@@ -9,9 +9,9 @@ import (
 
 	"github.com/dapobench/dapobench/baselines/internal/e2e"
 	"github.com/dapobench/dapobench/baselines/winclip"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/fixtures"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // TestRun evaluates WinCLIP and its no-windows variant on every fixture

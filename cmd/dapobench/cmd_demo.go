@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/fixtures"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // demoSchemes are the schemes the demo runs, with the model variant each

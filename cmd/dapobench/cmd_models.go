@@ -11,11 +11,11 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/bench/preprocess"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/clip/tokenizer"
+	"github.com/dapobench/dapobench/internal/npy"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // stringsFlag collects a repeated flag.

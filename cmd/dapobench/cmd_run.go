@@ -15,8 +15,8 @@ import (
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/bench/preprocess"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/metrics"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/reports"
 )
 

@@ -16,9 +16,9 @@ import (
 	"golang.org/x/term"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/internal/atomicfile"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/train"
 )
 

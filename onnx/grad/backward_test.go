@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dapobench/dapobench/onnx/runner"
-	"github.com/dapobench/dapobench/onnx/graph"
+	pb "github.com/dapobench/dapobench/internal/onnxpb"
 	"github.com/dapobench/dapobench/onnx/grad"
 	"github.com/dapobench/dapobench/onnx/gradcheck"
-	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // frozenModel has a learnable input x, a fed but frozen input c and

@@ -6,8 +6,8 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/dapobench/dapobench/onnx/graph"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/graph"
 )
 
 // Double is the element type of the checking mode; onnx/graph's builder

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/dapobench/dapobench/onnx/runner"
-	"github.com/dapobench/dapobench/onnx/graph"
 	"github.com/dapobench/dapobench/onnx/grad"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 func ExampleBackward() {

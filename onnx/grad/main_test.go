@@ -8,10 +8,10 @@ import (
 	"os"
 	"testing"
 
-	"github.com/dapobench/dapobench/onnx/runner"
-	"github.com/dapobench/dapobench/onnx/graph"
-	"github.com/dapobench/dapobench/onnx/grad"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/grad"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // rt is the one onnxruntime of the test binary: the runner keeps a

@@ -5,10 +5,10 @@ import (
 	"math"
 	"testing"
 
-	"github.com/dapobench/dapobench/onnx/runner"
-	"github.com/dapobench/dapobench/onnx/graph"
 	"github.com/dapobench/dapobench/onnx/grad"
 	"github.com/dapobench/dapobench/onnx/gradcheck"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 var (

@@ -10,12 +10,12 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/onnx/graph"
+	pb "github.com/dapobench/dapobench/internal/onnxpb"
 	"github.com/dapobench/dapobench/onnx/grad"
 	"github.com/dapobench/dapobench/onnx/gradcheck"
-	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // tinyTowers builds the seeded tiny model of a variant the way `dapobench

@@ -17,10 +17,10 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
-	"github.com/dapobench/dapobench/onnx/runner"
-	"github.com/dapobench/dapobench/onnx/graph"
-	"github.com/dapobench/dapobench/onnx/grad"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/grad"
+	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // Options tune a check. The zero value checks every element with the

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/onnx/graph"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 func run(t *testing.T, b *graph.Builder, in map[string]runner.Tensor, external bool) (map[string]runner.Tensor, error) {

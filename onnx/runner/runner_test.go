@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dapobench/dapobench/internal/onnxpb"
 	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/onnx/runner/internal/testmodel"
-	"github.com/dapobench/dapobench/internal/onnxpb"
 )
 
 // -device selects the device for the CUDA tests. On a GPU machine:

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/dapobench/dapobench/onnx/runner/internal/testmodel"
 	"github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/runner/internal/testmodel"
 )
 
 func TestReadSignature(t *testing.T) {

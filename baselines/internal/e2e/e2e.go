@@ -15,11 +15,11 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/featcache"
-	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/fixtures"
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/loaders"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // Env is a fixture tree, a tiny model and a feature cache in a temporary
