@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/metrics"
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 // Vocabulary is implemented by schemes that know which defect words their
@@ -18,26 +18,17 @@ type Vocabulary interface {
 	Seen(word string) bool
 }
 
-// Metric keys of the multi-type results in a category entry.
-const (
-	TypePixelAUROC = "type_pixel_auroc" // macro one-vs-rest AUROC over the category's classes
-	TypePixelAP    = "type_pixel_ap"
-	TypePixelF1    = "type_pixel_f1" // macro F1 of the per-pixel argmax
-	TypeAccuracy   = "type_accuracy" // image-level argmax over the defect types
-	NExcluded      = "n_type_excluded"
-)
-
 // Results turns per-category results into results.json (schema
 // dapobench/results/v1): the seven standard metrics per category, their
 // unweighted mean, and, for schemes with multi-type segmentation, the
 // per-defect-type table averaged over the categories containing each type.
-func Results(cfg Config, model string, cats []CategoryResult) *reports.Results {
-	r := reports.New(cfg.Dataset, cfg.Scheme.Name(), model)
+func Results(cfg Config, model string, cats []results.CategoryRecord) *results.Results {
+	r := results.New(cfg.Dataset, cfg.Scheme.Name(), model)
 	for k, v := range cfg.Scheme.Settings() {
 		r.Settings[k] = v
 	}
 	r.Settings["aupro"] = string(cfg.AUPRO)
-	set := func(e *reports.Entry, name string, m Metric) {
+	set := func(e *results.Entry, name string, m results.Metric) {
 		if m.Value != nil {
 			e.Set(name, metrics.Value{V: *m.Value})
 		} else {
@@ -46,22 +37,22 @@ func Results(cfg Config, model string, cats []CategoryResult) *reports.Results {
 	}
 	var mts []metrics.MultiTypeResult
 	for _, c := range cats {
-		e := reports.NewEntry()
-		set(e, reports.ImageAUROC, c.Image.AUROC)
-		set(e, reports.ImageAP, c.Image.AP)
-		set(e, reports.ImageF1Max, c.Image.F1Max)
-		set(e, reports.PixelAUROC, c.Pixel.AUROC)
-		set(e, reports.PixelAP, c.Pixel.AP)
-		set(e, reports.PixelF1Max, c.Pixel.F1Max)
-		set(e, reports.PixelAUPRO, c.AUPRO)
-		e.Counts[reports.NNormal] = c.NNormal
-		e.Counts[reports.NAnomalous] = c.NAnomalous
+		e := results.NewEntry()
+		set(e, results.ImageAUROC, c.Image.AUROC)
+		set(e, results.ImageAP, c.Image.AP)
+		set(e, results.ImageF1Max, c.Image.F1Max)
+		set(e, results.PixelAUROC, c.Pixel.AUROC)
+		set(e, results.PixelAP, c.Pixel.AP)
+		set(e, results.PixelF1Max, c.Pixel.F1Max)
+		set(e, results.PixelAUPRO, c.AUPRO)
+		e.Counts[results.NNormal] = c.NNormal
+		e.Counts[results.NAnomalous] = c.NAnomalous
 		if mt := c.MultiType; mt != nil {
-			set(e, TypePixelAUROC, mt.MacroAUROC)
-			set(e, TypePixelAP, mt.MacroAP)
-			set(e, TypePixelF1, mt.MacroF1)
-			set(e, TypeAccuracy, mt.TypeAccuracy)
-			e.Counts[NExcluded] = mt.Excluded
+			set(e, results.TypePixelAUROC, mt.MacroAUROC)
+			set(e, results.TypePixelAP, mt.MacroAP)
+			set(e, results.TypePixelF1, mt.MacroF1)
+			set(e, results.TypeAccuracy, mt.TypeAccuracy)
+			e.Counts[results.NExcluded] = mt.Excluded
 			res := metrics.MultiTypeResult{}
 			for _, cl := range mt.Classes {
 				res.Classes = append(res.Classes, metrics.ClassResult{Class: cl.Class, Pixels: cl.Pixels,
@@ -76,13 +67,13 @@ func Results(cfg Config, model string, cats []CategoryResult) *reports.Results {
 		return r
 	}
 	voc, _ := cfg.Scheme.(Vocabulary)
-	r.DefectTypes = map[string]*reports.Entry{}
+	r.DefectTypes = map[string]*results.Entry{}
 	for _, ts := range metrics.SummariseTypes(mts) {
-		e := reports.NewEntry()
-		e.Set(reports.PixelAUROC, ts.AUROC)
-		e.Set(reports.PixelAP, ts.AP)
-		e.Set(reports.PixelF1, ts.F1)
-		e.Counts[reports.NCategories] = ts.Categories
+		e := results.NewEntry()
+		e.Set(results.PixelAUROC, ts.AUROC)
+		e.Set(results.PixelAP, ts.AP)
+		e.Set(results.PixelF1, ts.F1)
+		e.Counts[results.NCategories] = ts.Categories
 		if len(ts.Undefined) > 0 {
 			keys := make([]string, 0, len(ts.Undefined))
 			for k := range ts.Undefined {
@@ -107,7 +98,7 @@ func Results(cfg Config, model string, cats []CategoryResult) *reports.Results {
 	return r
 }
 
-func valueOf(m Metric) metrics.Value {
+func valueOf(m results.Metric) metrics.Value {
 	if m.Value == nil {
 		return metrics.Value{V: nan(), Reason: m.Reason}
 	}

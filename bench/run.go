@@ -23,6 +23,7 @@ import (
 	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
+	"github.com/dapobench/dapobench/results"
 
 	"github.com/dapobench/dapobench/internal/atomicfile"
 )
@@ -50,74 +51,16 @@ type Config struct {
 	Workers int
 }
 
-// CategoryResult is the outcome of one category; it is written to
-// categories/<name>.json as soon as the category is done, so that an
-// interrupted run resumes from the completed categories.
-type CategoryResult struct {
-	Category    string `json:"category"`
-	Fingerprint string `json:"fingerprint"`
-	NNormal     int    `json:"n_normal"`
-	NAnomalous  int    `json:"n_anomalous"`
-	Image       Binary `json:"image"`
-	Pixel       Binary `json:"pixel"`
-	AUPRO       Metric `json:"pixel_aupro"`
-	// MultiType holds the per-class pixel metrics, when the scheme has a
-	// multi-type output.
-	MultiType *MultiType `json:"multi_type,omitempty"`
-	// Seconds is the wall time of the category (not in results.json).
-	Seconds float64 `json:"seconds"`
-	// Computed and Cached count where image features came from.
-	Computed int `json:"computed"`
-	Cached   int `json:"cached"`
-}
-
-// Metric is a metric value or null with a reason.
-type Metric struct {
-	Value  *float64 `json:"value"`
-	Reason string   `json:"reason,omitempty"`
-}
-
-func metricOf(v metrics.Value) Metric {
+func metricOf(v metrics.Value) results.Metric {
 	if !v.OK() {
-		return Metric{Reason: v.Reason}
+		return results.Metric{Reason: v.Reason}
 	}
 	x := v.V + 0 // turns −0 (an integral over nothing) into 0
-	return Metric{Value: &x}
+	return results.Metric{Value: &x}
 }
 
-// Binary are the threshold-free metrics of one score set.
-type Binary struct {
-	AUROC Metric `json:"auroc"`
-	AP    Metric `json:"ap"`
-	F1Max Metric `json:"f1max"`
-}
-
-func binaryOf(b metrics.Binary) Binary {
-	return Binary{AUROC: metricOf(b.AUROC), AP: metricOf(b.AP), F1Max: metricOf(b.F1Max)}
-}
-
-// MultiType is the multi-type segmentation of one category.
-type MultiType struct {
-	Classes    []ClassMetrics `json:"classes"`
-	MacroAUROC Metric         `json:"macro_auroc"`
-	MacroAP    Metric         `json:"macro_ap"`
-	MacroF1    Metric         `json:"macro_f1"`
-	// TypeAccuracy is the image-level defect-type accuracy (argmax over the
-	// category's defect types, anomalous images only).
-	TypeAccuracy Metric     `json:"type_accuracy"`
-	Confusion    [][]uint64 `json:"confusion"`
-	// Excluded counts anomalous images left out because their defect type
-	// has no class in the category's list (or several defects).
-	Excluded int `json:"excluded"`
-}
-
-// ClassMetrics are the one-vs-rest pixel metrics of one class.
-type ClassMetrics struct {
-	Class  string `json:"class"`
-	Pixels uint64 `json:"pixels"`
-	AUROC  Metric `json:"auroc"`
-	AP     Metric `json:"ap"`
-	F1     Metric `json:"f1"`
+func binaryOf(b metrics.Binary) results.Binary {
+	return results.Binary{AUROC: metricOf(b.AUROC), AP: metricOf(b.AP), F1Max: metricOf(b.F1Max)}
 }
 
 // fingerprint identifies everything a category's numbers depend on, so
@@ -144,7 +87,7 @@ func fingerprint(cfg Config, c Category, samples []loaders.Sample) string {
 // and returns the per-category results in category order. Categories
 // whose record in Out/categories matches the current settings are read
 // back instead of recomputed.
-func Run(ctx context.Context, cfg Config) ([]CategoryResult, error) {
+func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = DefaultBatch
 	}
@@ -168,11 +111,11 @@ func Run(ctx context.Context, cfg Config) ([]CategoryResult, error) {
 			byCat[s.Category] = append(byCat[s.Category], s)
 		}
 	}
-	catDir := filepath.Join(cfg.Out, "categories")
+	catDir := filepath.Join(cfg.Out, results.CategoriesDir)
 	if err := os.MkdirAll(catDir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	var results []CategoryResult
+	var records []results.CategoryRecord
 	for _, name := range set.Categories {
 		samples := byCat[name]
 		if len(samples) == 0 {
@@ -186,10 +129,10 @@ func Run(ctx context.Context, cfg Config) ([]CategoryResult, error) {
 		}
 		sort.Strings(c.DefectTypes)
 		fp := fingerprint(cfg, c, samples)
-		recPath := filepath.Join(catDir, CategoryFile(name)+".json")
+		recPath := filepath.Join(catDir, results.CategoryFile(name)+".json")
 		if r, ok := readRecord(recPath, fp); ok {
 			logf(cfg.Progress, "%s: %s: done earlier, read from %s", cfg.Scheme.Name(), name, recPath)
-			results = append(results, r)
+			records = append(records, r)
 			continue
 		}
 		start := time.Now()
@@ -204,35 +147,24 @@ func Run(ctx context.Context, cfg Config) ([]CategoryResult, error) {
 		if err := writeJSON(recPath, r); err != nil {
 			return nil, err
 		}
-		results = append(results, r)
+		records = append(records, r)
 	}
 	if cfg.SaveMaps {
 		if err := writeMapScores(cfg.Out, set.Categories); err != nil {
 			return nil, err
 		}
 	}
-	return results, nil
+	return records, nil
 }
 
-// CategoryFile is the file name of a category's records (categories/,
-// scores/, examples/): the name with path separators and NUL as "_".
-func CategoryFile(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '/' || r == '\\' || r == 0 {
-			return '_'
-		}
-		return r
-	}, s)
-}
-
-func readRecord(p, fp string) (CategoryResult, bool) {
+func readRecord(p, fp string) (results.CategoryRecord, bool) {
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return CategoryResult{}, false
+		return results.CategoryRecord{}, false
 	}
-	var r CategoryResult
+	var r results.CategoryRecord
 	if json.Unmarshal(b, &r) != nil || r.Fingerprint != fp {
-		return CategoryResult{}, false
+		return results.CategoryRecord{}, false
 	}
 	return r, true
 }
@@ -253,12 +185,12 @@ type scored struct {
 // runCategory streams one category: batches are decoded one ahead of the
 // image tower, images are scored in parallel, and the metric accumulators
 // take them in sample order.
-func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samples []loaders.Sample) (CategoryResult, error) {
+func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samples []loaders.Sample) (results.CategoryRecord, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sc, err := cfg.Scheme.Prepare(ctx, cfg.Model, c)
 	if err != nil {
-		return CategoryResult{}, err
+		return results.CategoryRecord{}, err
 	}
 	if cl, ok := sc.(io.Closer); ok {
 		defer cl.Close()
@@ -266,7 +198,7 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 	size := x.Spec().Size
 	pix, err := metrics.NewPixels(metrics.PixelOptions{})
 	if err != nil {
-		return CategoryResult{}, err
+		return results.CategoryRecord{}, err
 	}
 	var mt *metrics.MultiType
 	var ta *metrics.TypeAccuracy
@@ -274,13 +206,13 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 	excluded := 0
 	if classes != nil {
 		if mt, err = metrics.NewMultiType(classes); err != nil {
-			return CategoryResult{}, err
+			return results.CategoryRecord{}, err
 		}
 		if ta, err = metrics.NewTypeAccuracy(classes[1:]); err != nil {
-			return CategoryResult{}, err
+			return results.CategoryRecord{}, err
 		}
 	}
-	r := CategoryResult{Category: c.Name}
+	r := results.CategoryRecord{Category: c.Name}
 	ex := newExamples()
 	scores := make([]float64, 0, len(samples))
 	labels := make([]bool, 0, len(samples))
@@ -419,10 +351,10 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 		if err != nil {
 			return r, fmt.Errorf("bench: %s: %w", c.Name, err)
 		}
-		m := &MultiType{MacroAUROC: metricOf(res.MacroAUROC), MacroAP: metricOf(res.MacroAP), MacroF1: metricOf(res.MacroF1),
+		m := &results.MultiType{MacroAUROC: metricOf(res.MacroAUROC), MacroAP: metricOf(res.MacroAP), MacroF1: metricOf(res.MacroF1),
 			Confusion: res.Confusion, Excluded: excluded}
 		for _, cr := range res.Classes {
-			m.Classes = append(m.Classes, ClassMetrics{Class: cr.Class, Pixels: cr.Pixels, AUROC: metricOf(cr.AUROC), AP: metricOf(cr.AP), F1: metricOf(cr.F1)})
+			m.Classes = append(m.Classes, results.ClassMetrics{Class: cr.Class, Pixels: cr.Pixels, AUROC: metricOf(cr.AUROC), AP: metricOf(cr.AP), F1: metricOf(cr.F1)})
 		}
 		m.TypeAccuracy = metricOf(ta.Result().Accuracy)
 		r.MultiType = m
@@ -453,7 +385,7 @@ func scoreOne(ctx context.Context, sc Scorer, f Features, s loaders.Sample, x *E
 // image's dataset-relative path, the layout `dapobench eval` reads.
 func saveMap(out string, s loaders.Sample, m []float32, size int) error {
 	rel := strings.TrimSuffix(s.RelImage, path.Ext(s.RelImage)) + ".npy"
-	p := filepath.Join(out, "maps", filepath.FromSlash(rel))
+	p := filepath.Join(out, results.MapsDir, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/dapobench/dapobench/results"
 )
 
 // Vocabulary notes: a scheme that knows which defect words its prompts were
@@ -47,9 +49,9 @@ var typeGroups = []typeGroup{
 
 // defectTypeMetrics are the columns of a per-defect-type table.
 var defectTypeMetrics = []struct{ key, short string }{
-	{PixelAUROC, "AUROC"},
-	{PixelAP, "AP"},
-	{PixelF1, "F1"},
+	{results.PixelAUROC, "AUROC"},
+	{results.PixelAP, "AP"},
+	{results.PixelF1, "F1"},
 }
 
 // DefectTypeGroup is one per-defect-type table: the normal class, the
@@ -192,7 +194,7 @@ func typeTable(b *strings.Builder, cols []Column, types []string, mixed, normal 
 
 // groupMean is the unweighted mean of a metric over the group's types that
 // have a value in r, with a note when some do not.
-func groupMean(r *Results, types []string, metric string) cell {
+func groupMean(r *results.Results, types []string, metric string) cell {
 	var sum float64
 	var missing []string
 	for _, ty := range types {

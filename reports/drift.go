@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/dapobench/dapobench/results"
 )
 
 // DefaultTolerance is the absolute difference between two metric values
@@ -36,7 +38,7 @@ type Change struct {
 // a different dataset, scheme, model or setting. Notes and the reasons of
 // null metrics are not compared. The order is stable: run fields,
 // categories, mean, defect types.
-func Drift(golden, now *Results, tol float64) ([]Change, error) {
+func Drift(golden, now *results.Results, tol float64) ([]Change, error) {
 	if !(tol >= 0) || math.IsInf(tol, 0) {
 		return nil, fmt.Errorf("reports: tolerance %v must be a finite number ≥ 0", tol)
 	}
@@ -59,7 +61,7 @@ func Drift(golden, now *Results, tol float64) ([]Change, error) {
 			out = append(out, Change{Where: "run", Key: "settings." + k, Golden: quoteOrAbsent(g, gok), Now: quoteOrAbsent(n, nok), Delta: math.NaN()})
 		}
 	}
-	entries := func(prefix string, g, n map[string]*Entry) {
+	entries := func(prefix string, g, n map[string]*results.Entry) {
 		for _, k := range unionKeys(g, n) {
 			out = append(out, entryDrift(prefix+k, g[k], n[k], tol)...)
 		}
@@ -71,7 +73,7 @@ func Drift(golden, now *Results, tol float64) ([]Change, error) {
 }
 
 // entryDrift compares two rows.
-func entryDrift(where string, g, n *Entry, tol float64) []Change {
+func entryDrift(where string, g, n *results.Entry, tol float64) []Change {
 	switch {
 	case g == nil && n == nil:
 		return nil

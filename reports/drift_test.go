@@ -5,11 +5,13 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/dapobench/dapobench/results"
 )
 
-func mpdd(t *testing.T) *Results {
+func mpdd(t *testing.T) *results.Results {
 	t.Helper()
-	r, err := Read("testdata/mpdd-dapo.results.json")
+	r, err := results.Read("testdata/mpdd-dapo.results.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -17,33 +19,33 @@ func mpdd(t *testing.T) *Results {
 }
 
 func TestDrift(t *testing.T) {
-	nudge := func(d float64) func(*Results) {
-		return func(r *Results) { *r.Categories["tubes"].Metrics[ImageAUROC] += d }
+	nudge := func(d float64) func(*results.Results) {
+		return func(r *results.Results) { *r.Categories["tubes"].Metrics[results.ImageAUROC] += d }
 	}
 	for _, c := range []struct {
 		name   string
-		edit   func(*Results)
+		edit   func(*results.Results)
 		tol    float64
 		where  string // of the single expected change; "" for none
 		key    string
 		golden string
 		now    string
 	}{
-		{"identical", func(*Results) {}, DefaultTolerance, "", "", "", ""},
+		{"identical", func(*results.Results) {}, DefaultTolerance, "", "", "", ""},
 		{"within tolerance", nudge(0.9e-6), DefaultTolerance, "", "", "", ""},
-		{"beyond tolerance", nudge(2e-6), DefaultTolerance, "tubes", ImageAUROC, "0.1111111111111111", "0.11111311111111111"},
-		{"zero tolerance", nudge(1e-12), 0, "tubes", ImageAUROC, "0.1111111111111111", "0.11111111111211111"},
+		{"beyond tolerance", nudge(2e-6), DefaultTolerance, "tubes", results.ImageAUROC, "0.1111111111111111", "0.11111311111111111"},
+		{"zero tolerance", nudge(1e-12), 0, "tubes", results.ImageAUROC, "0.1111111111111111", "0.11111111111211111"},
 		{"large tolerance", nudge(0.01), 0.05, "", "", "", ""},
-		{"became null", func(r *Results) {
-			r.Categories["tubes"].Metrics[PixelAUPRO] = nil
-			r.Categories["tubes"].Undefined[PixelAUPRO] = "no defect regions in the ground truth"
-		}, DefaultTolerance, "tubes", PixelAUPRO, "0.004299274148520378", "null (no defect regions in the ground truth)"},
-		{"metric vanished", func(r *Results) { delete(r.Mean.Metrics, PixelAP) }, DefaultTolerance, "mean", PixelAP, "0.011250350458365149", "absent"},
-		{"category vanished", func(r *Results) { delete(r.Categories, "tubes") }, DefaultTolerance, "tubes", "(entry)", "present", "absent"},
-		{"defect type appeared", func(r *Results) { r.DefectTypes["rust"] = NewEntry() }, DefaultTolerance, "defect type rust", "(entry)", "absent", "present"},
-		{"count changed", func(r *Results) { r.Categories["tubes"].Counts[NNormal]++ }, DefaultTolerance, "tubes", NNormal, "3", "4"},
-		{"setting changed", func(r *Results) { r.Settings["aupro"] = "mvtec" }, DefaultTolerance, "run", "settings.aupro", `"cflow200"`, `"mvtec"`},
-		{"dataset changed", func(r *Results) { r.Dataset = "visa" }, DefaultTolerance, "run", "dataset", `"mpdd"`, `"visa"`},
+		{"became null", func(r *results.Results) {
+			r.Categories["tubes"].Metrics[results.PixelAUPRO] = nil
+			r.Categories["tubes"].Undefined[results.PixelAUPRO] = "no defect regions in the ground truth"
+		}, DefaultTolerance, "tubes", results.PixelAUPRO, "0.004299274148520378", "null (no defect regions in the ground truth)"},
+		{"metric vanished", func(r *results.Results) { delete(r.Mean.Metrics, results.PixelAP) }, DefaultTolerance, "mean", results.PixelAP, "0.011250350458365149", "absent"},
+		{"category vanished", func(r *results.Results) { delete(r.Categories, "tubes") }, DefaultTolerance, "tubes", "(entry)", "present", "absent"},
+		{"defect type appeared", func(r *results.Results) { r.DefectTypes["rust"] = results.NewEntry() }, DefaultTolerance, "defect type rust", "(entry)", "absent", "present"},
+		{"count changed", func(r *results.Results) { r.Categories["tubes"].Counts[results.NNormal]++ }, DefaultTolerance, "tubes", results.NNormal, "3", "4"},
+		{"setting changed", func(r *results.Results) { r.Settings["aupro"] = "mvtec" }, DefaultTolerance, "run", "settings.aupro", `"cflow200"`, `"mvtec"`},
+		{"dataset changed", func(r *results.Results) { r.Dataset = "visa" }, DefaultTolerance, "run", "dataset", `"mpdd"`, `"visa"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			golden, now := mpdd(t), mpdd(t)
@@ -71,7 +73,7 @@ func TestDrift(t *testing.T) {
 
 func TestDriftDelta(t *testing.T) {
 	golden, now := mpdd(t), mpdd(t)
-	*now.Mean.Metrics[ImageAP] -= 0.25
+	*now.Mean.Metrics[results.ImageAP] -= 0.25
 	got, err := Drift(golden, now, DefaultTolerance)
 	if err != nil {
 		t.Fatal(err)

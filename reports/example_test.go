@@ -5,16 +5,16 @@ import (
 	"math"
 
 	"github.com/dapobench/dapobench/metrics"
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 func ExampleResults() {
-	r := reports.New("mvtec", "external", "")
+	r := results.New("mvtec", "external", "")
 	r.Settings["aupro"] = "mvtec"
-	e := reports.NewEntry()
-	e.Set(reports.ImageAUROC, metrics.Value{V: 0.95})
-	e.Set(reports.PixelAUPRO, metrics.Value{V: math.NaN(), Reason: "no defect regions in the ground truth"})
-	e.Counts[reports.NNormal], e.Counts[reports.NAnomalous] = 20, 63
+	e := results.NewEntry()
+	e.Set(results.ImageAUROC, metrics.Value{V: 0.95})
+	e.Set(results.PixelAUPRO, metrics.Value{V: math.NaN(), Reason: "no defect regions in the ground truth"})
+	e.Counts[results.NNormal], e.Counts[results.NAnomalous] = 20, 63
 	r.Categories["bottle"] = e
 	r.ComputeMean()
 	b, err := r.Marshal()

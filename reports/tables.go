@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dapobench/dapobench/results"
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
@@ -17,7 +18,7 @@ import (
 // variant under a short label.
 type Column struct {
 	Label   string
-	Results *Results
+	Results *results.Results
 }
 
 // TableOptions set how tables are written.
@@ -35,30 +36,20 @@ func (o TableOptions) heading(extra int) string {
 	return strings.Repeat("#", min(h+extra, 6))
 }
 
-// Metric keys of the multi-type segmentation that bench writes into
-// category entries (bench.TypePixelAUROC and its siblings); reports cannot
-// import bench, which imports reports.
-const (
-	typePixelAUROC = "type_pixel_auroc"
-	typePixelAP    = "type_pixel_ap"
-	typePixelF1    = "type_pixel_f1"
-	typeAccuracy   = "type_accuracy"
-)
-
 // metricTitles name the metrics in table titles and figure captions.
 var metricTitles = map[string]string{
-	ImageAUROC:     "Image AUROC",
-	ImageAP:        "Image AP",
-	ImageF1Max:     "Image F1-max",
-	PixelAUROC:     "Pixel AUROC",
-	PixelAP:        "Pixel AP",
-	PixelF1Max:     "Pixel F1-max",
-	PixelAUPRO:     "Pixel AUPRO",
-	PixelF1:        "Pixel F1",
-	typePixelAUROC: "Multi-type pixel AUROC (macro)",
-	typePixelAP:    "Multi-type pixel AP (macro)",
-	typePixelF1:    "Multi-type pixel F1 of the argmax (macro)",
-	typeAccuracy:   "Defect-type accuracy (anomalous images)",
+	results.ImageAUROC:     "Image AUROC",
+	results.ImageAP:        "Image AP",
+	results.ImageF1Max:     "Image F1-max",
+	results.PixelAUROC:     "Pixel AUROC",
+	results.PixelAP:        "Pixel AP",
+	results.PixelF1Max:     "Pixel F1-max",
+	results.PixelAUPRO:     "Pixel AUPRO",
+	results.PixelF1:        "Pixel F1",
+	results.TypePixelAUROC: "Multi-type pixel AUROC (macro)",
+	results.TypePixelAP:    "Multi-type pixel AP (macro)",
+	results.TypePixelF1:    "Multi-type pixel F1 of the argmax (macro)",
+	results.TypeAccuracy:   "Defect-type accuracy (anomalous images)",
 }
 
 // MetricTitle is the human name of a metric key; unknown keys are returned
@@ -98,9 +89,9 @@ func blocks(cols []Column) []block {
 		return out
 	}
 	bs := []block{
-		{"Image level", keep(ImageAUROC, ImageAP, ImageF1Max)},
-		{"Pixel level", keep(PixelAUROC, PixelAP, PixelF1Max, PixelAUPRO)},
-		{"Multi-type segmentation", keep(typePixelAUROC, typePixelAP, typePixelF1, typeAccuracy)},
+		{"Image level", keep(results.ImageAUROC, results.ImageAP, results.ImageF1Max)},
+		{"Pixel level", keep(results.PixelAUROC, results.PixelAP, results.PixelF1Max, results.PixelAUPRO)},
+		{"Multi-type segmentation", keep(results.TypePixelAUROC, results.TypePixelAP, results.TypePixelF1, results.TypeAccuracy)},
 	}
 	var rest []string
 	for k := range present {
@@ -150,7 +141,7 @@ func WriteTables(w io.Writer, cols []Column, opt TableOptions) error {
 		fmt.Fprintf(&b, "%s %s\n\n", opt.heading(0), bl.title)
 		for _, m := range bl.metrics {
 			fmt.Fprintf(&b, "%s %s (%%%s)\n\n", opt.heading(1), MetricTitle(m), variantSuffix(cols, m))
-			if m == PixelAUPRO {
+			if m == results.PixelAUPRO {
 				if s := variantMismatch(cols); s != "" {
 					b.WriteString(s + "\n\n")
 				}
@@ -167,7 +158,7 @@ func WriteTables(w io.Writer, cols []Column, opt TableOptions) error {
 // variantSuffix names the AU-PRO variant in the title when every run used
 // the same one.
 func variantSuffix(cols []Column, metric string) string {
-	if metric != PixelAUPRO || variantMismatch(cols) != "" {
+	if metric != results.PixelAUPRO || variantMismatch(cols) != "" {
 		return ""
 	}
 	if v := cols[0].Results.Settings["aupro"]; v != "" {
@@ -226,7 +217,7 @@ func metricTable(b *strings.Builder, cols []Column, cats []string, metric string
 
 // entryCell reads one metric of an entry with the reason it is missing or
 // the note on how it was computed.
-func entryCell(e *Entry, metric, absent string) cell {
+func entryCell(e *results.Entry, metric, absent string) cell {
 	if e == nil {
 		return cell{note: absent}
 	}

@@ -6,17 +6,18 @@ import (
 
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 func ExampleWriteTables() {
 	run := func(scheme string, auroc, aupro float64) reports.Column {
-		r := reports.New("mvtec", scheme, "ViT-L-14-336")
-		e := reports.NewEntry()
-		e.Set(reports.ImageAUROC, metrics.Value{V: auroc})
+		r := results.New("mvtec", scheme, "ViT-L-14-336")
+		e := results.NewEntry()
+		e.Set(results.ImageAUROC, metrics.Value{V: auroc})
 		if aupro >= 0 {
-			e.Set(reports.PixelAUPRO, metrics.Value{V: aupro})
+			e.Set(results.PixelAUPRO, metrics.Value{V: aupro})
 		} else {
-			e.Set(reports.PixelAUPRO, metrics.Value{V: math.NaN(), Reason: "no defect regions in the ground truth"})
+			e.Set(results.PixelAUPRO, metrics.Value{V: math.NaN(), Reason: "no defect regions in the ground truth"})
 		}
 		r.Categories["bottle"] = e
 		r.ComputeMean()
@@ -50,13 +51,13 @@ func ExampleWriteTables() {
 }
 
 func ExampleDrift() {
-	golden := reports.New("mpdd", "dapo", "tiny")
-	e := reports.NewEntry()
-	e.Set(reports.ImageAUROC, metrics.Value{V: 0.75})
+	golden := results.New("mpdd", "dapo", "tiny")
+	e := results.NewEntry()
+	e.Set(results.ImageAUROC, metrics.Value{V: 0.75})
 	golden.Categories["tubes"] = e
-	now := reports.New("mpdd", "dapo", "tiny")
-	f := reports.NewEntry()
-	f.Set(reports.ImageAUROC, metrics.Value{V: 0.7})
+	now := results.New("mpdd", "dapo", "tiny")
+	f := results.NewEntry()
+	f.Set(results.ImageAUROC, metrics.Value{V: 0.7})
 	now.Categories["tubes"] = f
 	changes, err := reports.Drift(golden, now, reports.DefaultTolerance)
 	if err != nil {

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"flag"
 	"math"
 	"os"
 	"path/filepath"
@@ -9,7 +10,10 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/metrics"
+	"github.com/dapobench/dapobench/results"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files")
 
 // checkGolden compares got with testdata/name, rewriting it under -update.
 func checkGolden(t *testing.T, name string, got []byte) {
@@ -38,33 +42,33 @@ func undef(reason string) metrics.Value { return metrics.Value{V: math.NaN(), Re
 // run has, a partial mean, a tie at the printed precision, and defect types
 // that are seen, novel, and seen by one run but novel to the other.
 func edgeColumns() []Column {
-	a := New("mvtec", "dapo", "tiny")
+	a := results.New("mvtec", "dapo", "tiny")
 	a.Settings["aupro"] = "cflow200"
-	b := New("mvtec", "dapo/e1", "tiny")
+	b := results.New("mvtec", "dapo/e1", "tiny")
 	b.Settings["aupro"] = "cflow200"
-	set := func(r *Results, cat string, vals map[string]metrics.Value) {
-		e := NewEntry()
+	set := func(r *results.Results, cat string, vals map[string]metrics.Value) {
+		e := results.NewEntry()
 		for k, v := range vals {
 			e.Set(k, v)
 		}
 		r.Categories[cat] = e
 	}
-	set(a, "bottle", map[string]metrics.Value{ImageAUROC: value(0.98), ImageAP: value(0.9912), PixelAUPRO: value(0.5)})
-	set(b, "bottle", map[string]metrics.Value{ImageAUROC: value(0.97), ImageAP: value(0.9914), PixelAUPRO: value(0.6)})
-	set(a, "cable|pipe", map[string]metrics.Value{ImageAUROC: value(0.5), ImageAP: value(0.25), PixelAUPRO: undef("no defect regions in the ground truth")})
-	set(b, "cable|pipe", map[string]metrics.Value{ImageAUROC: value(0.75), ImageAP: value(0.125), PixelAUPRO: undef("no defect regions in the ground truth")})
-	set(a, "zipper", map[string]metrics.Value{ImageAUROC: value(1), ImageAP: value(1), PixelAUPRO: value(-0.0)})
+	set(a, "bottle", map[string]metrics.Value{results.ImageAUROC: value(0.98), results.ImageAP: value(0.9912), results.PixelAUPRO: value(0.5)})
+	set(b, "bottle", map[string]metrics.Value{results.ImageAUROC: value(0.97), results.ImageAP: value(0.9914), results.PixelAUPRO: value(0.6)})
+	set(a, "cable|pipe", map[string]metrics.Value{results.ImageAUROC: value(0.5), results.ImageAP: value(0.25), results.PixelAUPRO: undef("no defect regions in the ground truth")})
+	set(b, "cable|pipe", map[string]metrics.Value{results.ImageAUROC: value(0.75), results.ImageAP: value(0.125), results.PixelAUPRO: undef("no defect regions in the ground truth")})
+	set(a, "zipper", map[string]metrics.Value{results.ImageAUROC: value(1), results.ImageAP: value(1), results.PixelAUPRO: value(-0.0)})
 	a.ComputeMean()
 	b.ComputeMean()
-	ty := func(r *Results, name, voc string, auroc, ap, f1 metrics.Value) {
+	ty := func(r *results.Results, name, voc string, auroc, ap, f1 metrics.Value) {
 		if r.DefectTypes == nil {
-			r.DefectTypes = map[string]*Entry{}
+			r.DefectTypes = map[string]*results.Entry{}
 		}
-		e := NewEntry()
-		e.Set(PixelAUROC, auroc)
-		e.Set(PixelAP, ap)
-		e.Set(PixelF1, f1)
-		e.Counts[NCategories] = 1
+		e := results.NewEntry()
+		e.Set(results.PixelAUROC, auroc)
+		e.Set(results.PixelAP, ap)
+		e.Set(results.PixelF1, f1)
+		e.Counts[results.NCategories] = 1
 		if voc != "" {
 			e.Notes[VocabularyNote] = voc
 		}
@@ -82,7 +86,7 @@ func edgeColumns() []Column {
 
 func readColumn(t *testing.T, label, file string) Column {
 	t.Helper()
-	r, err := Read(filepath.Join("testdata", file))
+	r, err := results.Read(filepath.Join("testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +209,7 @@ func TestDefectTypeGroups(t *testing.T) {
 
 func TestTablesErrors(t *testing.T) {
 	a := edgeColumns()[0]
-	v := New("visa", "dapo", "tiny")
+	v := results.New("visa", "dapo", "tiny")
 	for _, c := range []struct {
 		cols []Column
 		want string

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dapobench/dapobench/reports"
 	"github.com/dapobench/dapobench/reports/rundir"
+	"github.com/dapobench/dapobench/results"
 )
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -42,11 +43,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		path = filepath.Join(path, rundir.ResultsFile)
 	}
-	now, err := reports.Read(path)
+	now, err := results.Read(path)
 	if err != nil {
 		return err
 	}
-	old, err := reports.Read(*golden)
+	old, err := results.Read(*golden)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && *update:
 		old = nil
@@ -70,7 +71,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := os.MkdirAll(filepath.Dir(*golden), 0o755); err != nil {
 			return fmt.Errorf("check: %w", err)
 		}
-		if err := reports.Write(*golden, now); err != nil {
+		if err := results.Write(*golden, now); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "updated %s from %s (%d %s)\n", *golden, path, len(changes), pluralWord(len(changes), "change", "changes"))

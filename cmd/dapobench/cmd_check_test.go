@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 func TestCheck(t *testing.T) {
@@ -29,12 +29,12 @@ func TestCheck(t *testing.T) {
 
 	// nudged writes the golden file with tubes' image AUROC moved by d, and
 	// whatever else edit changes.
-	nudged := func(d float64, edit func(r *reports.Results)) string {
-		r, err := reports.Read(golden)
+	nudged := func(d float64, edit func(r *results.Results)) string {
+		r, err := results.Read(golden)
 		if err != nil {
 			t.Fatal(err)
 		}
-		*r.Categories["tubes"].Metrics[reports.ImageAUROC] += d
+		*r.Categories["tubes"].Metrics[results.ImageAUROC] += d
 		if edit != nil {
 			edit(r)
 		}
@@ -44,7 +44,7 @@ func TestCheck(t *testing.T) {
 		}
 		f.Close()
 		p := f.Name()
-		if err := reports.Write(p, r); err != nil {
+		if err := results.Write(p, r); err != nil {
 			t.Fatal(err)
 		}
 		return p
@@ -61,11 +61,11 @@ func TestCheck(t *testing.T) {
 		{"within tolerance", nudged(5e-7, nil), nil, false, nil},
 		{"beyond tolerance", nudged(2e-6, nil), nil, true, []string{"| tubes ", "| image_auroc ", "-2e-06"}},
 		{"beyond, wider --tol", nudged(2e-6, nil), []string{"--tol", "1e-5"}, false, nil},
-		{"became null", nudged(0, func(r *reports.Results) {
-			r.Categories["tubes"].Metrics[reports.PixelAP] = nil
-			r.Categories["tubes"].Undefined[reports.PixelAP] = "no defect regions in the ground truth"
+		{"became null", nudged(0, func(r *results.Results) {
+			r.Categories["tubes"].Metrics[results.PixelAP] = nil
+			r.Categories["tubes"].Undefined[results.PixelAP] = "no defect regions in the ground truth"
 		}), nil, true, []string{"| pixel_ap ", "null (no defect regions in the ground truth)"}},
-		{"category appeared", nudged(0, func(r *reports.Results) { delete(r.Categories, "bracket_brown") }), nil, true,
+		{"category appeared", nudged(0, func(r *results.Results) { delete(r.Categories, "bracket_brown") }), nil, true,
 			[]string{"| bracket_brown ", "| (entry) ", "absent", "present"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 func TestCompare(t *testing.T) {
@@ -22,10 +22,10 @@ func TestCompare(t *testing.T) {
 		t.Errorf("warnings for comparable runs: %s", stderr)
 	}
 	// The differences are those of the two results.json.
-	ra, _ := reports.Read(filepath.Join(a, "results.json"))
-	rb, _ := reports.Read(filepath.Join(b, "results.json"))
+	ra, _ := results.Read(filepath.Join(a, "results.json"))
+	rb, _ := results.Read(filepath.Join(b, "results.json"))
 	for _, cat := range []string{"bracket_brown", "tubes"} {
-		for _, m := range reports.StandardMetrics() {
+		for _, m := range results.StandardMetrics() {
 			x, _ := ra.Categories[cat].Get(m)
 			y, _ := rb.Categories[cat].Get(m)
 			row := rowOf(t, stdout, cat, m)
@@ -36,12 +36,12 @@ func TestCompare(t *testing.T) {
 			if image != strings.HasPrefix(row[5], "[") {
 				t.Errorf("%s %s: interval %q", cat, m, row[5])
 			}
-			if (m == reports.ImageAUROC) != (row[7] != "") {
+			if (m == results.ImageAUROC) != (row[7] != "") {
 				t.Errorf("%s %s: DeLong %q", cat, m, row[7])
 			}
 		}
 	}
-	if row := rowOf(t, stdout, "*mean*", reports.ImageAP); !strings.HasPrefix(row[5], "[") {
+	if row := rowOf(t, stdout, "*mean*", results.ImageAP); !strings.HasPrefix(row[5], "[") {
 		t.Errorf("mean image AP without an interval: %q", row)
 	}
 	// Seeded: the same command prints the same numbers.

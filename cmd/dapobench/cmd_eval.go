@@ -16,7 +16,7 @@ import (
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/metrics/mapio"
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -66,7 +66,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if err := reports.Write(*out, res); err != nil {
+	if err := results.Write(*out, res); err != nil {
 		return err
 	}
 	printResults(stdout, res)
@@ -90,7 +90,7 @@ type evalConfig struct {
 }
 
 // evalMaps evaluates the maps of every test image, one category per core.
-func evalMaps(ctx context.Context, cfg evalConfig) (*reports.Results, error) {
+func evalMaps(ctx context.Context, cfg evalConfig) (*results.Results, error) {
 	set, err := loaders.Load(ctx, cfg.dataset, cfg.loader)
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func evalMaps(ctx context.Context, cfg evalConfig) (*reports.Results, error) {
 		}
 	}
 
-	entries := make([]*reports.Entry, len(cats))
+	entries := make([]*results.Entry, len(cats))
 	rounded := make([]int, len(cats))
 	err = metrics.Parallel(ctx, len(cats), cfg.workers, func(ctx context.Context, i int) error {
 		start := time.Now()
@@ -134,7 +134,7 @@ func evalMaps(ctx context.Context, cfg evalConfig) (*reports.Results, error) {
 		return nil, err
 	}
 
-	r := reports.New(cfg.dataset, cfg.scheme, "")
+	r := results.New(cfg.dataset, cfg.scheme, "")
 	r.Settings["aupro"] = string(cfg.aupro)
 	r.Settings["maps"] = cfg.maps
 	r.Settings["image_score"] = "map maximum"
@@ -181,7 +181,7 @@ func checkScorePaths(cfg evalConfig, byCat map[string][]loaders.Sample) error {
 
 // evalCategory reads the maps and masks of one category and computes its
 // metrics. It returns the number of maps rounded from float64.
-func evalCategory(ctx context.Context, cfg evalConfig, samples []loaders.Sample) (*reports.Entry, int, error) {
+func evalCategory(ctx context.Context, cfg evalConfig, samples []loaders.Sample) (*results.Entry, int, error) {
 	pix, err := metrics.NewPixels(metrics.PixelOptions{})
 	if err != nil {
 		return nil, 0, err
@@ -262,20 +262,20 @@ func evalCategory(ctx context.Context, cfg evalConfig, samples []loaders.Sample)
 	if err != nil {
 		return nil, 0, err
 	}
-	e := reports.NewEntry()
-	e.Set(reports.ImageAUROC, img.AUROC)
-	e.Set(reports.ImageAP, img.AP)
-	e.Set(reports.ImageF1Max, img.F1Max)
-	e.Set(reports.PixelAUROC, px.AUROC)
-	e.Set(reports.PixelAP, px.AP)
-	e.Set(reports.PixelF1Max, px.F1Max)
+	e := results.NewEntry()
+	e.Set(results.ImageAUROC, img.AUROC)
+	e.Set(results.ImageAP, img.AP)
+	e.Set(results.ImageF1Max, img.F1Max)
+	e.Set(results.PixelAUROC, px.AUROC)
+	e.Set(results.PixelAP, px.AP)
+	e.Set(results.PixelF1Max, px.F1Max)
 	v, err := px.AUPRO(cfg.aupro)
 	if err != nil {
 		return nil, 0, err
 	}
-	e.Set(reports.PixelAUPRO, v)
-	e.Counts[reports.NNormal] = nNormal
-	e.Counts[reports.NAnomalous] = nAnomalous
+	e.Set(results.PixelAUPRO, v)
+	e.Counts[results.NNormal] = nNormal
+	e.Counts[results.NAnomalous] = nAnomalous
 	return e, nRounded, nil
 }
 

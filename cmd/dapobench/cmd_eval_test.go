@@ -18,7 +18,7 @@ import (
 
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 // evalFixture is the MVTec fixture tree with one anomaly map per test
@@ -174,15 +174,15 @@ func (f *evalFixture) expected(t *testing.T, cat string, scores map[string]float
 	return img, px
 }
 
-func checkEntry(t *testing.T, cat string, e *reports.Entry, img metrics.Binary, px metrics.PixelResult, aupro metrics.Value) {
+func checkEntry(t *testing.T, cat string, e *results.Entry, img metrics.Binary, px metrics.PixelResult, aupro metrics.Value) {
 	t.Helper()
 	for _, c := range []struct {
 		name string
 		want metrics.Value
 	}{
-		{reports.ImageAUROC, img.AUROC}, {reports.ImageAP, img.AP}, {reports.ImageF1Max, img.F1Max},
-		{reports.PixelAUROC, px.AUROC}, {reports.PixelAP, px.AP}, {reports.PixelF1Max, px.F1Max},
-		{reports.PixelAUPRO, aupro},
+		{results.ImageAUROC, img.AUROC}, {results.ImageAP, img.AP}, {results.ImageF1Max, img.F1Max},
+		{results.PixelAUROC, px.AUROC}, {results.PixelAP, px.AP}, {results.PixelF1Max, px.F1Max},
+		{results.PixelAUPRO, aupro},
 	} {
 		got, ok := e.Get(c.name)
 		if ok != c.want.OK() || (ok && got != c.want.V) {
@@ -198,7 +198,7 @@ func TestEvalFixtureMaps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	res, err := reports.Read(out)
+	res, err := results.Read(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestEvalFixtureMaps(t *testing.T) {
 		img, px := f.expected(t, cat, nil)
 		checkEntry(t, cat, res.Categories[cat], img, px, px.AUPROCflow200)
 		e := res.Categories[cat]
-		if e.Counts[reports.NNormal] != int(img.Neg) || e.Counts[reports.NAnomalous] != int(img.Pos) || img.Pos == 0 {
+		if e.Counts[results.NNormal] != int(img.Neg) || e.Counts[results.NAnomalous] != int(img.Pos) || img.Pos == 0 {
 			t.Errorf("%s counts %v, want %d normal, %d anomalous", cat, e.Counts, img.Neg, img.Pos)
 		}
 		if !strings.Contains(stdout, cat) || !strings.Contains(stderr, "eval: "+cat+": ") {
@@ -242,7 +242,7 @@ func TestEvalFixtureMaps(t *testing.T) {
 		"--aupro", "mvtec", "--scores", csvPath, "--quiet", "--workers", "1"); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
-	res2, err := reports.Read(out2)
+	res2, err := results.Read(out2)
 	if err != nil {
 		t.Fatal(err)
 	}

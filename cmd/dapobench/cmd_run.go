@@ -17,7 +17,7 @@ import (
 	"github.com/dapobench/dapobench/bench/preprocess"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/onnx/runner"
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -105,14 +105,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	res := bench.Results(cfg, modelName(m), cats)
-	if err := reports.Write(filepath.Join(*out, "results.json"), res); err != nil {
+	if err := results.Write(filepath.Join(*out, results.FileName), res); err != nil {
 		return err
 	}
-	if err := writeManifest(filepath.Join(*out, "manifest.json"), cfg, rt, m, cats, time.Since(start)); err != nil {
+	if err := writeManifest(filepath.Join(*out, results.ManifestName), cfg, rt, m, cats, time.Since(start)); err != nil {
 		return err
 	}
 	printResults(stdout, res)
-	fmt.Fprintf(stdout, "\nwrote %s (%s, %s)\n", filepath.Join(*out, "results.json"), s.Settings()["prompts"], rt.Provider())
+	fmt.Fprintf(stdout, "\nwrote %s (%s, %s)\n", filepath.Join(*out, results.FileName), s.Settings()["prompts"], rt.Provider())
 	return nil
 }
 
@@ -174,7 +174,7 @@ type categoryTiming struct {
 	Cached      int     `json:"features_cached"`
 }
 
-func writeManifest(p string, cfg bench.Config, rt *runner.Runtime, m *bench.Model, cats []bench.CategoryResult, took time.Duration) error {
+func writeManifest(p string, cfg bench.Config, rt *runner.Runtime, m *bench.Model, cats []results.CategoryRecord, took time.Duration) error {
 	mf := runManifest{
 		Schema: "dapobench/run-manifest/v1", Dapobench: version(), Go: runtime.Version(),
 		ORT: rt.Version(), Provider: rt.Provider(), Threads: rt.Threads(), JPEGDecoder: preprocess.JPEGDecoder,
@@ -192,15 +192,15 @@ func writeManifest(p string, cfg bench.Config, rt *runner.Runtime, m *bench.Mode
 }
 
 // printResults prints the per-category metrics as percentages.
-func printResults(w io.Writer, r *reports.Results) {
-	cols := reports.StandardMetrics()
+func printResults(w io.Writer, r *results.Results) {
+	cols := results.StandardMetrics()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s / %s\t", r.Dataset, r.Scheme)
 	for _, c := range cols {
 		fmt.Fprintf(tw, "%s\t", c)
 	}
 	fmt.Fprintln(tw)
-	row := func(name string, e *reports.Entry) {
+	row := func(name string, e *results.Entry) {
 		fmt.Fprintf(tw, "%s\t", name)
 		for _, c := range cols {
 			if v, ok := e.Get(c); ok {

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/checkpoints"
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 // TestTrain trains DAPO's prompts on the mvtec fixture with a tiny model,
@@ -98,7 +98,7 @@ func TestTrain(t *testing.T) {
 
 	// The trained prompts against the untrained ones they started from
 	// (seed 42), on the visa fixture.
-	eval := func(name string, extra ...string) *reports.Results {
+	eval := func(name string, extra ...string) *results.Results {
 		out := filepath.Join(dir, name)
 		stdout, _, err := runCLI(t, append([]string{"run", "--scheme", "dapo", "--dataset", "visa", "--root", filepath.Join(data, "visa"),
 			"--model", model, "--device", "cpu", "--cache", "", "--quiet", "--out", out}, extra...)...)
@@ -106,7 +106,7 @@ func TestTrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%s:\n%s", name, stdout)
-		res, err := reports.Read(filepath.Join(out, "results.json"))
+		res, err := results.Read(filepath.Join(out, "results.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestTrain(t *testing.T) {
 	// The last epoch checkpoint holds the same tensors as the final file.
 	epoch3 := eval("visa-epoch3", "--prompts", filepath.Join(dir, "full", "dapo.epoch3.safetensors"))
 	for _, cat := range trained.CategoryNames() {
-		for _, metric := range reports.StandardMetrics() {
+		for _, metric := range results.StandardMetrics() {
 			x, _ := trained.Categories[cat].Get(metric)
 			y, _ := epoch3.Categories[cat].Get(metric)
 			if x != y {
@@ -127,7 +127,7 @@ func TestTrain(t *testing.T) {
 	}
 	differ := false
 	for _, cat := range trained.CategoryNames() {
-		for _, metric := range reports.StandardMetrics() {
+		for _, metric := range results.StandardMetrics() {
 			x, okx := trained.Categories[cat].Get(metric)
 			y, oky := untrained.Categories[cat].Get(metric)
 			if okx != oky || x != y {

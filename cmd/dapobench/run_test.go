@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 // runFixture generates the fixtures and a tiny model of variant and
@@ -80,7 +80,7 @@ func TestRunDeterministic(t *testing.T) {
 	if !bytes.Equal(a, d) {
 		t.Error("resumed run differs")
 	}
-	r, err := reports.Unmarshal(a)
+	r, err := results.Unmarshal(a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestRunDeterministic(t *testing.T) {
 		t.Errorf("results: %+v", r)
 	}
 	for _, name := range []string{"bracket_brown", "tubes"} {
-		for _, k := range reports.StandardMetrics() {
+		for _, k := range results.StandardMetrics() {
 			if _, ok := r.Categories[name].Get(k); !ok && r.Categories[name].Undefined[k] == "" {
 				t.Errorf("%s: %s missing", name, k)
 			}
@@ -179,16 +179,16 @@ func TestRunMapsThroughEval(t *testing.T) {
 		"--scores", filepath.Join(run, "maps", "scores.csv"), "--resize-gt", "--aupro", "mvtec", "--out", out, "--quiet"); err != nil {
 		t.Fatal(err)
 	}
-	a, err := reports.Read(filepath.Join(run, "results.json"))
+	a, err := results.Read(filepath.Join(run, "results.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := reports.Read(out)
+	b, err := results.Read(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, cat := range a.CategoryNames() {
-		for _, k := range reports.StandardMetrics() {
+		for _, k := range results.StandardMetrics() {
 			x, okx := a.Categories[cat].Get(k)
 			y, oky := b.Categories[cat].Get(k)
 			if okx != oky || x != y {

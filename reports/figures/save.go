@@ -6,10 +6,9 @@ import (
 	"image"
 	"image/png"
 
+	"github.com/dapobench/dapobench/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
-
-	"github.com/dapobench/dapobench/reports"
 )
 
 // Size of a figure; PNGs are rendered at DPI dots per inch.
@@ -48,7 +47,7 @@ func SavePlot(p *plot.Plot, base string, s Size) ([]string, error) {
 			return nil, fmt.Errorf("figures: %s.%s: %w", base, f, err)
 		}
 		path := base + "." + f
-		if err := reports.WriteFileAtomic(path, b.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(path, b.Bytes()); err != nil {
 			return nil, fmt.Errorf("figures: %w", err)
 		}
 		paths = append(paths, path)
@@ -62,7 +61,7 @@ func SavePNG(path string, img image.Image) error {
 	if err := png.Encode(&b, img); err != nil {
 		return fmt.Errorf("figures: %s: %w", path, err)
 	}
-	if err := reports.WriteFileAtomic(path, b.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(path, b.Bytes()); err != nil {
 		return fmt.Errorf("figures: %w", err)
 	}
 	return nil

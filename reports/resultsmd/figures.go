@@ -14,6 +14,7 @@ import (
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/reports"
 	"github.com/dapobench/dapobench/reports/figures"
+	"github.com/dapobench/dapobench/results"
 )
 
 // job draws one figure. run records in skipped why nothing was drawn (a
@@ -169,7 +170,7 @@ func planTypeBars(p *plan, figDir string, g *group, cols []reports.Column) {
 		return
 	}
 	p.text("#### Defect types (pixel level)\n\n")
-	for _, m := range []string{reports.PixelAUROC, reports.PixelAP, reports.PixelF1} {
+	for _, m := range []string{results.PixelAUROC, results.PixelAP, results.PixelF1} {
 		var series []figures.BarSeries
 		for i, r := range g.runs {
 			s := figures.BarSeries{Label: g.labels[i]}
@@ -258,7 +259,7 @@ func metricKeys(g *group) []string {
 		}
 	}
 	var out []string
-	for _, k := range reports.StandardMetrics() {
+	for _, k := range results.StandardMetrics() {
 		if have[k] {
 			out = append(out, k)
 			delete(have, k)
@@ -277,7 +278,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // valueOr is a metric's value, NaN when undefined or absent.
-func valueOr(e *reports.Entry, metric string) float64 {
+func valueOr(e *results.Entry, metric string) float64 {
 	if v, ok := e.Get(metric); ok {
 		return v
 	}

@@ -7,23 +7,23 @@ import (
 	"math"
 	"strings"
 
-	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/preprocess"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/reports/figures"
 	"github.com/dapobench/dapobench/reports/rundir"
+	"github.com/dapobench/dapobench/results"
 )
 
 // kindText says what each kind of example shows.
 var kindText = map[string]string{
-	bench.TopAnomalous:    "best-detected anomaly (highest-scored anomalous image)",
-	bench.BottomAnomalous: "worst-missed anomaly (lowest-scored anomalous image)",
-	bench.TopNormal:       "worst false alarm (highest-scored normal image)",
+	results.TopAnomalous:    "best-detected anomaly (highest-scored anomalous image)",
+	results.BottomAnomalous: "worst-missed anomaly (lowest-scored anomalous image)",
+	results.TopNormal:       "worst false alarm (highest-scored normal image)",
 }
 
 // example is one example of a category with its map, ready to draw.
 type example struct {
-	bench.Example
+	results.Example
 	m []float32
 }
 

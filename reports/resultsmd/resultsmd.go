@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/dapobench/dapobench/internal/atomicfile"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/reports"
 	"github.com/dapobench/dapobench/reports/rundir"
@@ -100,7 +101,7 @@ func Write(ctx context.Context, out string, runs []*rundir.Run, opt Options) err
 		}
 		b.WriteString(s)
 	}
-	return reports.WriteFileAtomic(filepath.Join(out, FileName), []byte(b.String()))
+	return atomicfile.WriteFile(filepath.Join(out, FileName), []byte(b.String()))
 }
 
 const preamble = `Values are percentages with one decimal; the best value of each row is in

@@ -7,8 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dapobench/dapobench/bench"
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 // NotComparableError lists every reason two runs cannot be compared image
@@ -48,7 +47,7 @@ func Comparable(a, b *Run) (map[string][2]*Scores, []string, error) {
 	}
 	paired := map[string][2]*Scores{}
 	for _, cat := range ra.CategoryNames() {
-		for _, k := range []string{reports.NNormal, reports.NAnomalous} {
+		for _, k := range []string{results.NNormal, results.NAnomalous} {
 			if x, y := ra.Categories[cat].Counts[k], rb.Categories[cat].Counts[k]; x != y {
 				bad.Diffs = append(bad.Diffs, fmt.Sprintf("%s: %s is %d in A, %d in B", cat, k, x, y))
 			}
@@ -69,7 +68,7 @@ func Comparable(a, b *Run) (map[string][2]*Scores, []string, error) {
 	}
 	if x, y := ra.Settings["aupro"], rb.Settings["aupro"]; x != y {
 		warnings = append(warnings, fmt.Sprintf("%s: A uses the %s variant, B the %s variant; their difference mixes two definitions",
-			reports.PixelAUPRO, orUnknown(x), orUnknown(y)))
+			results.PixelAUPRO, orUnknown(x), orUnknown(y)))
 	}
 	if x, y := evalSize(a), evalSize(b); x != y && x > 0 && y > 0 {
 		warnings = append(warnings, fmt.Sprintf("pixel metrics: A was evaluated at %d×%d, B at %d×%d; the ground-truth masks were resized to different resolutions",
@@ -102,7 +101,7 @@ func sameSamples(cat string, a, b *Scores) []string {
 		if n > 0 {
 			x, y := show(first)
 			diffs = append(diffs, fmt.Sprintf("%s: %s differ in %d of %d rows; first at row %d of scores/%s.csv: A has %s, B has %s",
-				cat, what, n, len(a.Images), first+2, bench.CategoryFile(cat), x, y))
+				cat, what, n, len(a.Images), first+2, results.CategoryFile(cat), x, y))
 		}
 	}
 	check("images", func(i int) bool { return a.Images[i] != b.Images[i] },

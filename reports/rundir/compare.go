@@ -8,9 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/metrics"
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 // CompareOptions configure the paired tests.
@@ -63,9 +62,9 @@ func imageMetricOf(key string) (metrics.ScoreMetric, bool) {
 // imageMetrics are the metrics computed from the image scores, with the
 // metrics function that picks each from a Binary.
 var imageMetrics = []imageMetric{
-	{reports.ImageAUROC, metrics.ByAUROC},
-	{reports.ImageAP, metrics.ByAP},
-	{reports.ImageF1Max, metrics.ByF1Max},
+	{results.ImageAUROC, metrics.ByAUROC},
+	{results.ImageAP, metrics.ByAP},
+	{results.ImageF1Max, metrics.ByF1Max},
 }
 
 // scoreTolerance is how far results.json and the metric recomputed from
@@ -111,7 +110,7 @@ func Compare(ctx context.Context, a, b *Run, opt CompareOptions) (*Comparison, e
 				if err == nil {
 					row.Bootstrap = &br
 				}
-				if key == reports.ImageAUROC {
+				if key == results.ImageAUROC {
 					dl, err := metrics.DeLong(s[0].Values, s[1].Values, s[0].Labels)
 					if err := keep(&row, err); err != nil {
 						return nil, fmt.Errorf("rundir: %s: DeLong: %w", cat, err)
@@ -137,7 +136,7 @@ func Compare(ctx context.Context, a, b *Run, opt CompareOptions) (*Comparison, e
 					row.Note = joinNote(row.Note, "the interval is of the mean over the categories where both runs have a value")
 				}
 			}
-			if key == reports.ImageAUROC {
+			if key == results.ImageAUROC {
 				row.Note = joinNote(row.Note, "DeLong's test compares two AUROCs, not means of several")
 			}
 		}
@@ -167,9 +166,9 @@ func joinNote(a, b string) string {
 
 // metricKeys are the metrics of either entry: the standard ones in table
 // order, then the others sorted.
-func metricKeys(a, b *reports.Entry) []string {
+func metricKeys(a, b *results.Entry) []string {
 	have := map[string]bool{}
-	for _, e := range []*reports.Entry{a, b} {
+	for _, e := range []*results.Entry{a, b} {
 		if e != nil {
 			for k := range e.Metrics {
 				have[k] = true
@@ -177,7 +176,7 @@ func metricKeys(a, b *reports.Entry) []string {
 		}
 	}
 	var keys []string
-	for _, k := range reports.StandardMetrics() {
+	for _, k := range results.StandardMetrics() {
 		if have[k] {
 			keys = append(keys, k)
 			delete(have, k)
@@ -192,7 +191,7 @@ func metricKeys(a, b *reports.Entry) []string {
 }
 
 // diffRow reads a metric of both runs and their difference.
-func diffRow(cat, key string, ea, eb *reports.Entry) Row {
+func diffRow(cat, key string, ea, eb *results.Entry) Row {
 	row := Row{Category: cat, Metric: key, A: valueOf(ea, key), B: valueOf(eb, key)}
 	switch {
 	case row.A.OK() && row.B.OK():
@@ -205,7 +204,7 @@ func diffRow(cat, key string, ea, eb *reports.Entry) Row {
 	return row
 }
 
-func valueOf(e *reports.Entry, key string) metrics.Value {
+func valueOf(e *results.Entry, key string) metrics.Value {
 	if e == nil {
 		return metrics.Value{V: math.NaN(), Reason: "no entry"}
 	}
@@ -220,7 +219,7 @@ func valueOf(e *reports.Entry, key string) metrics.Value {
 
 // checkRecomputed makes sure the scores file is the one the results came
 // from: the metric recomputed from it must match results.json.
-func checkRecomputed(r *Run, cat, key string, e *reports.Entry, s *Scores, pick metrics.ScoreMetric) error {
+func checkRecomputed(r *Run, cat, key string, e *results.Entry, s *Scores, pick metrics.ScoreMetric) error {
 	bin, err := metrics.BinaryScores(s.Values, s.Labels)
 	if err != nil {
 		return fmt.Errorf("rundir: %s: scores of %s: %w", r.Dir, cat, err)
@@ -229,7 +228,7 @@ func checkRecomputed(r *Run, cat, key string, e *reports.Entry, s *Scores, pick 
 	want := valueOf(e, key)
 	if got.OK() != want.OK() || (got.OK() && math.Abs(got.V-want.V) > scoreTolerance) {
 		return fmt.Errorf("rundir: %s: scores/%s.csv gives %s %v but %s says %v: the files are from different runs",
-			r.Dir, bench.CategoryFile(cat), key, got.V, filepath.Base(r.Path), want.V)
+			r.Dir, results.CategoryFile(cat), key, got.V, filepath.Base(r.Path), want.V)
 	}
 	return nil
 }
@@ -239,7 +238,7 @@ func checkRecomputed(r *Run, cat, key string, e *reports.Entry, s *Scores, pick 
 // label, computes the metric per category, and averages. Categories where
 // the metric is undefined for A or B on the full sample are left out, as
 // the results' mean leaves them out.
-func meanBootstrap(ctx context.Context, r *reports.Results, paired map[string][2]*Scores, pick metrics.ScoreMetric, opt metrics.BootstrapOptions) (metrics.BootstrapResult, error) {
+func meanBootstrap(ctx context.Context, r *results.Results, paired map[string][2]*Scores, pick metrics.ScoreMetric, opt metrics.BootstrapOptions) (metrics.BootstrapResult, error) {
 	var sa, sb []float64
 	var labels []bool
 	var catOf, strata []int

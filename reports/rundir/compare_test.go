@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/metrics"
-	"github.com/dapobench/dapobench/reports"
 	"github.com/dapobench/dapobench/reports/internal/runtest"
+	"github.com/dapobench/dapobench/results"
 )
 
 func twoRuns(t *testing.T, b runtest.Spec) (*Run, *Run) {
@@ -63,24 +63,24 @@ func TestCompare(t *testing.T) {
 		if image != (r.Bootstrap != nil) {
 			t.Errorf("%s %s: bootstrap %v", r.Category, r.Metric, r.Bootstrap)
 		}
-		if (r.Metric == reports.ImageAUROC && r.Category != "") != (r.DeLong != nil) {
+		if (r.Metric == results.ImageAUROC && r.Category != "") != (r.DeLong != nil) {
 			t.Errorf("%s %s: DeLong %v", r.Category, r.Metric, r.DeLong)
 		}
 	}
 	// The tests run on the stored scores: their full-sample values are the
 	// results' values.
-	r := findRow(t, c, "bottle", reports.ImageAUROC)
+	r := findRow(t, c, "bottle", results.ImageAUROC)
 	if math.Abs(r.Bootstrap.A-r.A.V) > 1e-12 || math.Abs(r.DeLong.AUROCB-r.B.V) > 1e-12 {
 		t.Errorf("bootstrap %+v, DeLong %+v for A %v, B %v", r.Bootstrap, r.DeLong, r.A, r.B)
 	}
 	if !(r.Bootstrap.DiffLo <= r.Diff.V && r.Diff.V <= r.Bootstrap.DiffHi) || r.Bootstrap.Resamples != 500 {
 		t.Errorf("interval [%v, %v] of %d resamples for Δ %v", r.Bootstrap.DiffLo, r.Bootstrap.DiffHi, r.Bootstrap.Resamples, r.Diff.V)
 	}
-	m := findRow(t, c, "", reports.ImageAP)
+	m := findRow(t, c, "", results.ImageAP)
 	if math.Abs(m.Bootstrap.A-m.A.V) > 1e-12 || math.Abs(m.Bootstrap.B-m.B.V) > 1e-12 {
 		t.Errorf("mean bootstrap %+v for A %v, B %v", m.Bootstrap, m.A, m.B)
 	}
-	if m := findRow(t, c, "", reports.ImageAUROC); !strings.Contains(m.Note, "DeLong") {
+	if m := findRow(t, c, "", results.ImageAUROC); !strings.Contains(m.Note, "DeLong") {
 		t.Errorf("mean AUROC note %q", m.Note)
 	}
 
@@ -133,12 +133,12 @@ func TestCompareUndefined(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := findRow(t, c, "x", reports.ImageAUROC)
+	r := findRow(t, c, "x", results.ImageAUROC)
 	if r.A.OK() || r.Diff.OK() || r.Bootstrap != nil || r.DeLong != nil || !strings.Contains(r.Note, "one class") {
 		t.Errorf("one-class category: %+v", r)
 	}
 	// The mean is over bottle only, as in results.json.
-	m := findRow(t, c, "", reports.ImageAUROC)
+	m := findRow(t, c, "", results.ImageAUROC)
 	if m.Bootstrap == nil || math.Abs(m.Bootstrap.A-m.A.V) > 1e-12 {
 		t.Errorf("mean: %+v", m)
 	}

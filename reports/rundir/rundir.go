@@ -20,19 +20,18 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/internal/npy"
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 // ResultsFile is the name of a run's results.
-const ResultsFile = "results.json"
+const ResultsFile = results.FileName
 
 // Run is one run directory, or a lone results file.
 type Run struct {
 	Dir     string // the run directory; for a lone results file, its folder
 	Path    string // the results file
-	Results *reports.Results
+	Results *results.Results
 	// lone is set for a results file not named results.json (what
 	// `dapobench eval --out FILE` writes): the files beside it belong to
 	// no run, so the run has no scores, examples or records.
@@ -53,7 +52,7 @@ func Open(path string) (*Run, error) {
 	} else if _, err := os.Stat(run.Path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("rundir: %s has no %s: not a run directory, or the run did not finish", path, ResultsFile)
 	}
-	r, err := reports.Read(run.Path)
+	r, err := results.Read(run.Path)
 	if err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
 	}
@@ -91,7 +90,7 @@ func (r *Run) Name() string {
 }
 
 // entry returns the results row of a category, or an error naming the run.
-func (r *Run) entry(category string) (*reports.Entry, error) {
+func (r *Run) entry(category string) (*results.Entry, error) {
 	e := r.Results.Categories[category]
 	if e == nil {
 		return nil, fmt.Errorf("rundir: %s: no category %q", r.Path, category)
@@ -117,11 +116,11 @@ func (r *Run) Scores(category string) (*Scores, error) {
 	if r.lone {
 		return nil, r.errLone("image scores")
 	}
-	p := filepath.Join(r.Dir, "scores", bench.CategoryFile(category)+".csv")
+	p := filepath.Join(r.Dir, results.ScoresDir, results.CategoryFile(category)+".csv")
 	if _, err := os.Stat(p); err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
 	}
-	images, labels, defects, values, err := bench.ReadScores(r.Dir, category)
+	images, labels, defects, values, err := results.ReadScores(r.Dir, category)
 	if err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
 	}
@@ -131,7 +130,7 @@ func (r *Run) Scores(category string) (*Scores, error) {
 			pos++
 		}
 	}
-	nn, na := e.Counts[reports.NNormal], e.Counts[reports.NAnomalous]
+	nn, na := e.Counts[results.NNormal], e.Counts[results.NAnomalous]
 	if len(labels)-pos != nn || pos != na {
 		return nil, fmt.Errorf("rundir: %s: %d normal and %d anomalous images, but %s says %d and %d",
 			p, len(labels)-pos, pos, r.Path, nn, na)
@@ -142,25 +141,25 @@ func (r *Run) Scores(category string) (*Scores, error) {
 // Examples reads examples/<category>/examples.json: the most and least
 // anomalous anomalous images and the most anomalous normal image, with
 // their maps.
-func (r *Run) Examples(category string) ([]bench.Example, error) {
+func (r *Run) Examples(category string) ([]results.Example, error) {
 	if _, err := r.entry(category); err != nil {
 		return nil, err
 	}
 	if r.lone {
 		return nil, r.errLone("examples")
 	}
-	p := filepath.Join(r.Dir, "examples", bench.CategoryFile(category), "examples.json")
+	p := filepath.Join(r.Dir, results.ExamplesDir, results.CategoryFile(category), "examples.json")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
 	}
-	var ex []bench.Example
+	var ex []results.Example
 	if err := json.Unmarshal(b, &ex); err != nil {
 		return nil, fmt.Errorf("rundir: %s: %w", p, err)
 	}
 	for i, e := range ex {
 		switch {
-		case e.Kind != bench.TopAnomalous && e.Kind != bench.BottomAnomalous && e.Kind != bench.TopNormal:
+		case e.Kind != results.TopAnomalous && e.Kind != results.BottomAnomalous && e.Kind != results.TopNormal:
 			return nil, fmt.Errorf("rundir: %s: example %d: unknown kind %q", p, i+1, e.Kind)
 		case e.Size <= 0:
 			return nil, fmt.Errorf("rundir: %s: example %d (%s): size %d", p, i+1, e.Kind, e.Size)
@@ -172,7 +171,7 @@ func (r *Run) Examples(category string) ([]bench.Example, error) {
 }
 
 // Map reads an example's anomaly map, Size×Size values.
-func (r *Run) Map(e bench.Example) ([]float32, error) {
+func (r *Run) Map(e results.Example) ([]float32, error) {
 	p := filepath.Join(r.Dir, filepath.FromSlash(e.Map))
 	a, err := npy.ReadFile(p)
 	if err != nil {
@@ -186,19 +185,19 @@ func (r *Run) Map(e bench.Example) ([]float32, error) {
 
 // Record reads categories/<category>.json, the per-category record with
 // the multi-type results.
-func (r *Run) Record(category string) (*bench.CategoryResult, error) {
+func (r *Run) Record(category string) (*results.CategoryRecord, error) {
 	if _, err := r.entry(category); err != nil {
 		return nil, err
 	}
 	if r.lone {
 		return nil, r.errLone("category records")
 	}
-	p := filepath.Join(r.Dir, "categories", bench.CategoryFile(category)+".json")
+	p := filepath.Join(r.Dir, results.CategoriesDir, results.CategoryFile(category)+".json")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)
 	}
-	var c bench.CategoryResult
+	var c results.CategoryRecord
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("rundir: %s: %w", p, err)
 	}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/reports/internal/runtest"
+	"github.com/dapobench/dapobench/results"
 )
 
 // writeRun writes a run directory and opens it.
@@ -133,10 +133,10 @@ func TestPartErrors(t *testing.T) {
 			os.WriteFile(p, []byte(strings.Replace(string(b), ",0,,", ",2,,", 1)), 0o644)
 		}, func(r *Run) error { _, err := r.Scores("bottle"); return err }, "bottle.csv:2: bad row"},
 		{"example of unknown kind", func(dir string) {
-			runtest.WriteJSON(t, filepath.Join(dir, "examples", "bottle", "examples.json"), []bench.Example{{Kind: "best", Size: 8, Map: "x.npy"}})
+			runtest.WriteJSON(t, filepath.Join(dir, "examples", "bottle", "examples.json"), []results.Example{{Kind: "best", Size: 8, Map: "x.npy"}})
 		}, func(r *Run) error { _, err := r.Examples("bottle"); return err }, `example 1: unknown kind "best"`},
 		{"example map outside the run", func(dir string) {
-			runtest.WriteJSON(t, filepath.Join(dir, "examples", "bottle", "examples.json"), []bench.Example{{Kind: bench.TopNormal, Size: 8, Map: "../../etc/passwd"}})
+			runtest.WriteJSON(t, filepath.Join(dir, "examples", "bottle", "examples.json"), []results.Example{{Kind: results.TopNormal, Size: 8, Map: "../../etc/passwd"}})
 		}, func(r *Run) error { _, err := r.Examples("bottle"); return err }, "is not a path inside the run"},
 		{"example map of another size", func(dir string) {
 			npy.WriteFile(filepath.Join(dir, "examples", "bottle", "top-anomalous.npy"), []int{4, 4}, make([]float32, 16))
@@ -150,12 +150,12 @@ func TestPartErrors(t *testing.T) {
 		}, "top-anomalous.npy: shape [4 4], want [8 8]"},
 		{"record of another category", func(dir string) {
 			os.Mkdir(filepath.Join(dir, "categories"), 0o755)
-			runtest.WriteJSON(t, filepath.Join(dir, "categories", "bottle.json"), bench.CategoryResult{Category: "screw"})
+			runtest.WriteJSON(t, filepath.Join(dir, "categories", "bottle.json"), results.CategoryRecord{Category: "screw"})
 		}, func(r *Run) error { _, err := r.Record("bottle"); return err }, `record of category "screw", want "bottle"`},
 		{"ragged confusion matrix", func(dir string) {
 			os.Mkdir(filepath.Join(dir, "categories"), 0o755)
-			runtest.WriteJSON(t, filepath.Join(dir, "categories", "bottle.json"), bench.CategoryResult{Category: "bottle",
-				MultiType: &bench.MultiType{Classes: []bench.ClassMetrics{{Class: "good"}, {Class: "broken"}}, Confusion: [][]uint64{{1, 2}, {3}}}})
+			runtest.WriteJSON(t, filepath.Join(dir, "categories", "bottle.json"), results.CategoryRecord{Category: "bottle",
+				MultiType: &results.MultiType{Classes: []results.ClassMetrics{{Class: "good"}, {Class: "broken"}}, Confusion: [][]uint64{{1, 2}, {3}}}})
 		}, func(r *Run) error { _, err := r.Record("bottle"); return err }, "confusion row 1 has 1 columns for 2 classes"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

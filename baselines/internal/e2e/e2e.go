@@ -20,6 +20,7 @@ import (
 	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/results"
 )
 
 // Env is a fixture tree, a tiny model and a feature cache in a temporary
@@ -60,7 +61,7 @@ func Setup(t testing.TB, o clip.Options) *Env {
 }
 
 // Results are the category results of one run, by dataset.
-type Results map[string][]bench.CategoryResult
+type Results map[string][]results.CategoryRecord
 
 // Run evaluates s on the given fixture datasets (none: all of them) into
 // Dir/out/<dataset>, with maps saved, using workers scoring goroutines.
@@ -141,7 +142,7 @@ func CheckMetrics(t testing.TB, r Results, nullable ...string) {
 			if c.NNormal == 0 || c.NAnomalous == 0 {
 				t.Errorf("%s/%s: %d normal and %d anomalous images", id, c.Category, c.NNormal, c.NAnomalous)
 			}
-			for name, m := range map[string]bench.Metric{
+			for name, m := range map[string]results.Metric{
 				"image AUROC": c.Image.AUROC, "image AP": c.Image.AP, "image F1-max": c.Image.F1Max,
 				"pixel AUROC": c.Pixel.AUROC, "pixel AP": c.Pixel.AP, "pixel F1-max": c.Pixel.F1Max,
 				"pixel AU-PRO": c.AUPRO,

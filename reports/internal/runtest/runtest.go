@@ -16,10 +16,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/metrics"
-	"github.com/dapobench/dapobench/reports"
+	"github.com/dapobench/dapobench/results"
 )
 
 // Category is the test split of one category.
@@ -49,23 +48,23 @@ type Spec struct {
 func Write(t testing.TB, dir string, s Spec) {
 	t.Helper()
 	mkdir(t, filepath.Join(dir, "scores"))
-	r := reports.New(s.Dataset, s.Scheme, "tiny")
+	r := results.New(s.Dataset, s.Scheme, "tiny")
 	r.Settings["aupro"] = s.AUPRO
 	for name, c := range s.Cats {
 		bin, err := metrics.BinaryScores(c.Scores, c.Labels)
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := reports.NewEntry()
-		e.Set(reports.ImageAUROC, bin.AUROC)
-		e.Set(reports.ImageAP, bin.AP)
-		e.Set(reports.ImageF1Max, bin.F1Max)
-		e.Set(reports.PixelAUROC, metrics.Value{V: 0.5 + c.Scores[0]/10})
+		e := results.NewEntry()
+		e.Set(results.ImageAUROC, bin.AUROC)
+		e.Set(results.ImageAP, bin.AP)
+		e.Set(results.ImageF1Max, bin.F1Max)
+		e.Set(results.PixelAUROC, metrics.Value{V: 0.5 + c.Scores[0]/10})
 		for _, l := range c.Labels {
 			if l {
-				e.Counts[reports.NAnomalous]++
+				e.Counts[results.NAnomalous]++
 			} else {
-				e.Counts[reports.NNormal]++
+				e.Counts[results.NNormal]++
 			}
 		}
 		r.Categories[name] = e
@@ -78,7 +77,7 @@ func Write(t testing.TB, dir string, s Spec) {
 		}
 	}
 	r.ComputeMean()
-	if err := reports.Write(filepath.Join(dir, "results.json"), r); err != nil {
+	if err := results.Write(filepath.Join(dir, "results.json"), r); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -89,7 +88,7 @@ func writeScores(t testing.TB, p string, c Category) {
 		t.Fatal(err)
 	}
 	w := csv.NewWriter(f)
-	w.Write(bench.ScoresHeader)
+	w.Write(results.ScoresHeader)
 	for i := range c.Images {
 		l := "0"
 		if c.Labels[i] {
@@ -115,16 +114,16 @@ func writeExamples(t testing.TB, dir, name string, c Category, s Spec) {
 	pick := map[string]int{}
 	for i, l := range c.Labels {
 		switch {
-		case l && pick[bench.TopAnomalous] == 0:
-			pick[bench.TopAnomalous] = i + 1
+		case l && pick[results.TopAnomalous] == 0:
+			pick[results.TopAnomalous] = i + 1
 		case l:
-			pick[bench.BottomAnomalous] = i + 1
-		case pick[bench.TopNormal] == 0:
-			pick[bench.TopNormal] = i + 1
+			pick[results.BottomAnomalous] = i + 1
+		case pick[results.TopNormal] == 0:
+			pick[results.TopNormal] = i + 1
 		}
 	}
-	var list []bench.Example
-	for k, kind := range []string{bench.TopAnomalous, bench.BottomAnomalous, bench.TopNormal} {
+	var list []results.Example
+	for k, kind := range []string{results.TopAnomalous, results.BottomAnomalous, results.TopNormal} {
 		i := pick[kind] - 1
 		if i < 0 {
 			continue
@@ -141,7 +140,7 @@ func writeExamples(t testing.TB, dir, name string, c Category, s Spec) {
 		if root == "" {
 			root = filepath.Join(dir, "nonexistent")
 		}
-		e := bench.Example{Kind: kind, Image: filepath.Join(root, c.Images[i]), RelImage: c.Images[i],
+		e := results.Example{Kind: kind, Image: filepath.Join(root, c.Images[i]), RelImage: c.Images[i],
 			DefectType: c.Defects[i], Score: float32(c.Scores[i]), Map: rel, Size: s.MapSize}
 		if c.Labels[i] {
 			e.Mask = strings.TrimSuffix(e.Image, ".png") + "_mask.png"
@@ -186,16 +185,16 @@ func writeRecord(t testing.TB, dir, name string, c Category) {
 			classes = append(classes, d)
 		}
 	}
-	mt := &bench.MultiType{}
+	mt := &results.MultiType{}
 	for k, cl := range classes {
-		mt.Classes = append(mt.Classes, bench.ClassMetrics{Class: cl, Pixels: uint64(100 * (k + 1))})
+		mt.Classes = append(mt.Classes, results.ClassMetrics{Class: cl, Pixels: uint64(100 * (k + 1))})
 		row := make([]uint64, len(classes))
 		for j := range row {
 			row[j] = uint64(10*(k+1) + j)
 		}
 		mt.Confusion = append(mt.Confusion, row)
 	}
-	writeJSON(t, filepath.Join(dir, "categories", name+".json"), bench.CategoryResult{Category: name, MultiType: mt})
+	writeJSON(t, filepath.Join(dir, "categories", name+".json"), results.CategoryRecord{Category: name, MultiType: mt})
 }
 
 func contains(s []string, x string) bool {

@@ -1,6 +1,10 @@
-// Package reports turns evaluation results into files people read:
-// results.json (schema dapobench/results/v1), Markdown tables and plots.
-package reports
+// Package results is the contract between the pipeline that writes a run
+// directory and everything that reads one: the results.json schema
+// (dapobench/results/v1) with its metric keys, and the per-category records,
+// scores and examples a run directory holds beside it. It depends on no
+// other part of the pipeline, so writers (bench) and readers (reports,
+// study) both import it and never each other.
+package results
 
 import (
 	"bytes"
@@ -30,6 +34,12 @@ const (
 	PixelF1Max = "pixel_f1max"
 	PixelAUPRO = "pixel_aupro" // the variant is in Settings["aupro"]
 	PixelF1    = "pixel_f1"    // defect-type rows: F1 of the argmax
+
+	// Multi-type segmentation keys of a category entry.
+	TypePixelAUROC = "type_pixel_auroc" // macro one-vs-rest AUROC over the category's classes
+	TypePixelAP    = "type_pixel_ap"
+	TypePixelF1    = "type_pixel_f1" // macro F1 of the per-pixel argmax
+	TypeAccuracy   = "type_accuracy" // image-level argmax over the defect types
 )
 
 // Count names: the integer keys of an Entry. Every count key starts with
@@ -38,6 +48,7 @@ const (
 	NNormal     = "n_normal"
 	NAnomalous  = "n_anomalous"
 	NCategories = "n_categories"
+	NExcluded   = "n_type_excluded" // anomalous images without a class in the category's list
 )
 
 // StandardMetrics returns the seven metrics of a binary evaluation in table
@@ -125,19 +136,19 @@ func (e *Entry) MarshalJSON() ([]byte, error) {
 	m := map[string]any{}
 	for k, v := range e.Metrics {
 		if strings.HasPrefix(k, "n_") || k == "undefined" || k == "notes" {
-			return nil, fmt.Errorf("reports: %q cannot be a metric name", k)
+			return nil, fmt.Errorf("results: %q cannot be a metric name", k)
 		}
 		if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
-			return nil, fmt.Errorf("reports: metric %s is %v; record undefined metrics with a reason", k, *v)
+			return nil, fmt.Errorf("results: metric %s is %v; record undefined metrics with a reason", k, *v)
 		}
 		if v == nil && e.Undefined[k] == "" {
-			return nil, fmt.Errorf("reports: metric %s is null without a reason", k)
+			return nil, fmt.Errorf("results: metric %s is null without a reason", k)
 		}
 		m[k] = v
 	}
 	for k, v := range e.Counts {
 		if !strings.HasPrefix(k, "n_") {
-			return nil, fmt.Errorf("reports: count %q must start with n_", k)
+			return nil, fmt.Errorf("results: count %q must start with n_", k)
 		}
 		m[k] = v
 	}
@@ -251,14 +262,14 @@ func (r *Results) ComputeMean() {
 // Marshal returns the indented JSON of r after checking it.
 func (r *Results) Marshal() ([]byte, error) {
 	if r.Schema != Schema {
-		return nil, fmt.Errorf("reports: schema %q, want %q", r.Schema, Schema)
+		return nil, fmt.Errorf("results: schema %q, want %q", r.Schema, Schema)
 	}
 	if r.Dataset == "" {
-		return nil, errors.New("reports: results without a dataset")
+		return nil, errors.New("results: results without a dataset")
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("reports: %w", err)
+		return nil, fmt.Errorf("results: %w", err)
 	}
 	return append(b, '\n'), nil
 }
@@ -271,14 +282,8 @@ func Write(path string, r *Results) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return WriteFileAtomic(path, b)
-}
-
-// WriteFileAtomic writes data to path via a synced temporary file and a
-// rename.
-func WriteFileAtomic(path string, data []byte) error {
-	if err := atomicfile.WriteFile(path, data); err != nil {
-		return fmt.Errorf("reports: %w", err)
+	if err := atomicfile.WriteFile(path, b); err != nil {
+		return fmt.Errorf("results: %w", err)
 	}
 	return nil
 }
@@ -287,11 +292,11 @@ func WriteFileAtomic(path string, data []byte) error {
 func Read(path string) (*Results, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reports: %w", err)
+		return nil, fmt.Errorf("results: %w", err)
 	}
 	r, err := Unmarshal(b)
 	if err != nil {
-		return nil, fmt.Errorf("reports: %s: %w", path, err)
+		return nil, fmt.Errorf("results: %s: %w", path, err)
 	}
 	return r, nil
 }
