@@ -15,7 +15,7 @@ import (
 // (15×15 patches, 196 + 169 windows, 640-dimensional embeddings, 240×240
 // map; method.md §6.1).
 func BenchmarkScore(b *testing.B) {
-	const g, size, de = postproc.WinCLIPGrid, 240, 640
+	const g, size, de = Grid, 240, 640
 	r := rand.New(rand.NewPCG(1, 2))
 	vec := func(n int) []float32 {
 		v := make([]float32, n)

@@ -19,9 +19,6 @@ const (
 	// Temperature divides the cosine similarities before the softmax
 	// (torch_model.py TEMPERATURE = 0.07).
 	Temperature = postproc.Temperature
-	// Stride is the step of the sliding windows, in patches
-	// (make_masks(grid, k, stride=1)).
-	Stride = postproc.WinCLIPStride
 	// abnormal is the index of the anomalous class in [normal, anomalous]
 	// (class_scores(…, target_class=1)).
 	abnormal = 1
@@ -33,7 +30,7 @@ const (
 // DefaultScales are the window sides, in patches, of the zero-shot map:
 // 2×2 and 3×3 (anomalib scales=(2, 3); method.md §6.1). Extract stores the
 // window embeddings of each of them that fits the model's patch grid.
-func DefaultScales() []int { return []int{postproc.WinCLIPSmall, postproc.WinCLIPLarge} }
+func DefaultScales() []int { return []int{Small, Large} }
 
 // WindowFeature names the cached window embeddings of scale k, [windows, De]
 // in make_masks order.
@@ -157,14 +154,14 @@ func (s *Scheme) ImageInputs(m *bench.Model) (map[string]runner.Tensor, error) {
 // scale is the window layout of one scale on a grid.
 type scale struct {
 	k       int
-	windows postproc.Windows
+	windows Windows
 }
 
 // windows lays out the scales the variant scores on a grid×grid patch grid.
 func (s *Scheme) windows(grid int) ([]scale, error) {
 	out := make([]scale, 0, len(s.scales))
 	for _, k := range s.scales {
-		w, err := postproc.NewWindows(grid, grid, k, Stride)
+		w, err := NewWindows(grid, grid, k, Stride)
 		if err != nil {
 			return nil, fmt.Errorf("winclip: %d×%d windows on the model's %d×%d patch grid: %w", k, k, grid, grid, err)
 		}
@@ -205,7 +202,7 @@ func extract(ctx context.Context, m *bench.Model, out map[string]runner.Tensor, 
 		if k > g {
 			continue // scoring this scale fails with a clear error
 		}
-		w, err := postproc.NewWindows(g, g, k, Stride)
+		w, err := NewWindows(g, g, k, Stride)
 		if err != nil {
 			return nil, fmt.Errorf("winclip: %w", err)
 		}
@@ -238,7 +235,7 @@ func extract(ctx context.Context, m *bench.Model, out map[string]runner.Tensor, 
 // from the token sequences [n, seq, width] of n images: for image b and
 // window i, row b·windows+i holds the tokens at w.Tokens() (CLS, then
 // each patch of the window, one past its patch index).
-func gatherWindows(tokens []float32, n, seq, width int, w postproc.Windows) (runner.Tensor, error) {
+func gatherWindows(tokens []float32, n, seq, width int, w Windows) (runner.Tensor, error) {
 	if len(tokens) != n*seq*width {
 		return runner.Tensor{}, fmt.Errorf("winclip: %d token values for %d images of %d×%d", len(tokens), n, seq, width)
 	}
@@ -399,11 +396,11 @@ func (sc *scorer) Score(ctx context.Context, f bench.Features) (*bench.Output, e
 				return nil, err
 			}
 			maps[i] = make([]float32, sc.grid*sc.grid)
-			if err := postproc.HarmonicAggregate(maps[i], scores, s.windows); err != nil {
+			if err := HarmonicAggregate(maps[i], scores, s.windows); err != nil {
 				return nil, fmt.Errorf("winclip: %w", err)
 			}
 		}
-		if err := postproc.MultiScaleHarmonic(gridMap, img[0], maps...); err != nil {
+		if err := MultiScaleHarmonic(gridMap, img[0], maps...); err != nil {
 			return nil, fmt.Errorf("winclip: %w", err)
 		}
 	}

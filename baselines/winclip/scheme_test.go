@@ -244,7 +244,7 @@ func TestGatherWindows(t *testing.T) {
 	seq := 1 + ref.Grid*ref.Grid
 	for k, r := range ref.Windows {
 		n, _ := strconv.Atoi(k)
-		w, err := postproc.NewWindows(ref.Grid, ref.Grid, n, Stride)
+		w, err := NewWindows(ref.Grid, ref.Grid, n, Stride)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +263,7 @@ func TestGatherWindows(t *testing.T) {
 			t.Errorf("%s: gathered tokens differ from the reference", k)
 		}
 	}
-	w, _ := postproc.NewWindows(4, 4, 2, 1)
+	w, _ := NewWindows(4, 4, 2, 1)
 	if _, err := gatherWindows(make([]float32, 10), 1, 17, 3, w); err == nil {
 		t.Error("short token array: no error")
 	}

@@ -71,29 +71,3 @@ func BenchmarkPatchProbs(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkHarmonic is WinCLIP's per-image aggregation on the 15×15 grid.
-func BenchmarkHarmonic(b *testing.B) {
-	w2, _ := NewWindows(WinCLIPGrid, WinCLIPGrid, WinCLIPSmall, WinCLIPStride)
-	w3, _ := NewWindows(WinCLIPGrid, WinCLIPGrid, WinCLIPLarge, WinCLIPStride)
-	s2, s3 := make([]float32, w2.N), make([]float32, w3.N)
-	for i := range s2 {
-		s2[i] = 0.1 + float32(i%7)/10
-	}
-	for i := range s3 {
-		s3[i] = 0.1 + float32(i%5)/10
-	}
-	m2, m3 := make([]float32, 225), make([]float32, 225)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := HarmonicAggregate(m2, s2, w2); err != nil {
-			b.Fatal(err)
-		}
-		if err := HarmonicAggregate(m3, s3, w3); err != nil {
-			b.Fatal(err)
-		}
-		if err := MultiScaleHarmonic(m2, 0.4, m2, m3); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

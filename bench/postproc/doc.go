@@ -4,8 +4,9 @@
 //
 // Every scheme needs the same few steps: L2 normalisation, cosine logits
 // divided by a temperature, a softmax over classes, bilinear upsampling of
-// the patch grid to the evaluation size, and, per method, Gaussian smoothing
-// (AnomalyCLIP) or WinCLIP's harmonic window aggregation. Each function here
+// the patch grid to the evaluation size, and Gaussian smoothing (AnomalyCLIP).
+// Steps that belong to one scheme alone live with it (WinCLIP's windows and
+// harmonic means are in package winclip). Each function here
 // follows one reference implementation exactly, including its edge cases:
 //
 //   - NormalizeRows is torch.nn.functional.normalize (eps 1e-12).
@@ -16,8 +17,6 @@
 //     weight arithmetic and its generic kernel's order of operations.
 //   - Gaussian is scipy.ndimage.gaussian_filter with its defaults: the
 //     kernel as scipy builds it, mode "reflect", two float32 passes.
-//   - Windows, HarmonicAggregate and MultiScaleHarmonic are anomalib's
-//     WinCLIP make_masks, harmonic_aggregation and multi-scale mean.
 //
 // testdata/reference.py computes every checked value with NumPy and SciPy;
 // PyTorch has no Debian package, so the script carries a NumPy

@@ -48,43 +48,6 @@ func Example() {
 	// [0.743 0.823 0.902]
 }
 
-func ExampleNewWindows() {
-	w, err := postproc.NewWindows(3, 3, 2, 1)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	for i := range w.N {
-		fmt.Println(w.Window(i), w.Tokens()[i*5:(i+1)*5])
-	}
-	// Output:
-	// [0 1 3 4] [0 1 2 4 5]
-	// [1 2 4 5] [0 2 3 5 6]
-	// [3 4 6 7] [0 4 5 7 8]
-	// [4 5 7 8] [0 5 6 8 9]
-}
-
-// WinCLIP's zero-shot map: per-scale harmonic means of window scores, then
-// the harmonic mean with the image score.
-func ExampleHarmonicAggregate() {
-	w, _ := postproc.NewWindows(3, 3, 2, 1)
-	scale2 := make([]float32, 9)
-	if err := postproc.HarmonicAggregate(scale2, []float32{1, 0.75, 0.5, 0.25}, w); err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Printf("%.4f\n", scale2)
-	final := make([]float32, 9)
-	if err := postproc.MultiScaleHarmonic(final, 0.5, scale2); err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Printf("%.4f\n", final)
-	// Output:
-	// [1.0000 0.8571 0.7500 0.6667 0.4800 0.3750 0.5000 0.3333 0.2500]
-	// [0.6667 0.6316 0.6000 0.5714 0.4898 0.4286 0.5000 0.4000 0.3333]
-}
-
 // AnomalyCLIP smooths each 518×518 map with σ = 4 (radius 16).
 func ExampleGaussian() {
 	g, err := postproc.NewGaussian(postproc.AnomalyCLIPSigma, postproc.GaussianTruncate)

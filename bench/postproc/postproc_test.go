@@ -12,10 +12,6 @@ func TestShapeErrors(t *testing.T) {
 	m23 := Mat{Rows: 2, Cols: 3, Data: make([]float32, 6)}
 	m33 := Mat{Rows: 3, Cols: 3, Data: make([]float32, 9)}
 	m22 := Mat{Rows: 2, Cols: 2, Data: make([]float32, 4)}
-	w2, err := NewWindows(3, 3, 2, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	g, err := NewGaussian(1, GaussianTruncate)
 	if err != nil {
 		t.Fatal(err)
@@ -55,17 +51,6 @@ func TestShapeErrors(t *testing.T) {
 		{"gaussian: length mismatch", g.Filter(make([]float32, 6), make([]float32, 5), 2, 3), true},
 		{"gaussian: zero height", g.Filter(nil, nil, 0, 3), true},
 		{"gaussian filter: bad sigma", GaussianFilter(make([]float32, 4), make([]float32, 4), 2, 2, math.Inf(1)), false},
-		{"windows: too large", func() error { _, err := NewWindows(3, 3, 4, 1); return err }(), true},
-		{"windows: zero stride", func() error { _, err := NewWindows(3, 3, 2, 0); return err }(), true},
-		{"windows: zero grid", func() error { _, err := NewWindows(0, 3, 1, 1); return err }(), true},
-		{"harmonic: score count", HarmonicAggregate(make([]float32, 9), make([]float32, 3), w2), true},
-		{"harmonic: dst size", HarmonicAggregate(make([]float32, 8), make([]float32, 4), w2), true},
-		{"harmonic: hand-built windows out of range", HarmonicAggregate(make([]float32, 9), make([]float32, 1),
-			Windows{GridH: 3, GridW: 3, K: 1, Stride: 1, N: 1, Patches: []int{9}}), true},
-		{"harmonic: inconsistent windows", HarmonicAggregate(make([]float32, 9), make([]float32, 2),
-			Windows{GridH: 3, GridW: 3, K: 2, Stride: 1, N: 2, Patches: []int{0, 1, 3}}), true},
-		{"multi-scale: no maps", MultiScaleHarmonic(make([]float32, 4), 0.5), false},
-		{"multi-scale: map size", MultiScaleHarmonic(make([]float32, 4), 0.5, make([]float32, 4), make([]float32, 3)), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,93 +61,6 @@ func TestShapeErrors(t *testing.T) {
 				t.Errorf("errors.Is(ErrShape) = %v: %v", !tt.shape, tt.err)
 			}
 		})
-	}
-}
-
-// TestAnomalibExamples checks the examples in anomalib's winclip/utils.py
-// docstrings (make_masks, harmonic_aggregation), which the reference prints
-// to four decimals.
-func TestAnomalibExamples(t *testing.T) {
-	masks := []struct {
-		h, w, k, s int
-		want       [][]int // make_masks(...) as printed: one row per position in the window
-	}{
-		{3, 3, 2, 1, [][]int{{0, 1, 3, 4}, {1, 2, 4, 5}, {3, 4, 6, 7}, {4, 5, 7, 8}}},
-		{4, 4, 2, 1, [][]int{
-			{0, 1, 2, 4, 5, 6, 8, 9, 10},
-			{1, 2, 3, 5, 6, 7, 9, 10, 11},
-			{4, 5, 6, 8, 9, 10, 12, 13, 14},
-			{5, 6, 7, 9, 10, 11, 13, 14, 15}}},
-		{4, 4, 2, 2, [][]int{{0, 2, 8, 10}, {1, 3, 9, 11}, {4, 6, 12, 14}, {5, 7, 13, 15}}},
-	}
-	for _, m := range masks {
-		w, err := NewWindows(m.h, m.w, m.k, m.s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for j, row := range m.want { // make_masks is (k·k, n_windows): row j is patch j of every window
-			for i, want := range row {
-				if got := w.Window(i)[j]; got != want {
-					t.Errorf("make_masks((%d,%d),%d,%d)[%d][%d] = %d, want %d", m.h, m.w, m.k, m.s, j, i, got, want)
-				}
-			}
-		}
-	}
-
-	w, _ := NewWindows(3, 3, 2, 1)
-	got := make([]float32, 9)
-	if err := HarmonicAggregate(got, []float32{1, 0.75, 0.5, 0.25}, w); err != nil {
-		t.Fatal(err)
-	}
-	want := []float64{1.0000, 0.8571, 0.7500, 0.6667, 0.4800, 0.3750, 0.5000, 0.3333, 0.2500}
-	for i := range want {
-		if math.Abs(float64(got[i])-want[i]) > 0.5e-4 {
-			t.Errorf("patch %d: %.4f, anomalib prints %.4f", i, got[i], want[i])
-		}
-	}
-}
-
-func TestWindowTokens(t *testing.T) {
-	w, err := NewWindows(WinCLIPGrid, WinCLIPGrid, WinCLIPLarge, WinCLIPStride)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.N != 13*13 { // method.md §6.1: 169 windows of 3×3
-		t.Fatalf("%d windows of 3×3, method.md §6.1 says 169", w.N)
-	}
-	tok := w.Tokens()
-	if len(tok) != w.N*10 {
-		t.Fatalf("%d tokens, want %d", len(tok), w.N*10)
-	}
-	// The last window covers rows 12–14, columns 12–14: patches 192…224,
-	// tokens 193…225 of the 226-token sequence.
-	last := tok[len(tok)-10:]
-	if want := []int{0, 193, 194, 195, 208, 209, 210, 223, 224, 225}; !slices.Equal(last, want) {
-		t.Errorf("last window's tokens %v, want %v", last, want)
-	}
-	for i := range w.N {
-		if tok[i*10] != 0 {
-			t.Fatalf("window %d does not start with CLS", i)
-		}
-	}
-	w2, _ := NewWindows(WinCLIPGrid, WinCLIPGrid, WinCLIPSmall, WinCLIPStride)
-	if w2.N != 14*14 { // method.md §6.1: 196 windows of 2×2
-		t.Errorf("%d windows of 2×2, method.md §6.1 says 196", w2.N)
-	}
-}
-
-// TestHarmonicEdges covers nan_to_num: uncovered patches and zero scores
-// give 0; a NaN score gives 0 on its patches.
-func TestHarmonicEdges(t *testing.T) {
-	w, _ := NewWindows(3, 3, 1, 2) // windows on patches 0, 2, 6, 8
-	dst := make([]float32, 9)
-	nan := float32(math.NaN())
-	if err := HarmonicAggregate(dst, []float32{0.5, 0, nan, 0.25}, w); err != nil {
-		t.Fatal(err)
-	}
-	want := []float32{0.5, 0, 0, 0, 0, 0, 0, 0, 0.25}
-	if !slices.Equal(dst, want) {
-		t.Errorf("got %v, want %v", dst, want)
 	}
 }
 

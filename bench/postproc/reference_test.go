@@ -2,7 +2,6 @@ package postproc
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -262,92 +261,6 @@ func TestGaussianKernelReference(t *testing.T) {
 				}
 			}
 			t.Logf("radius %d, max relative difference from scipy %.3g", g.Radius(), worst)
-		})
-	}
-}
-
-func TestWindowsReference(t *testing.T) {
-	for _, c := range loadCases(t, "windows") {
-		t.Run(c.Name, func(t *testing.T) {
-			w, err := NewWindows(c.GridH, c.GridW, c.K, c.Stride)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if w.N != len(c.Patches) {
-				t.Fatalf("%d windows, want %d", w.N, len(c.Patches))
-			}
-			for i, want := range c.Patches {
-				if got := w.Window(i); fmt.Sprint(got) != fmt.Sprint(want) {
-					t.Errorf("window %d: %v, want %v", i, got, want)
-				}
-			}
-		})
-	}
-}
-
-func TestHarmonicReference(t *testing.T) {
-	for _, c := range loadCases(t, "harmonic") {
-		t.Run(c.Name, func(t *testing.T) {
-			w, err := NewWindows(c.GridH, c.GridW, c.K, c.Stride)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dst := make([]float32, c.GridH*c.GridW)
-			if err := HarmonicAggregate(dst, load(t, c.Scores).Data, w); err != nil {
-				t.Fatal(err)
-			}
-			compare(t, dst, load(t, c.Want).Data)
-		})
-	}
-}
-
-func TestMultiScaleReference(t *testing.T) {
-	for _, c := range loadCases(t, "multiscale") {
-		t.Run(c.Name, func(t *testing.T) {
-			var maps [][]float32
-			for _, m := range c.Maps {
-				maps = append(maps, load(t, m).Data)
-			}
-			dst := make([]float32, len(maps[0]))
-			if err := MultiScaleHarmonic(dst, float32(c.Image), maps...); err != nil {
-				t.Fatal(err)
-			}
-			compare(t, dst, load(t, c.Want).Data)
-		})
-	}
-}
-
-// TestWinCLIPReference chains the WinCLIP steps as the scheme will: window
-// scores → per-scale harmonic maps → multi-scale mean → 240×240.
-func TestWinCLIPReference(t *testing.T) {
-	for _, c := range loadCases(t, "winclip") {
-		t.Run(c.Name, func(t *testing.T) {
-			const g = WinCLIPGrid
-			var maps [][]float32
-			for _, s := range []struct {
-				k      int
-				scores string
-			}{{WinCLIPSmall, c.Scores2}, {WinCLIPLarge, c.Scores3}} {
-				w, err := NewWindows(g, g, s.k, WinCLIPStride)
-				if err != nil {
-					t.Fatal(err)
-				}
-				m := make([]float32, g*g)
-				if err := HarmonicAggregate(m, load(t, s.scores).Data, w); err != nil {
-					t.Fatal(err)
-				}
-				maps = append(maps, m)
-			}
-			ms := make([]float32, g*g)
-			if err := MultiScaleHarmonic(ms, float32(c.Image), maps...); err != nil {
-				t.Fatal(err)
-			}
-			compare(t, ms, load(t, c.Multiscale).Data)
-			out := Grid{C: 1, H: 240, W: 240, Data: make([]float32, 240*240)}
-			if err := Upsample(out, Grid{C: 1, H: g, W: g, Data: ms}, false); err != nil {
-				t.Fatal(err)
-			}
-			compare(t, pick(out, c.Rows), load(t, c.Want).Data)
 		})
 	}
 }

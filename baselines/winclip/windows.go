@@ -1,18 +1,22 @@
-package postproc
+package winclip
 
 import (
 	"fmt"
 	"math"
+
+	"github.com/dapobench/dapobench/bench/postproc"
 )
 
 // WinCLIP's geometry (method.md §6.1): ViT-B-16-plus-240 sees a 15×15 grid of
 // 16-pixel patches, and zero-shot maps use windows of 2×2 and 3×3 patches
 // at stride 1.
 const (
-	WinCLIPGrid   = 15
-	WinCLIPSmall  = 2
-	WinCLIPLarge  = 3
-	WinCLIPStride = 1
+	Grid  = 15
+	Small = 2
+	Large = 3
+	// Stride is the step of the sliding windows, in patches
+	// (make_masks(grid, k, stride=1)).
+	Stride = 1
 )
 
 // Windows is a set of square sliding windows over a patch grid, in the order
@@ -33,10 +37,10 @@ type Windows struct {
 func NewWindows(gridH, gridW, k, stride int) (Windows, error) {
 	const limit = 1 << 15
 	if gridH <= 0 || gridW <= 0 || k <= 0 || stride <= 0 || gridH > limit || gridW > limit {
-		return Windows{}, fmt.Errorf("windows: %w: grid %d×%d, window %d, stride %d", ErrShape, gridH, gridW, k, stride)
+		return Windows{}, fmt.Errorf("windows: %w: grid %d×%d, window %d, stride %d", postproc.ErrShape, gridH, gridW, k, stride)
 	}
 	if k > gridH || k > gridW {
-		return Windows{}, fmt.Errorf("windows: %w: window %d does not fit in grid %d×%d", ErrShape, k, gridH, gridW)
+		return Windows{}, fmt.Errorf("windows: %w: window %d does not fit in grid %d×%d", postproc.ErrShape, k, gridH, gridW)
 	}
 	nh, nw := (gridH-k)/stride+1, (gridW-k)/stride+1
 	w := Windows{GridH: gridH, GridW: gridW, K: k, Stride: stride, N: nh * nw}
@@ -91,10 +95,10 @@ func HarmonicAggregate(dst, scores []float32, w Windows) error {
 		return fmt.Errorf("harmonic aggregation: %w", err)
 	}
 	if len(scores) != w.N {
-		return fmt.Errorf("harmonic aggregation: %w: %d scores for %d windows", ErrShape, len(scores), w.N)
+		return fmt.Errorf("harmonic aggregation: %w: %d scores for %d windows", postproc.ErrShape, len(scores), w.N)
 	}
 	if len(dst) != w.GridH*w.GridW {
-		return fmt.Errorf("harmonic aggregation: %w: dst holds %d values, grid is %d×%d", ErrShape, len(dst), w.GridH, w.GridW)
+		return fmt.Errorf("harmonic aggregation: %w: dst holds %d values, grid is %d×%d", postproc.ErrShape, len(dst), w.GridH, w.GridW)
 	}
 	inv := make([]float64, len(dst))
 	count := make([]int, len(dst))
@@ -117,12 +121,12 @@ func (w Windows) check() error {
 	if w.GridH <= 0 || w.GridW <= 0 || w.K <= 0 || w.K > 1<<15 || w.N < 0 || w.GridH > math.MaxInt/w.GridW ||
 		w.N > math.MaxInt/(w.K*w.K) || len(w.Patches) != w.N*w.K*w.K {
 		return fmt.Errorf("%w: windows: grid %d×%d, %d windows of %d×%d, %d patch indices",
-			ErrShape, w.GridH, w.GridW, w.N, w.K, w.K, len(w.Patches))
+			postproc.ErrShape, w.GridH, w.GridW, w.N, w.K, w.K, len(w.Patches))
 	}
 	n := w.GridH * w.GridW
 	for _, p := range w.Patches {
 		if p < 0 || p >= n {
-			return fmt.Errorf("%w: windows: patch index %d outside the %d×%d grid", ErrShape, p, w.GridH, w.GridW)
+			return fmt.Errorf("%w: windows: patch index %d outside the %d×%d grid", postproc.ErrShape, p, w.GridH, w.GridW)
 		}
 	}
 	return nil
@@ -150,7 +154,7 @@ func MultiScaleHarmonic(dst []float32, image float32, maps ...[]float32) error {
 	}
 	for i, m := range maps {
 		if len(m) != len(dst) {
-			return fmt.Errorf("multi-scale harmonic mean: %w: map %d holds %d values, dst %d", ErrShape, i, len(m), len(dst))
+			return fmt.Errorf("multi-scale harmonic mean: %w: map %d holds %d values, dst %d", postproc.ErrShape, i, len(m), len(dst))
 		}
 	}
 	n := float64(len(maps) + 1)
