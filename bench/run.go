@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -16,11 +15,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/internal/npy"
+	"github.com/dapobench/dapobench/internal/parallel"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/results"
@@ -254,20 +253,12 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 		}
 		batch := samples[p.start : p.start+len(feats)]
 		outs := make([]scored, len(batch))
-		errs := make([]error, len(batch))
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, cfg.Workers)
-		for i := range batch {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func(i int) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				outs[i], errs[i] = scoreOne(ctx, sc, feats[i], batch[i], x, size)
-			}(i)
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		err = parallel.For(ctx, len(batch), cfg.Workers, func(ctx context.Context, i int) error {
+			var err error
+			outs[i], err = scoreOne(ctx, sc, feats[i], batch[i], x, size)
+			return err
+		})
+		if err != nil {
 			return r, err
 		}
 		for i, s := range batch {

@@ -7,7 +7,8 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
+
+	"github.com/dapobench/dapobench/internal/parallel"
 )
 
 // check validates every sample of the set: image headers (size, complete
@@ -30,29 +31,13 @@ func (l *loader) check(ctx context.Context) error {
 	}
 
 	perSample := make([]error, len(s))
-	workers := min(4*runtime.GOMAXPROCS(0), max(1, len(s)))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				perSample[i] = l.checkSample(&s[i])
-			}
-		}()
-	}
-feed:
-	for i := range s {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	// Header checks wait on the disk more than on the CPU: more workers
+	// than cores.
+	err := parallel.For(ctx, len(s), 4*runtime.GOMAXPROCS(0), func(_ context.Context, i int) error {
+		perSample[i] = l.checkSample(&s[i])
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	for _, err := range perSample {

@@ -2,10 +2,10 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
-	"sync/atomic"
 	"testing"
+
+	"github.com/dapobench/dapobench/internal/parallel"
 )
 
 // TestParallelCategories evaluates several categories at once, each with
@@ -38,7 +38,7 @@ func TestParallelCategories(t *testing.T) {
 		want[i] = r
 	}
 	got := make([]PixelResult, len(cats))
-	err := Parallel(context.Background(), len(cats), 3, func(ctx context.Context, i int) error {
+	err := parallel.For(context.Background(), len(cats), 3, func(ctx context.Context, i int) error {
 		r, err := eval(ctx, cats[i])
 		got[i] = r
 		return err
@@ -54,32 +54,5 @@ func TestParallelCategories(t *testing.T) {
 				t.Errorf("category %d: parallel %+v, sequential %+v", i, p[0], p[1])
 			}
 		}
-	}
-}
-
-func TestParallelStopsOnError(t *testing.T) {
-	boom := errors.New("boom")
-	var ran atomic.Int32
-	err := Parallel(context.Background(), 100, 2, func(ctx context.Context, i int) error {
-		ran.Add(1)
-		switch {
-		case i < 3:
-			return nil
-		case i == 3:
-			return boom
-		}
-		<-ctx.Done() // later calls wait for the cancellation
-		return ctx.Err()
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("error %v, want boom", err)
-	}
-	if n := ran.Load(); n > 10 {
-		t.Errorf("%d calls ran after the failure", n)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := Parallel(ctx, 5, 2, func(context.Context, int) error { return nil }); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled context: %v", err)
 	}
 }

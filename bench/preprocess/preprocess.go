@@ -2,10 +2,11 @@ package preprocess
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
-	"runtime"
-	"sync"
+
+	"github.com/dapobench/dapobench/internal/parallel"
 )
 
 // Input sizes, from ../shared/reference/method.md. Every method squashes
@@ -127,42 +128,14 @@ func (s Spec) Files(ctx context.Context, dst []float32, paths []string) error {
 	if len(dst) != len(paths)*s.ImageLen() {
 		return fmt.Errorf("preprocess: destination holds %d values, want %d images × %d = %d", len(dst), len(paths), s.ImageLen(), len(paths)*s.ImageLen())
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var once sync.Once
-	var firstErr error
 	lut := s.lut()
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(paths)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := s.file(dst[i*s.ImageLen():(i+1)*s.ImageLen()], paths[i], lut); err != nil {
-					once.Do(func() { firstErr = err })
-					cancel()
-				}
-			}
-		}()
-	}
-feed:
-	for i := range paths {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	if err := ctx.Err(); err != nil {
+	err := parallel.For(ctx, len(paths), 0, func(_ context.Context, i int) error {
+		return s.file(dst[i*s.ImageLen():(i+1)*s.ImageLen()], paths[i], lut)
+	})
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return fmt.Errorf("preprocess: %w", err)
 	}
-	return nil
+	return err
 }
 
 func (s Spec) file(dst []float32, path string, lut *[3][256]float32) error {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dapobench/dapobench/bench/preprocess"
+	"github.com/dapobench/dapobench/internal/parallel"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/metrics/mapio"
@@ -118,7 +119,7 @@ func evalMaps(ctx context.Context, cfg evalConfig) (*results.Results, error) {
 
 	entries := make([]*results.Entry, len(cats))
 	rounded := make([]int, len(cats))
-	err = metrics.Parallel(ctx, len(cats), cfg.workers, func(ctx context.Context, i int) error {
+	err = parallel.For(ctx, len(cats), cfg.workers, func(ctx context.Context, i int) error {
 		start := time.Now()
 		e, nr, err := evalCategory(ctx, cfg, byCat[cats[i]])
 		if err != nil {

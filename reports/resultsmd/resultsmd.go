@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/internal/atomicfile"
-	"github.com/dapobench/dapobench/metrics"
+	"github.com/dapobench/dapobench/internal/parallel"
 	"github.com/dapobench/dapobench/reports"
 	"github.com/dapobench/dapobench/reports/rundir"
 )
@@ -167,7 +167,7 @@ func writeDataset(ctx context.Context, out, figDir string, g *group, opt Options
 	if err != nil {
 		return "", err
 	}
-	if err := metrics.Parallel(ctx, len(plan.jobs), opt.Workers, func(ctx context.Context, i int) error {
+	if err := parallel.For(ctx, len(plan.jobs), opt.Workers, func(ctx context.Context, i int) error {
 		return plan.jobs[i].run()
 	}); err != nil {
 		return "", err

@@ -1,4 +1,8 @@
-package metrics
+// Package parallel runs independent pieces of work on a bounded number of
+// goroutines: categories of a dataset, images of a batch, samples of a scan.
+// One helper, so that cancellation and first-error semantics are the same
+// everywhere.
+package parallel
 
 import (
 	"context"
@@ -6,12 +10,11 @@ import (
 	"sync"
 )
 
-// Parallel runs fn(ctx, i) for i in [0, n) on at most workers goroutines
-// (GOMAXPROCS when workers ≤ 0). Categories are independent, so this is
-// how a dataset is evaluated: one category per core, each with its own
-// accumulators. The first error cancels the context passed to the other
-// calls and is returned; calls not yet started are skipped.
-func Parallel(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
+// For runs fn(ctx, i) for i in [0, n) on at most workers goroutines
+// (GOMAXPROCS when workers ≤ 0). The first error cancels the context passed
+// to the other calls and is returned; calls not yet started are skipped.
+// When ctx is cancelled first, its error is returned.
+func For(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
