@@ -80,3 +80,15 @@ type Scheme interface {
 	// Prepare builds the text side of one category.
 	Prepare(ctx context.Context, m *Model, c Category) (Scorer, error)
 }
+
+// Variant names one configuration of a scheme: the scheme itself or an
+// ablation of it. Every scheme package lists its variants with
+// Variants() []Variant, the scheme itself first, and turns a name into
+// options with Parse(name string, base Options) (Options, error), which
+// applies the variant to base (its learned tensors, vocabulary …) and names
+// the options after it; "" is the scheme itself.
+type Variant struct {
+	Name string
+	// Doc says in a line what differs from the scheme itself.
+	Doc string
+}

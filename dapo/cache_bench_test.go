@@ -56,7 +56,7 @@ func BenchmarkSecondScheme(b *testing.B) {
 		b.Fatal(err)
 	}
 	run := func(variant, cacheDir, out string) time.Duration {
-		opt, err := dapo.WithVariant(variant, dapo.Options{Learned: l})
+		opt, err := dapo.Parse(variant, dapo.Options{Learned: l})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -3,6 +3,8 @@ package dapo
 import (
 	"fmt"
 	"strings"
+
+	"github.com/dapobench/dapobench/bench"
 )
 
 // HandcraftedContext is the fixed context of the handcrafted-prompt
@@ -12,40 +14,40 @@ const HandcraftedContext = "a photo of a"
 // variants are the ablations a researcher runs against DAPO, as
 // configuration: each is the default DAPO with one change.
 var variants = []struct {
-	name, doc string
-	apply     func(*Options)
+	bench.Variant
+	apply func(*Options)
 }{
-	{"dapo", "DAPO as the official code runs it", func(*Options) {}},
-	{"dapo/no-defect-words", "one abnormal prompt without a defect word", func(o *Options) { o.NoDefectWords = true }},
-	{"dapo/handcrafted", "context \"" + HandcraftedContext + "\" instead of the learned tokens", func(o *Options) { o.Handcrafted = HandcraftedContext }},
-	{"dapo/e1", "one prompt group (E=1) instead of ten", func(o *Options) { o.Groups = 1 }},
-	{"dapo/last-layer", "anomaly map from the last feature layer only", func(o *Options) { o.Layers = []int{-1} }},
+	{bench.Variant{Name: "dapo", Doc: "DAPO as the official code runs it"}, func(*Options) {}},
+	{bench.Variant{Name: "dapo/no-defect-words", Doc: "one abnormal prompt without a defect word"}, func(o *Options) { o.NoDefectWords = true }},
+	{bench.Variant{Name: "dapo/handcrafted", Doc: "context \"" + HandcraftedContext + "\" instead of the learned tokens"}, func(o *Options) { o.Handcrafted = HandcraftedContext }},
+	{bench.Variant{Name: "dapo/e1", Doc: "one prompt group (E=1) instead of ten"}, func(o *Options) { o.Groups = 1 }},
+	{bench.Variant{Name: "dapo/last-layer", Doc: "anomaly map from the last feature layer only"}, func(o *Options) { o.Layers = []int{-1} }},
 }
 
-// VariantNames lists the named variants with a line each.
-func VariantNames() [][2]string {
-	out := make([][2]string, len(variants))
+// Variants lists the named variants, DAPO itself first.
+func Variants() []bench.Variant {
+	out := make([]bench.Variant, len(variants))
 	for i, v := range variants {
-		out[i] = [2]string{v.name, v.doc}
+		out[i] = v.Variant
 	}
 	return out
 }
 
-// WithVariant applies the named variant to o and names o after it. A
-// layer of -1 stands for the model's last feature layer and is resolved in
-// Prepare.
-func WithVariant(name string, o Options) (Options, error) {
+// Parse applies the named variant ("" is DAPO itself) to base and names
+// the options after it. A layer of -1 stands for the model's last feature
+// layer and is resolved in Prepare.
+func Parse(name string, base Options) (Options, error) {
 	if name == "" {
 		name = "dapo"
 	}
 	var names []string
 	for _, v := range variants {
-		if v.name == name {
-			v.apply(&o)
-			o.Name = name
-			return o, nil
+		if v.Name == name {
+			v.apply(&base)
+			base.Name = name
+			return base, nil
 		}
-		names = append(names, v.name)
+		names = append(names, v.Name)
 	}
-	return o, fmt.Errorf("dapo: unknown variant %q; valid: %s", name, strings.Join(names, ", "))
+	return base, fmt.Errorf("dapo: unknown variant %q; valid: %s", name, strings.Join(names, ", "))
 }

@@ -74,7 +74,7 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 	var layers []int
 	switch scheme {
 	case checkpoints.DAPO:
-		o, err := dapo.WithVariant(variant, dapo.Options{})
+		o, err := dapo.Parse(variant, dapo.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
@@ -112,7 +112,7 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 		if variant == "" {
 			variant = "anomalyclip"
 		}
-		o, err := anomalyclip.Parse(variant)
+		o, err := anomalyclip.Parse(variant, anomalyclip.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}

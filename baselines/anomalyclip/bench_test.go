@@ -61,7 +61,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("anomalyclip/layers-1-2-3")
 	f.Add("anomalyclip/layers-99999999999999999999")
 	f.Fuzz(func(t *testing.T, name string) {
-		o, err := Parse(name)
+		o, err := Parse(name, Options{})
 		if err != nil {
 			return
 		}

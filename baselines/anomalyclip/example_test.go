@@ -28,7 +28,7 @@ func ExampleParse() {
 	for _, v := range anomalyclip.Variants() {
 		fmt.Println(v.Name)
 	}
-	o, err := anomalyclip.Parse("anomalyclip/layers-12-24")
+	o, err := anomalyclip.Parse("anomalyclip/layers-12-24", anomalyclip.Options{})
 	if err != nil {
 		panic(err)
 	}

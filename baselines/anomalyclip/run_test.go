@@ -21,7 +21,7 @@ import (
 // the environment's model.
 func newScheme(t *testing.T, env *e2e.Env, variant string) *anomalyclip.Scheme {
 	t.Helper()
-	o, err := anomalyclip.Parse(variant)
+	o, err := anomalyclip.Parse(variant, anomalyclip.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -291,7 +291,7 @@ func TestVariants(t *testing.T) {
 			t.Errorf("variant %s listed twice", v.Name)
 		}
 		seen[v.Name] = true
-		o, err := Parse(v.Name)
+		o, err := Parse(v.Name, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,7 +323,7 @@ func TestVariants(t *testing.T) {
 		{"anomalyclip/layers-0", nil, false},
 		{"anomalyclip/few-shot", nil, false},
 	} {
-		o, err := Parse(c.name)
+		o, err := Parse(c.name, Options{})
 		if (err == nil) != c.ok || !slices.Equal(o.Layers, c.layers) {
 			t.Errorf("Parse(%q) = %v, %v", c.name, o.Layers, err)
 		}

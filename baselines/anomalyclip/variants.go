@@ -4,45 +4,50 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-)
 
-// Variant is a named configuration of the scheme: the name appears in
-// results and tables, and the CLI selects it with --variant. Learned is
-// left for the caller to set.
-type Variant struct {
-	Name string
-	// Doc says in a line what differs from AnomalyCLIP.
-	Doc     string
-	Options Options
-}
+	"github.com/dapobench/dapobench/bench"
+)
 
 // layersPrefix starts the names of layer-subset variants:
 // "anomalyclip/layers-6-12-18-24".
 const layersPrefix = "anomalyclip/layers-"
 
-// Variants lists the named AnomalyCLIP variants, AnomalyCLIP itself
-// first. Any layer set can be named "anomalyclip/layers-<l>-<l>…"; the
-// list shows the one of the paper's first version.
-func Variants() []Variant {
-	return []Variant{
-		{Name: "anomalyclip", Doc: "AnomalyCLIP as test.sh runs it: the model's feature layers ([24] for ViT-L), Gaussian σ=4",
-			Options: Options{}},
-		{Name: "anomalyclip/no-smoothing", Doc: "maps without the Gaussian filter",
-			Options: Options{NoSmoothing: true}},
-		{Name: layersPrefix + "6-12-18-24", Doc: "maps summed over layers 6, 12, 18 and 24 (paper v1, argparse default); needs a model built with them",
-			Options: Options{Layers: []int{6, 12, 18, 24}}},
-	}
+// variants are AnomalyCLIP and its ablations, as configuration. Any layer
+// set can be named "anomalyclip/layers-<l>-<l>…"; the list shows the one of
+// the paper's first version.
+var variants = []struct {
+	bench.Variant
+	apply func(*Options)
+}{
+	{bench.Variant{Name: "anomalyclip", Doc: "AnomalyCLIP as test.sh runs it: the model's feature layers ([24] for ViT-L), Gaussian σ=4"},
+		func(*Options) {}},
+	{bench.Variant{Name: "anomalyclip/no-smoothing", Doc: "maps without the Gaussian filter"},
+		func(o *Options) { o.NoSmoothing = true }},
+	{bench.Variant{Name: layersPrefix + "6-12-18-24", Doc: "maps summed over layers 6, 12, 18 and 24 (paper v1, argparse default); needs a model built with them"},
+		func(o *Options) { o.Layers = []int{6, 12, 18, 24} }},
 }
 
-// Parse returns the options of a named variant, with Name set and Learned
-// nil.
-func Parse(name string) (Options, error) {
+// Variants lists the named AnomalyCLIP variants, AnomalyCLIP itself first.
+func Variants() []bench.Variant {
+	out := make([]bench.Variant, len(variants))
+	for i, v := range variants {
+		out[i] = v.Variant
+	}
+	return out
+}
+
+// Parse applies the named variant ("" is AnomalyCLIP itself) to base and
+// names the options after it.
+func Parse(name string, base Options) (Options, error) {
+	if name == "" {
+		name = "anomalyclip"
+	}
 	var names []string
-	for _, v := range Variants() {
+	for _, v := range variants {
 		if v.Name == name {
-			o := v.Options
-			o.Name = v.Name
-			return o, nil
+			v.apply(&base)
+			base.Name = name
+			return base, nil
 		}
 		names = append(names, v.Name)
 	}
@@ -55,7 +60,8 @@ func Parse(name string) (Options, error) {
 			}
 			layers = append(layers, l)
 		}
-		return Options{Name: name, Layers: layers}, nil
+		base.Name, base.Layers = name, layers
+		return base, nil
 	}
 	return Options{}, fmt.Errorf("anomalyclip: unknown variant %q (want one of %s, or %s<layer>-<layer>…)", name, strings.Join(names, ", "), layersPrefix)
 }

@@ -52,7 +52,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add("winclip/scale-4")
 	f.Fuzz(func(t *testing.T, name string) {
-		o, err := Parse(name)
+		o, err := Parse(name, Options{})
 		if err != nil {
 			return
 		}

@@ -30,7 +30,7 @@ func ExampleParse() {
 	for _, v := range winclip.Variants() {
 		fmt.Println(v.Name)
 	}
-	o, err := winclip.Parse("winclip/scale-2")
+	o, err := winclip.Parse("winclip/scale-2", winclip.Options{})
 	if err != nil {
 		panic(err)
 	}

@@ -63,7 +63,7 @@ func TestRun(t *testing.T) {
 
 	// The no-windows variant reads the same cache entries; its maps are
 	// the image score everywhere.
-	o, err := winclip.Parse("winclip/no-windows")
+	o, err := winclip.Parse("winclip/no-windows", winclip.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

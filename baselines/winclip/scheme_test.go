@@ -352,7 +352,7 @@ func TestVariants(t *testing.T) {
 		if v.Name != "winclip" && !strings.HasPrefix(v.Name, "winclip/") {
 			t.Errorf("variant %s: name does not start with winclip/", v.Name)
 		}
-		o, err := Parse(v.Name)
+		o, err := Parse(v.Name, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,7 +367,7 @@ func TestVariants(t *testing.T) {
 			t.Errorf("%s: no settings", v.Name)
 		}
 	}
-	if _, err := Parse("winclip/few-shot"); err == nil || !strings.Contains(err.Error(), "winclip/no-windows") {
+	if _, err := Parse("winclip/few-shot", Options{}); err == nil || !strings.Contains(err.Error(), "winclip/no-windows") {
 		t.Errorf("unknown variant: error %v", err)
 	}
 	if s, _ := New(Options{}); s.Name() != "winclip" {

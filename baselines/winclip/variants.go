@@ -3,43 +3,51 @@ package winclip
 import (
 	"fmt"
 	"strings"
+
+	"github.com/dapobench/dapobench/bench"
 )
 
-// Variant is a named configuration of the scheme: the name appears in
-// results and tables, and the CLI selects it with --variant.
-type Variant struct {
-	Name string
-	// Doc says in a line what differs from WinCLIP.
-	Doc     string
-	Options Options
+// variants are WinCLIP and its ablations, as configuration: each is the
+// default with one change.
+var variants = []struct {
+	bench.Variant
+	apply func(*Options)
+}{
+	{bench.Variant{Name: "winclip", Doc: "anomalib's zero-shot WinCLIP: 2×2 and 3×3 windows, 21 templates, category name"},
+		func(*Options) {}},
+	{bench.Variant{Name: "winclip/no-windows", Doc: "no window maps: the map is the image score at every pixel"},
+		func(o *Options) { o.NoWindows = true }},
+	{bench.Variant{Name: "winclip/scale-2", Doc: "2×2 windows only (harmonic mean with the image score)"},
+		func(o *Options) { o.Scales = []int{2} }},
+	{bench.Variant{Name: "winclip/scale-3", Doc: "3×3 windows only (harmonic mean with the image score)"},
+		func(o *Options) { o.Scales = []int{3} }},
+	{bench.Variant{Name: "winclip/templates-22", Doc: "the 22 templates of the authors' reproduction (caoyunkang/WinClip)"},
+		func(o *Options) { o.Templates = TemplatesOfficial }},
+	{bench.Variant{Name: "winclip/object", Doc: `the word "object" instead of the category name (anomalib's fallback)`},
+		func(o *Options) { o.Object = "object" }},
 }
 
 // Variants lists the named WinCLIP variants, WinCLIP itself first.
-func Variants() []Variant {
-	return []Variant{
-		{Name: "winclip", Doc: "anomalib's zero-shot WinCLIP: 2×2 and 3×3 windows, 21 templates, category name",
-			Options: Options{}},
-		{Name: "winclip/no-windows", Doc: "no window maps: the map is the image score at every pixel",
-			Options: Options{NoWindows: true}},
-		{Name: "winclip/scale-2", Doc: "2×2 windows only (harmonic mean with the image score)",
-			Options: Options{Scales: []int{2}}},
-		{Name: "winclip/scale-3", Doc: "3×3 windows only (harmonic mean with the image score)",
-			Options: Options{Scales: []int{3}}},
-		{Name: "winclip/templates-22", Doc: "the 22 templates of the authors' reproduction (caoyunkang/WinClip)",
-			Options: Options{Templates: TemplatesOfficial}},
-		{Name: "winclip/object", Doc: `the word "object" instead of the category name (anomalib's fallback)`,
-			Options: Options{Object: "object"}},
+func Variants() []bench.Variant {
+	out := make([]bench.Variant, len(variants))
+	for i, v := range variants {
+		out[i] = v.Variant
 	}
+	return out
 }
 
-// Parse returns the options of a named variant, with Name set.
-func Parse(name string) (Options, error) {
+// Parse applies the named variant ("" is WinCLIP itself) to base and names
+// the options after it.
+func Parse(name string, base Options) (Options, error) {
+	if name == "" {
+		name = "winclip"
+	}
 	var names []string
-	for _, v := range Variants() {
+	for _, v := range variants {
 		if v.Name == name {
-			o := v.Options
-			o.Name = v.Name
-			return o, nil
+			v.apply(&base)
+			base.Name = name
+			return base, nil
 		}
 		names = append(names, v.Name)
 	}

@@ -52,7 +52,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *listVariants {
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		for _, v := range spec.variants() {
-			fmt.Fprintf(tw, "%s\t%s\n", v[0], v[1])
+			fmt.Fprintf(tw, "%s\t%s\n", v.Name, v.Doc)
 		}
 		return tw.Flush()
 	}

@@ -24,16 +24,16 @@ type schemeOptions struct {
 // schemeSpec builds one scheme from the opened model.
 type schemeSpec struct {
 	name     string
-	variants func() [][2]string
+	variants func() []bench.Variant
 	build    func(m *bench.Model, o schemeOptions) (bench.Scheme, error)
 }
 
 // schemes is the explicit registry of prompt schemes.
 func schemes() []schemeSpec {
 	return []schemeSpec{
-		{"dapo", dapo.VariantNames, buildDAPO},
-		{"winclip", winclipVariants, buildWinCLIP},
-		{"anomalyclip", anomalyclipVariants, buildAnomalyCLIP},
+		{"dapo", dapo.Variants, buildDAPO},
+		{"winclip", winclip.Variants, buildWinCLIP},
+		{"anomalyclip", anomalyclip.Variants, buildAnomalyCLIP},
 	}
 }
 
@@ -75,7 +75,7 @@ func buildDAPO(m *bench.Model, o schemeOptions) (bench.Scheme, error) {
 	if err != nil {
 		return nil, err
 	}
-	opt, err := dapo.WithVariant(o.variant, dapo.Options{Learned: l, Words: o.words})
+	opt, err := dapo.Parse(o.variant, dapo.Options{Learned: l, Words: o.words})
 	if err != nil {
 		return nil, err
 	}
@@ -89,45 +89,25 @@ func buildWinCLIP(m *bench.Model, o schemeOptions) (bench.Scheme, error) {
 	if o.words != nil {
 		return nil, fmt.Errorf("%w: winclip uses its prompt ensemble; --words does not apply", errUsage)
 	}
-	if o.variant == "" {
-		o.variant = "winclip"
-	}
-	opt, err := winclip.Parse(o.variant)
+	opt, err := winclip.Parse(o.variant, winclip.Options{})
 	if err != nil {
 		return nil, err
 	}
 	return winclip.New(opt)
 }
 
-func winclipVariants() [][2]string {
-	var out [][2]string
-	for _, v := range winclip.Variants() {
-		out = append(out, [2]string{v.Name, v.Doc})
-	}
-	return out
-}
 
 func buildAnomalyCLIP(m *bench.Model, o schemeOptions) (bench.Scheme, error) {
 	if o.words != nil {
 		return nil, fmt.Errorf("%w: anomalyclip's prompts are object-agnostic; --words does not apply", errUsage)
 	}
-	if o.variant == "" {
-		o.variant = "anomalyclip"
-	}
-	opt, err := anomalyclip.Parse(o.variant)
+	l, err := learned(checkpoints.AnomalyCLIP, m, o)
 	if err != nil {
 		return nil, err
 	}
-	if opt.Learned, err = learned(checkpoints.AnomalyCLIP, m, o); err != nil {
+	opt, err := anomalyclip.Parse(o.variant, anomalyclip.Options{Learned: l})
+	if err != nil {
 		return nil, err
 	}
 	return anomalyclip.New(opt)
-}
-
-func anomalyclipVariants() [][2]string {
-	var out [][2]string
-	for _, v := range anomalyclip.Variants() {
-		out = append(out, [2]string{v.Name, v.Doc})
-	}
-	return out
 }
