@@ -133,10 +133,10 @@ func (t *tower) attention(y, prefix string, width, nh int, mask string, vv bool)
 	if mask != "" {
 		s = t.Add(s, mask)
 	}
-	ori = t.linear(t.merge(t.MatMul(t.Softmax(s), vh), width), prefix+"attn.out_proj.", [2]int{}, 1)
+	ori = t.linear(t.merge(t.MatMul(t.Softmax(s, -1), vh), width), prefix+"attn.out_proj.", [2]int{}, 1)
 	if vv {
 		sv := t.Mul(t.MatMul(vh, t.heads(v, nh, d, true)), t.Scalar(scale))
-		vvOut = t.linear(t.merge(t.MatMul(t.Softmax(sv), vh), width), prefix+"attn.out_proj.", [2]int{}, 1)
+		vvOut = t.linear(t.merge(t.MatMul(t.Softmax(sv, -1), vh), width), prefix+"attn.out_proj.", [2]int{}, 1)
 	}
 	return ori, vvOut
 }

@@ -83,7 +83,7 @@ func blockStack(width, layers, heads, tokens int) (*pb.ModelProto, error) {
 		y := ln(x, name+".ln1")
 		q := b.Mul(linear(y, name+".q", width, width), b.Scalar(float32(1/math.Sqrt(float64(d)))))
 		k, v := linear(y, name+".k", width, width), linear(y, name+".v", width, width)
-		a := b.MatMul(b.Softmax(b.MatMul(split(q, false), split(k, true))), split(v, false))
+		a := b.MatMul(b.Softmax(b.MatMul(split(q, false), split(k, true)), -1), split(v, false))
 		a = b.Reshape(b.Transpose(a, 0, 2, 1, 3), 0, 0, int64(width))
 		x = b.Add(x, linear(a, name+".o", width, width))
 		h := linear(ln(x, name+".ln2"), name+".fc", width, 4*width)

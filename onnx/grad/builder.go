@@ -24,6 +24,7 @@ const Double = graph.DType(pb.TensorProto_DOUBLE)
 // value, shapes that cannot broadcast) is kept and returned by Model and
 // Err; later calls do nothing useful, so callers check once at the end.
 type Builder struct {
+	graph.Ops
 	g       *pb.GraphProto
 	opset   int64
 	inf     inferer
@@ -55,6 +56,7 @@ func newBuilder(m *pb.ModelProto, opset int64, prefix string) (*Builder, error) 
 	g := m.GetGraph()
 	b := &Builder{g: g, opset: opset, inf: inferer{opset: opset, vals: map[string]*info{}},
 		names: map[string]bool{}, prefix: prefix, consts: map[string]string{}, model: m}
+	b.Ops = graph.NewOps(b.op, b.Ints)
 	available := map[string]bool{}
 	for _, t := range g.GetInitializer() {
 		if b.names[t.GetName()] {
@@ -300,90 +302,12 @@ func (b *Builder) Scalar(like string, v float64) string {
 	return n
 }
 
-// The operations of onnx/graph's builder, here for losses written after a
-// tower. Each is one ONNX node.
-
-// MatMul is numpy-style matrix multiplication with batch broadcasting.
-func (b *Builder) MatMul(x, y string) string { return b.op("MatMul", []string{x, y}) }
-
-// Add is element-wise addition with broadcasting.
-func (b *Builder) Add(x, y string) string { return b.op("Add", []string{x, y}) }
-
-// Sub is element-wise subtraction with broadcasting.
-func (b *Builder) Sub(x, y string) string { return b.op("Sub", []string{x, y}) }
-
-// Mul is element-wise multiplication with broadcasting.
-func (b *Builder) Mul(x, y string) string { return b.op("Mul", []string{x, y}) }
-
-// Div is element-wise division with broadcasting.
-func (b *Builder) Div(x, y string) string { return b.op("Div", []string{x, y}) }
-
-// Sigmoid is 1/(1+exp(−x)).
-func (b *Builder) Sigmoid(x string) string { return b.op("Sigmoid", []string{x}) }
-
-// Erf is the error function.
-func (b *Builder) Erf(x string) string { return b.op("Erf", []string{x}) }
-
-// Softmax normalises over axis (the class axis of a segmentation map is 1).
-func (b *Builder) Softmax(x string, axis int64) string {
-	return b.op("Softmax", []string{x}, attrInt("axis", axis))
-}
+// The operations a loss needs beyond the towers' (graph.Ops).
 
 // LogSoftmax is log(Softmax(x)) computed stably, for cross-entropy.
 func (b *Builder) LogSoftmax(x string, axis int64) string {
-	return b.op("LogSoftmax", []string{x}, attrInt("axis", axis))
+	return b.op("LogSoftmax", []string{x}, graph.AttrInt("axis", axis))
 }
-
-// LayerNorm normalises over the last axis with scale w and bias c.
-func (b *Builder) LayerNorm(x, w, c string, eps float32) string {
-	return b.op("LayerNormalization", []string{x, w, c}, attrInt("axis", -1), attrFloat("epsilon", eps))
-}
-
-// Transpose permutes axes.
-func (b *Builder) Transpose(x string, perm ...int64) string {
-	return b.op("Transpose", []string{x}, attrInts("perm", perm...))
-}
-
-// Reshape reshapes x; a 0 copies the input's dimension, -1 is inferred.
-func (b *Builder) Reshape(x string, shape ...int64) string {
-	return b.op("Reshape", []string{x, b.Ints(false, shape...)})
-}
-
-// Slice takes x[start:end] along axis.
-func (b *Builder) Slice(x string, axis, start, end int64) string {
-	return b.op("Slice", []string{x, b.Ints(false, start), b.Ints(false, end), b.Ints(false, axis)})
-}
-
-// Concat joins along axis.
-func (b *Builder) Concat(axis int64, xs ...string) string {
-	return b.op("Concat", xs, attrInt("axis", axis))
-}
-
-// Gather takes x[..., idx, ...] along axis with an int64 index tensor.
-func (b *Builder) Gather(x, idx string, axis int64) string {
-	return b.op("Gather", []string{x, idx}, attrInt("axis", axis))
-}
-
-// GatherElements picks x's elements along axis at idx (same rank as x).
-func (b *Builder) GatherElements(x, idx string, axis int64) string {
-	return b.op("GatherElements", []string{x, idx}, attrInt("axis", axis))
-}
-
-// Expand broadcasts x to shape (an int64 tensor).
-func (b *Builder) Expand(x, shape string) string { return b.op("Expand", []string{x, shape}) }
-
-// Shape is x's shape as an int64 tensor.
-func (b *Builder) Shape(x string) string { return b.op("Shape", []string{x}) }
-
-// Cast converts x to dtype to.
-func (b *Builder) Cast(x string, to graph.DType) string {
-	return b.op("Cast", []string{x}, attrInt("to", int64(to)))
-}
-
-// Identity copies x.
-func (b *Builder) Identity(x string) string { return b.op("Identity", []string{x}) }
-
-// The operations a loss needs beyond the towers'.
 
 // Exp is eˣ.
 func (b *Builder) Exp(x string) string { return b.op("Exp", []string{x}) }
@@ -434,12 +358,12 @@ func (b *Builder) reduce(op, x string, keepDims bool, axes []int64) string {
 	}
 	in := []string{x}
 	var attrs []*pb.AttributeProto
-	attrs = append(attrs, attrInt("keepdims", keep))
+	attrs = append(attrs, graph.AttrInt("keepdims", keep))
 	if len(axes) > 0 {
 		if reduceAxesFromInput(op, b.opset) {
 			in = append(in, b.Ints(false, axes...))
 		} else {
-			attrs = append(attrs, attrInts("axes", axes...))
+			attrs = append(attrs, graph.AttrInts("axes", axes...))
 		}
 	}
 	return b.op(op, in, attrs...)
@@ -494,7 +418,7 @@ func (b *Builder) Unsqueeze(x string, axes ...int64) string {
 
 // Flatten reshapes x to 2-D, joining the axes before and from axis.
 func (b *Builder) Flatten(x string, axis int64) string {
-	return b.op("Flatten", []string{x}, attrInt("axis", axis))
+	return b.op("Flatten", []string{x}, graph.AttrInt("axis", axis))
 }
 
 // errNoRank is wrapped by errors that come from a rank the build cannot

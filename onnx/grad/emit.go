@@ -119,7 +119,7 @@ func (e *emitter) reduceSum(x string, axes []int64, keep bool) string {
 	if keep {
 		k = 1
 	}
-	return e.b.op("ReduceSum", []string{x, e.b.Ints(false, axes...)}, attrInt("keepdims", k))
+	return e.b.op("ReduceSum", []string{x, e.b.Ints(false, axes...)}, graph.AttrInt("keepdims", k))
 }
 
 // reduceMean averages over axes in the form the opset wants.
@@ -183,7 +183,7 @@ func (e *emitter) unbroadcastDynamic(g, x string, k int) string {
 	one := b.Ints(false, 1)
 	mask := b.op("And", []string{b.Equal(xs, one), b.op("Not", []string{b.Equal(b.Shape(g), one)})})
 	axes := b.Reshape(b.op("NonZero", []string{mask}), -1)
-	r := b.op("ReduceSum", []string{g, axes}, attrInt("keepdims", 1), attrInt("noop_with_empty_axes", 1))
+	r := b.op("ReduceSum", []string{g, axes}, graph.AttrInt("keepdims", 1), graph.AttrInt("noop_with_empty_axes", 1))
 	return b.op("Reshape", []string{r, e.shapeOf(x)})
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/graph"
 )
 
 // Float64 returns a copy of m that computes in double: float inputs,
@@ -102,9 +103,9 @@ func doubleNode(n *pb.NodeProto) (*pb.NodeProto, error) {
 		attrs[i] = a
 		switch {
 		case n.GetOpType() == "Cast" && a.GetName() == "to" && isFloatType(int32(a.GetI())):
-			attrs[i] = attrInt("to", int64(tDouble))
+			attrs[i] = graph.AttrInt("to", int64(tDouble))
 		case n.GetOpType() == "LayerNormalization" && a.GetName() == "stash_type":
-			attrs[i] = attrInt("stash_type", int64(tDouble))
+			attrs[i] = graph.AttrInt("stash_type", int64(tDouble))
 		case a.GetType() == pb.AttributeProto_TENSOR && a.GetT() != nil && isFloatType(a.GetT().GetDataType()):
 			t, err := doubleTensor(a.GetT())
 			if err != nil {
@@ -122,7 +123,7 @@ func doubleNode(n *pb.NodeProto) (*pb.NodeProto, error) {
 			t, _ := floatTensor("value", tDouble, []int64{int64(len(vals))}, vals)
 			attrs[i] = attrTensor("value", t)
 		case a.GetName() == "dtype" && isFloatType(int32(a.GetI())):
-			attrs[i] = attrInt("dtype", int64(tDouble))
+			attrs[i] = graph.AttrInt("dtype", int64(tDouble))
 		default:
 			continue
 		}
@@ -130,7 +131,7 @@ func doubleNode(n *pb.NodeProto) (*pb.NodeProto, error) {
 	}
 	if n.GetOpType() == "LayerNormalization" && findAttr(n, "stash_type") == nil {
 		// the default stash type is float32: the statistics would be rounded
-		attrs = append(attrs, attrInt("stash_type", int64(tDouble)))
+		attrs = append(attrs, graph.AttrInt("stash_type", int64(tDouble)))
 		changed = true
 	}
 	if !changed {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/onnx/graph"
 )
 
 // vjp is one node's vector-Jacobian product being emitted: the incoming
@@ -425,7 +426,7 @@ func gradMatMul(c *vjp) ([]string, error) {
 		var ga string
 		switch {
 		case rW == 2:
-			ga = b.op("Gemm", []string{e.flat2(G), W}, attrInt("transB", 1))
+			ga = b.op("Gemm", []string{e.flat2(G), W}, graph.AttrInt("transB", 1))
 			if rA > 2 {
 				ga = b.op("Reshape", []string{ga, e.shapeOf(a)})
 			}
@@ -452,7 +453,7 @@ func gradMatMul(c *vjp) ([]string, error) {
 		var gw string
 		switch {
 		case rW == 2:
-			gw = b.op("Gemm", []string{e.flat2(A), e.flat2(G)}, attrInt("transA", 1))
+			gw = b.op("Gemm", []string{e.flat2(A), e.flat2(G)}, graph.AttrInt("transA", 1))
 		default:
 			at, err := e.swapLast2(A)
 			if err != nil {
@@ -750,7 +751,7 @@ func gradGatherElements(c *vjp) ([]string, error) {
 	}
 	zeros := b.op("ConstantOfShape", []string{e.shapeOf(x)}, attrTensor("value", zt))
 	ax := getInt(c.n, "axis", 0)
-	return []string{back(b.op("ScatterElements", []string{zeros, idx, g}, attrInt("axis", ax), attrString("reduction", "add"))), ""}, nil
+	return []string{back(b.op("ScatterElements", []string{zeros, idx, g}, graph.AttrInt("axis", ax), attrString("reduction", "add"))), ""}, nil
 }
 
 // scatterType casts a float16 gradient to float32 for a scatter with

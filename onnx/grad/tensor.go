@@ -187,18 +187,6 @@ func tensorFloats(t *pb.TensorProto) ([]float64, error) {
 
 // Attribute helpers.
 
-func attrInt(name string, v int64) *pb.AttributeProto {
-	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INT, I: v}
-}
-
-func attrInts(name string, v ...int64) *pb.AttributeProto {
-	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INTS, Ints: v}
-}
-
-func attrFloat(name string, v float32) *pb.AttributeProto {
-	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_FLOAT, F: v}
-}
-
 func attrString(name, v string) *pb.AttributeProto {
 	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_STRING, S: []byte(v)}
 }

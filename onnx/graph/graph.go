@@ -68,6 +68,7 @@ func Sym(name string) Dim { return Dim{Param: name} }
 // the fp16 build); graph inputs and outputs stay float32 and are cast at
 // the boundary by the caller through In and Out.
 type Builder struct {
+	Ops
 	Float DType
 
 	nodes   []*pb.NodeProto
@@ -80,7 +81,9 @@ type Builder struct {
 
 // New returns an empty builder computing in dtype float (Float32 or Float16).
 func New(float DType) *Builder {
-	return &Builder{Float: float, names: map[string]bool{}}
+	b := &Builder{Float: float, names: map[string]bool{}}
+	b.Ops = NewOps(b.op, b.Ints)
+	return b
 }
 
 func (b *Builder) fresh(prefix string) string {
@@ -215,92 +218,8 @@ func (b *Builder) op(op string, in []string, attrs ...*pb.AttributeProto) string
 	return out
 }
 
-func attrInt(name string, v int64) *pb.AttributeProto {
-	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INT, I: v}
-}
 
-func attrInts(name string, v ...int64) *pb.AttributeProto {
-	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_INTS, Ints: v}
-}
 
-func attrFloat(name string, v float32) *pb.AttributeProto {
-	return &pb.AttributeProto{Name: name, Type: pb.AttributeProto_FLOAT, F: v}
-}
-
-// The operations. Each is one ONNX node with opset-17 semantics.
-
-// MatMul is numpy-style matrix multiplication with batch broadcasting.
-func (b *Builder) MatMul(x, y string) string { return b.op("MatMul", []string{x, y}) }
-
-// Add is element-wise addition with broadcasting.
-func (b *Builder) Add(x, y string) string { return b.op("Add", []string{x, y}) }
-
-// Sub is element-wise subtraction with broadcasting.
-func (b *Builder) Sub(x, y string) string { return b.op("Sub", []string{x, y}) }
-
-// Mul is element-wise multiplication with broadcasting.
-func (b *Builder) Mul(x, y string) string { return b.op("Mul", []string{x, y}) }
-
-// Div is element-wise division with broadcasting.
-func (b *Builder) Div(x, y string) string { return b.op("Div", []string{x, y}) }
-
-// Sigmoid is 1/(1+exp(-x)).
-func (b *Builder) Sigmoid(x string) string { return b.op("Sigmoid", []string{x}) }
-
-// Erf is the error function.
-func (b *Builder) Erf(x string) string { return b.op("Erf", []string{x}) }
-
-// Softmax normalises over the last axis.
-func (b *Builder) Softmax(x string) string {
-	return b.op("Softmax", []string{x}, attrInt("axis", -1))
-}
-
-// LayerNorm normalises over the last axis with scale w and bias c.
-func (b *Builder) LayerNorm(x, w, c string, eps float32) string {
-	return b.op("LayerNormalization", []string{x, w, c}, attrInt("axis", -1), attrFloat("epsilon", eps))
-}
-
-// Transpose permutes axes.
-func (b *Builder) Transpose(x string, perm ...int64) string {
-	return b.op("Transpose", []string{x}, attrInts("perm", perm...))
-}
-
-// Reshape reshapes x; a 0 copies the input's dimension, -1 is inferred.
-func (b *Builder) Reshape(x string, shape ...int64) string {
-	return b.op("Reshape", []string{x, b.Ints(false, shape...)})
-}
-
-// Slice takes x[start:end] along axis.
-func (b *Builder) Slice(x string, axis, start, end int64) string {
-	return b.op("Slice", []string{x, b.Ints(false, start), b.Ints(false, end), b.Ints(false, axis)})
-}
-
-// Concat joins along axis.
-func (b *Builder) Concat(axis int64, xs ...string) string {
-	return b.op("Concat", xs, attrInt("axis", axis))
-}
-
-// Gather takes x[..., idx, ...] along axis with an int64 index tensor.
-func (b *Builder) Gather(x, idx string, axis int64) string {
-	return b.op("Gather", []string{x, idx}, attrInt("axis", axis))
-}
-
-// GatherElements picks x's elements along axis at idx (same rank as x);
-// out-of-range indices are a run-time error.
-func (b *Builder) GatherElements(x, idx string, axis int64) string {
-	return b.op("GatherElements", []string{x, idx}, attrInt("axis", axis))
-}
-
-// Expand broadcasts x to shape (an int64 tensor).
-func (b *Builder) Expand(x, shape string) string { return b.op("Expand", []string{x, shape}) }
-
-// Shape is x's shape as an int64 tensor.
-func (b *Builder) Shape(x string) string { return b.op("Shape", []string{x}) }
-
-// Cast converts x to dtype to.
-func (b *Builder) Cast(x string, to DType) string {
-	return b.op("Cast", []string{x}, attrInt("to", int64(to)))
-}
 
 // Model returns the finished model. Metadata entries are written in the
 // order given.

@@ -35,7 +35,7 @@ func TestOps(t *testing.T) {
 	b := graph.New(graph.Float32)
 	x := b.Input("x", graph.Float32, graph.Sym("n"), graph.N(3))
 	idx := b.Input("idx", graph.Int64, graph.Sym("n"))
-	sm := b.Softmax(x)
+	sm := b.Softmax(x, -1)
 	b.Output(sm, "softmax", graph.Float32, graph.Sym("n"), graph.N(3))
 	ln := b.LayerNorm(x, b.Const([]int{3}, 1, 2, 3), b.Const([]int{3}, 0, 0, 1), 1e-5)
 	b.Output(ln, "ln", graph.Float32, graph.Sym("n"), graph.N(3))
