@@ -310,393 +310,562 @@ func (f *inferer) reduceAxes(n *pb.NodeProto) ([]int64, bool) {
 	return a, true
 }
 
-// node infers the outputs of one node from its inputs' infos.
+// node infers the outputs of one node from its inputs' infos; an operation
+// without a rule (or of another domain) has unknown outputs.
 func (f *inferer) node(n *pb.NodeProto) ([]*info, error) {
-	in := make([]*info, len(n.GetInput()))
-	for i, name := range n.GetInput() {
-		if name == "" {
-			in[i] = nil
-			continue
-		}
-		in[i] = f.get(name)
-	}
-	x := func(i int) *info {
-		if i < len(in) && in[i] != nil {
-			return in[i]
-		}
-		return unknownInfo(0)
-	}
-	one := func(v *info) ([]*info, error) { return []*info{v}, nil }
-	op := n.GetOpType()
 	if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
 		return nil, nil
 	}
+	rule := inferRule(n.GetOpType())
+	if rule == nil {
+		return nil, nil
+	}
+	c := &nodeCtx{f: f, n: n, op: n.GetOpType(), in: make([]*info, len(n.GetInput()))}
+	for i, name := range n.GetInput() {
+		if name != "" {
+			c.in[i] = f.get(name)
+		}
+	}
+	return rule(c)
+}
+
+// nodeCtx is one node under inference: its inputs' infos (nil for an
+// omitted optional input).
+type nodeCtx struct {
+	f  *inferer
+	n  *pb.NodeProto
+	op string
+	in []*info
+}
+
+// x is input i's info, unknown when the input is omitted.
+func (c *nodeCtx) x(i int) *info {
+	if i < len(c.in) && c.in[i] != nil {
+		return c.in[i]
+	}
+	return unknownInfo(0)
+}
+
+// one returns a single output.
+func (c *nodeCtx) one(v *info) ([]*info, error) { return []*info{v}, nil }
+
+// inferRule is the table of shape rules, one per operation family.
+func inferRule(op string) func(*nodeCtx) ([]*info, error) {
 	switch op {
 	case "IsNaN", "IsInf":
-		v := *x(0)
-		v.dt, v.val = tBool, nil
-		return one(&v)
-	case "Identity", "Sigmoid", "Erf", "Exp", "Log", "Neg", "Sqrt", "Abs", "Relu", "Tanh",
-		"Reciprocal", "Softmax", "LogSoftmax", "Sign", "Floor", "Ceil", "Round", "Not",
-		// shape-preserving operations without gradient rules, so that their
-		// results have known shapes off the differentiated path
-		"Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
-		"Softplus", "Softsign", "Elu", "Selu", "LeakyRelu", "HardSigmoid", "HardSwish", "Mish",
-		"Gelu", "ThresholdedRelu", "Celu", "Hardmax", "Dropout":
-		v := *x(0)
-		if op != "Identity" && op != "Neg" && op != "Abs" {
-			v.val = nil
-		}
-		return one(&v)
+		return inferIsNaN
+	case "Identity", "Sigmoid", "Erf", "Exp", "Log", "Neg", "Sqrt", "Abs", "Relu", "Tanh", "Reciprocal", "Softmax", "LogSoftmax", "Sign", "Floor", "Ceil", "Round", "Not", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Softplus", "Softsign", "Elu", "Selu", "LeakyRelu", "HardSigmoid", "HardSwish", "Mish", "Gelu", "ThresholdedRelu", "Celu", "Hardmax", "Dropout":
+		return inferElementwise
 	case "Cast":
-		v := *x(0)
-		v.dt = int32(getInt(n, "to", 0))
-		if v.dt != tInt64 && v.dt != tInt32 {
-			v.val = nil
-		}
-		return one(&v)
-	case "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean",
-		"Less", "Greater", "Equal", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Where", "PRelu":
-		dt := x(0).dt
-		switch op {
-		case "Less", "Greater", "Equal", "LessOrEqual", "GreaterOrEqual", "And", "Or":
-			dt = tBool
-		case "Where":
-			dt = x(1).dt
-		}
-		var shapes [][]dim
-		for i := range in {
-			if x(i).rank < 0 {
-				return one(unknownInfo(dt))
-			}
-			shapes = append(shapes, x(i).dims)
-		}
-		dims, err := broadcast(shapes...)
-		if err != nil {
-			return nil, err
-		}
-		v := withDims(dt, dims)
-		if dt == tInt64 && len(in) == 2 && len(dims) <= 1 && x(0).val != nil && x(1).val != nil {
-			v.val = intArith(op, x(0).val, x(1).val)
-		}
-		return one(v)
+		return inferCast
+	case "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Less", "Greater", "Equal", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Where", "PRelu":
+		return inferBroadcast
 	case "MatMul":
-		a, b := x(0), x(1)
-		if a.rank < 0 || b.rank < 0 {
-			return one(unknownInfo(a.dt))
-		}
-		if a.rank == 0 || b.rank == 0 {
-			return nil, fmt.Errorf("MatMul of a rank-0 tensor")
-		}
-		ad, bd := slices.Clone(a.dims), slices.Clone(b.dims)
-		if a.rank == 1 {
-			ad = append([]dim{sized(1)}, ad...)
-		}
-		if b.rank == 1 {
-			bd = append(bd, sized(1))
-		}
-		k1, k2 := ad[len(ad)-1], bd[len(bd)-2]
-		if k1.known() && k2.known() && k1.n != k2.n {
-			return nil, fmt.Errorf("MatMul of %v and %v: inner dimensions differ", a.dims, b.dims)
-		}
-		batch, err := broadcast(ad[:len(ad)-2], bd[:len(bd)-2])
-		if err != nil {
-			return nil, fmt.Errorf("MatMul of %v and %v: %w", a.dims, b.dims, err)
-		}
-		out := batch
-		if a.rank > 1 {
-			out = append(out, ad[len(ad)-2])
-		}
-		if b.rank > 1 {
-			out = append(out, bd[len(bd)-1])
-		}
-		return one(withDims(a.dt, out))
+		return inferMatMul
 	case "Gemm":
-		a, w := x(0), x(1)
-		if a.rank != 2 || w.rank != 2 {
-			return one(withDims(a.dt, []dim{unknownDim(), unknownDim()}))
-		}
-		m, k := a.dims[0], a.dims[1]
-		if getInt(n, "transA", 0) == 1 {
-			m, k = k, m
-		}
-		k2, nn := w.dims[0], w.dims[1]
-		if getInt(n, "transB", 0) == 1 {
-			k2, nn = nn, k2
-		}
-		if k.known() && k2.known() && k.n != k2.n {
-			return nil, fmt.Errorf("Gemm of %v and %v: inner dimensions differ", a.dims, w.dims)
-		}
-		return one(withDims(a.dt, []dim{m, nn}))
+		return inferGemm
 	case "LayerNormalization":
-		v := x(0)
-		outs := []*info{{dt: v.dt, rank: v.rank, dims: v.dims}}
-		stash := int32(getInt(n, "stash_type", 1))
-		if v.rank >= 0 {
-			ax, err := normAxis(getInt(n, "axis", -1), v.rank)
-			if err != nil {
-				return nil, err
-			}
-			red := slices.Clone(v.dims)
-			for i := ax; i < len(red); i++ {
-				red[i] = sized(1)
-			}
-			outs = append(outs, withDims(stash, red), withDims(stash, red))
-		} else {
-			outs = append(outs, unknownInfo(stash), unknownInfo(stash))
-		}
-		return outs, nil
+		return inferLayerNormalization
 	case "Transpose":
-		v := x(0)
-		if v.rank < 0 {
-			return one(unknownInfo(v.dt))
-		}
-		perm, ok := getInts(n, "perm")
-		if !ok {
-			for i := v.rank - 1; i >= 0; i-- {
-				perm = append(perm, int64(i))
-			}
-		}
-		if len(perm) != v.rank {
-			return nil, fmt.Errorf("Transpose: perm %v for rank %d", perm, v.rank)
-		}
-		out := make([]dim, v.rank)
-		seen := make([]bool, v.rank)
-		for i, p := range perm {
-			if p < 0 || int(p) >= v.rank || seen[p] {
-				return nil, fmt.Errorf("Transpose: perm %v is not a permutation", perm)
-			}
-			seen[p] = true
-			out[i] = v.dims[p]
-		}
-		return one(withDims(v.dt, out))
+		return inferTranspose
 	case "Reshape":
-		return one(f.reshape(n, x(0), x(1)))
+		return inferReshape
 	case "Flatten":
-		v := x(0)
-		if v.rank < 0 {
-			return one(withDims(v.dt, []dim{unknownDim(), unknownDim()}))
-		}
-		ax := getInt(n, "axis", 1)
-		if ax < 0 {
-			ax += int64(v.rank)
-		}
-		if ax < 0 || ax > int64(v.rank) {
-			return nil, fmt.Errorf("Flatten: axis %d for rank %d", getInt(n, "axis", 1), v.rank)
-		}
-		return one(withDims(v.dt, []dim{productOf(v.dims[:ax]).dim(), productOf(v.dims[ax:]).dim()}))
+		return inferFlatten
 	case "Squeeze", "Unsqueeze":
-		return one(f.squeeze(n, x(0), x(1)))
+		return inferSqueeze
 	case "Slice":
-		return one(f.slice(x(0), x(1), x(2), x(3), x(4), len(in) > 3 && in[3] != nil, len(in) > 4 && in[4] != nil))
+		return inferSlice
 	case "Concat":
-		v, err := f.concat(n, in)
-		if err != nil {
-			return nil, err
-		}
-		return one(v)
+		return inferConcat
 	case "Gather":
-		v, idx := x(0), x(1)
-		if v.rank < 0 || idx.rank < 0 {
-			return one(unknownInfo(v.dt))
-		}
-		ax, err := normAxis(getInt(n, "axis", 0), v.rank)
-		if err != nil {
-			return nil, fmt.Errorf("Gather: %w", err)
-		}
-		out := slices.Concat(v.dims[:ax], idx.dims, v.dims[ax+1:])
-		r := withDims(v.dt, out)
-		if v.val != nil && ax == 0 {
-			if is, ok := idx.constVals(); ok {
-				r.val = make([]dim, len(is))
-				for i, j := range is {
-					if j < 0 {
-						j += int64(len(v.val))
-					}
-					if j < 0 || j >= int64(len(v.val)) {
-						return nil, fmt.Errorf("Gather: index %d out of range for %d values", is[i], len(v.val))
-					}
-					r.val[i] = v.val[j]
-				}
-			}
-		}
-		return one(r)
+		return inferGather
 	case "GatherElements":
-		return one(&info{dt: x(0).dt, rank: x(1).rank, dims: x(1).dims})
+		return inferGatherElements
 	case "ScatterElements", "ScatterND":
-		v := *x(0)
-		v.val = nil
-		return one(&v)
+		return inferScatter
 	case "Expand":
-		v, s := x(0), x(1)
-		if v.rank < 0 || s.val == nil {
-			return one(unknownInfo(v.dt))
-		}
-		target := make([]dim, len(s.val))
-		for i, d := range s.val {
-			if k, ok := num(d); ok && k < 0 {
-				return nil, fmt.Errorf("Expand: negative size %d", k)
-			}
-			target[i] = d
-		}
-		dims, err := broadcast(v.dims, target)
-		if err != nil {
-			return nil, fmt.Errorf("Expand %v to %v: %w", v.dims, target, err)
-		}
-		return one(withDims(v.dt, dims))
+		return inferExpand
 	case "Shape":
-		v := x(0)
-		if v.rank < 0 {
-			return one(withDims(tInt64, []dim{unknownDim()}))
-		}
-		start, end := getInt(n, "start", 0), getInt(n, "end", int64(v.rank))
-		start, end = clampIndex(start, int64(v.rank)), clampIndex(end, int64(v.rank))
-		end = max(end, start)
-		r := withDims(tInt64, []dim{sized(end - start)})
-		r.val = slices.Clone(v.dims[start:end])
-		return one(r)
+		return inferShape
 	case "Size":
-		r := withDims(tInt64, nil)
-		if x(0).rank >= 0 {
-			r.val = []dim{productOf(x(0).dims).dim()}
-		}
-		return one(r)
+		return inferSize
 	case "ConstantOfShape":
-		dt := tFloat
-		if a := findAttr(n, "value"); a != nil && a.GetT() != nil {
-			dt = a.GetT().GetDataType()
-		}
-		s := x(0)
-		if s.val == nil {
-			if s.rank == 1 && s.dims[0].known() {
-				dims := make([]dim, s.dims[0].n)
-				for i := range dims {
-					dims[i] = unknownDim()
-				}
-				return one(withDims(dt, dims))
-			}
+		return inferConstantOfShape
+	case "Constant":
+		return inferConstant
+	case "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp":
+		return inferReduce
+	case "Clip":
+		return inferClip
+	case "Pad":
+		return inferPad
+	case "NonZero":
+		return inferNonZero
+	case "Range":
+		return inferRange
+	}
+	return nil
+}
+
+// inferIsNaN infers IsNaN, IsInf.
+func inferIsNaN(c *nodeCtx) ([]*info, error) {
+	x, one := c.x, c.one
+	v := *x(0)
+	v.dt, v.val = tBool, nil
+	return one(&v)
+}
+
+// inferElementwise infers Identity, Sigmoid, Erf and the other shape-preserving operations.
+func inferElementwise(c *nodeCtx) ([]*info, error) {
+	op, x, one := c.op, c.x, c.one
+	v := *x(0)
+	if op != "Identity" && op != "Neg" && op != "Abs" {
+		v.val = nil
+	}
+	return one(&v)
+}
+
+// inferCast infers Cast.
+func inferCast(c *nodeCtx) ([]*info, error) {
+	n, x, one := c.n, c.x, c.one
+	v := *x(0)
+	v.dt = int32(getInt(n, "to", 0))
+	if v.dt != tInt64 && v.dt != tInt32 {
+		v.val = nil
+	}
+	return one(&v)
+}
+
+// inferBroadcast infers the broadcasting element-wise operations.
+func inferBroadcast(c *nodeCtx) ([]*info, error) {
+	op, in, x, one := c.op, c.in, c.x, c.one
+	dt := x(0).dt
+	switch op {
+	case "Less", "Greater", "Equal", "LessOrEqual", "GreaterOrEqual", "And", "Or":
+		dt = tBool
+	case "Where":
+		dt = x(1).dt
+	}
+	var shapes [][]dim
+	for i := range in {
+		if x(i).rank < 0 {
 			return one(unknownInfo(dt))
 		}
-		dims := make([]dim, len(s.val))
-		for i, d := range s.val {
-			dims[i] = d
-			if _, ok := num(d); ok && d.n < 0 {
-				return nil, fmt.Errorf("ConstantOfShape: negative size %d", d.n)
-			}
+		shapes = append(shapes, x(i).dims)
+	}
+	dims, err := broadcast(shapes...)
+	if err != nil {
+		return nil, err
+	}
+	v := withDims(dt, dims)
+	if dt == tInt64 && len(in) == 2 && len(dims) <= 1 && x(0).val != nil && x(1).val != nil {
+		v.val = intArith(op, x(0).val, x(1).val)
+	}
+	return one(v)
+}
+
+// inferMatMul infers MatMul.
+func inferMatMul(c *nodeCtx) ([]*info, error) {
+	x, one := c.x, c.one
+	a, b := x(0), x(1)
+	if a.rank < 0 || b.rank < 0 {
+		return one(unknownInfo(a.dt))
+	}
+	if a.rank == 0 || b.rank == 0 {
+		return nil, fmt.Errorf("MatMul of a rank-0 tensor")
+	}
+	ad, bd := slices.Clone(a.dims), slices.Clone(b.dims)
+	if a.rank == 1 {
+		ad = append([]dim{sized(1)}, ad...)
+	}
+	if b.rank == 1 {
+		bd = append(bd, sized(1))
+	}
+	k1, k2 := ad[len(ad)-1], bd[len(bd)-2]
+	if k1.known() && k2.known() && k1.n != k2.n {
+		return nil, fmt.Errorf("MatMul of %v and %v: inner dimensions differ", a.dims, b.dims)
+	}
+	batch, err := broadcast(ad[:len(ad)-2], bd[:len(bd)-2])
+	if err != nil {
+		return nil, fmt.Errorf("MatMul of %v and %v: %w", a.dims, b.dims, err)
+	}
+	out := batch
+	if a.rank > 1 {
+		out = append(out, ad[len(ad)-2])
+	}
+	if b.rank > 1 {
+		out = append(out, bd[len(bd)-1])
+	}
+	return one(withDims(a.dt, out))
+}
+
+// inferGemm infers Gemm.
+func inferGemm(c *nodeCtx) ([]*info, error) {
+	n, x, one := c.n, c.x, c.one
+	a, w := x(0), x(1)
+	if a.rank != 2 || w.rank != 2 {
+		return one(withDims(a.dt, []dim{unknownDim(), unknownDim()}))
+	}
+	m, k := a.dims[0], a.dims[1]
+	if getInt(n, "transA", 0) == 1 {
+		m, k = k, m
+	}
+	k2, nn := w.dims[0], w.dims[1]
+	if getInt(n, "transB", 0) == 1 {
+		k2, nn = nn, k2
+	}
+	if k.known() && k2.known() && k.n != k2.n {
+		return nil, fmt.Errorf("Gemm of %v and %v: inner dimensions differ", a.dims, w.dims)
+	}
+	return one(withDims(a.dt, []dim{m, nn}))
+}
+
+// inferLayerNormalization infers LayerNormalization.
+func inferLayerNormalization(c *nodeCtx) ([]*info, error) {
+	n, x := c.n, c.x
+	v := x(0)
+	outs := []*info{{dt: v.dt, rank: v.rank, dims: v.dims}}
+	stash := int32(getInt(n, "stash_type", 1))
+	if v.rank >= 0 {
+		ax, err := normAxis(getInt(n, "axis", -1), v.rank)
+		if err != nil {
+			return nil, err
 		}
-		return one(withDims(dt, dims))
-	case "Constant":
-		if a := findAttr(n, "value"); a != nil && a.GetT() != nil {
-			return one(infoFromTensor(a.GetT()))
+		red := slices.Clone(v.dims)
+		for i := ax; i < len(red); i++ {
+			red[i] = sized(1)
 		}
-		switch {
-		case findAttr(n, "value_float") != nil:
-			return one(withDims(tFloat, nil))
-		case findAttr(n, "value_floats") != nil:
-			return one(withDims(tFloat, []dim{sized(int64(len(findAttr(n, "value_floats").GetFloats())))}))
-		case findAttr(n, "value_int") != nil:
-			r := withDims(tInt64, nil)
-			r.val = valsOf([]int64{findAttr(n, "value_int").GetI()})
-			return one(r)
-		case findAttr(n, "value_ints") != nil:
-			is := findAttr(n, "value_ints").GetInts()
-			r := withDims(tInt64, []dim{sized(int64(len(is)))})
-			if len(is) <= trackLimit {
-				r.val = valsOf(is)
-			}
-			return one(r)
+		outs = append(outs, withDims(stash, red), withDims(stash, red))
+	} else {
+		outs = append(outs, unknownInfo(stash), unknownInfo(stash))
+	}
+	return outs, nil
+}
+
+// inferTranspose infers Transpose.
+func inferTranspose(c *nodeCtx) ([]*info, error) {
+	n, x, one := c.n, c.x, c.one
+	v := x(0)
+	if v.rank < 0 {
+		return one(unknownInfo(v.dt))
+	}
+	perm, ok := getInts(n, "perm")
+	if !ok {
+		for i := v.rank - 1; i >= 0; i-- {
+			perm = append(perm, int64(i))
 		}
-		return one(unknownInfo(0))
-	case "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp":
-		v := x(0)
-		keep := getInt(n, "keepdims", 1) == 1
-		axes, ok := f.reduceAxes(n)
-		if v.rank < 0 {
-			return one(unknownInfo(v.dt))
+	}
+	if len(perm) != v.rank {
+		return nil, fmt.Errorf("Transpose: perm %v for rank %d", perm, v.rank)
+	}
+	out := make([]dim, v.rank)
+	seen := make([]bool, v.rank)
+	for i, p := range perm {
+		if p < 0 || int(p) >= v.rank || seen[p] {
+			return nil, fmt.Errorf("Transpose: perm %v is not a permutation", perm)
 		}
-		if !ok {
-			if keep {
-				dims := make([]dim, v.rank)
-				for i := range dims {
-					dims[i] = unknownDim()
+		seen[p] = true
+		out[i] = v.dims[p]
+	}
+	return one(withDims(v.dt, out))
+}
+
+// inferReshape infers Reshape.
+func inferReshape(c *nodeCtx) ([]*info, error) {
+	f, n, x, one := c.f, c.n, c.x, c.one
+	return one(f.reshape(n, x(0), x(1)))
+}
+
+// inferFlatten infers Flatten.
+func inferFlatten(c *nodeCtx) ([]*info, error) {
+	n, x, one := c.n, c.x, c.one
+	v := x(0)
+	if v.rank < 0 {
+		return one(withDims(v.dt, []dim{unknownDim(), unknownDim()}))
+	}
+	ax := getInt(n, "axis", 1)
+	if ax < 0 {
+		ax += int64(v.rank)
+	}
+	if ax < 0 || ax > int64(v.rank) {
+		return nil, fmt.Errorf("Flatten: axis %d for rank %d", getInt(n, "axis", 1), v.rank)
+	}
+	return one(withDims(v.dt, []dim{productOf(v.dims[:ax]).dim(), productOf(v.dims[ax:]).dim()}))
+}
+
+// inferSqueeze infers Squeeze, Unsqueeze.
+func inferSqueeze(c *nodeCtx) ([]*info, error) {
+	f, n, x, one := c.f, c.n, c.x, c.one
+	return one(f.squeeze(n, x(0), x(1)))
+}
+
+// inferSlice infers Slice.
+func inferSlice(c *nodeCtx) ([]*info, error) {
+	f, in, x, one := c.f, c.in, c.x, c.one
+	return one(f.slice(x(0), x(1), x(2), x(3), x(4), len(in) > 3 && in[3] != nil, len(in) > 4 && in[4] != nil))
+}
+
+// inferConcat infers Concat.
+func inferConcat(c *nodeCtx) ([]*info, error) {
+	f, n, in, one := c.f, c.n, c.in, c.one
+	v, err := f.concat(n, in)
+	if err != nil {
+		return nil, err
+	}
+	return one(v)
+}
+
+// inferGather infers Gather.
+func inferGather(c *nodeCtx) ([]*info, error) {
+	n, x, one := c.n, c.x, c.one
+	v, idx := x(0), x(1)
+	if v.rank < 0 || idx.rank < 0 {
+		return one(unknownInfo(v.dt))
+	}
+	ax, err := normAxis(getInt(n, "axis", 0), v.rank)
+	if err != nil {
+		return nil, fmt.Errorf("Gather: %w", err)
+	}
+	out := slices.Concat(v.dims[:ax], idx.dims, v.dims[ax+1:])
+	r := withDims(v.dt, out)
+	if v.val != nil && ax == 0 {
+		if is, ok := idx.constVals(); ok {
+			r.val = make([]dim, len(is))
+			for i, j := range is {
+				if j < 0 {
+					j += int64(len(v.val))
 				}
-				return one(withDims(v.dt, dims))
-			}
-			return one(unknownInfo(v.dt))
-		}
-		if len(axes) == 0 && getInt(n, "noop_with_empty_axes", 0) == 1 {
-			return one(withDims(v.dt, v.dims))
-		}
-		red := make([]bool, v.rank)
-		if len(axes) == 0 {
-			for i := range red {
-				red[i] = true
-			}
-		}
-		for _, a := range axes {
-			i, err := normAxis(a, v.rank)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", op, err)
-			}
-			red[i] = true
-		}
-		var out []dim
-		for i, d := range v.dims {
-			switch {
-			case !red[i]:
-				out = append(out, d)
-			case keep:
-				out = append(out, sized(1))
-			}
-		}
-		r := withDims(v.dt, out)
-		if op == "ReduceProd" && v.dt == tInt64 && v.rank == 1 && !keep && v.val != nil {
-			r.val = []dim{productOf(v.val).dim()}
-			for _, d := range v.val {
-				if _, ok := num(d); ok && d.n < 0 {
-					r.val = []dim{unknownDim()}
+				if j < 0 || j >= int64(len(v.val)) {
+					return nil, fmt.Errorf("Gather: index %d out of range for %d values", is[i], len(v.val))
 				}
+				r.val[i] = v.val[j]
 			}
+		}
+	}
+	return one(r)
+}
+
+// inferGatherElements infers GatherElements.
+func inferGatherElements(c *nodeCtx) ([]*info, error) {
+	x, one := c.x, c.one
+	return one(&info{dt: x(0).dt, rank: x(1).rank, dims: x(1).dims})
+}
+
+// inferScatter infers ScatterElements, ScatterND.
+func inferScatter(c *nodeCtx) ([]*info, error) {
+	x, one := c.x, c.one
+	v := *x(0)
+	v.val = nil
+	return one(&v)
+}
+
+// inferExpand infers Expand.
+func inferExpand(c *nodeCtx) ([]*info, error) {
+	x, one := c.x, c.one
+	v, s := x(0), x(1)
+	if v.rank < 0 || s.val == nil {
+		return one(unknownInfo(v.dt))
+	}
+	target := make([]dim, len(s.val))
+	for i, d := range s.val {
+		if k, ok := num(d); ok && k < 0 {
+			return nil, fmt.Errorf("Expand: negative size %d", k)
+		}
+		target[i] = d
+	}
+	dims, err := broadcast(v.dims, target)
+	if err != nil {
+		return nil, fmt.Errorf("Expand %v to %v: %w", v.dims, target, err)
+	}
+	return one(withDims(v.dt, dims))
+}
+
+// inferShape infers Shape.
+func inferShape(c *nodeCtx) ([]*info, error) {
+	n, x, one := c.n, c.x, c.one
+	v := x(0)
+	if v.rank < 0 {
+		return one(withDims(tInt64, []dim{unknownDim()}))
+	}
+	start, end := getInt(n, "start", 0), getInt(n, "end", int64(v.rank))
+	start, end = clampIndex(start, int64(v.rank)), clampIndex(end, int64(v.rank))
+	end = max(end, start)
+	r := withDims(tInt64, []dim{sized(end - start)})
+	r.val = slices.Clone(v.dims[start:end])
+	return one(r)
+}
+
+// inferSize infers Size.
+func inferSize(c *nodeCtx) ([]*info, error) {
+	x, one := c.x, c.one
+	r := withDims(tInt64, nil)
+	if x(0).rank >= 0 {
+		r.val = []dim{productOf(x(0).dims).dim()}
+	}
+	return one(r)
+}
+
+// inferConstantOfShape infers ConstantOfShape.
+func inferConstantOfShape(c *nodeCtx) ([]*info, error) {
+	n, x, one := c.n, c.x, c.one
+	dt := tFloat
+	if a := findAttr(n, "value"); a != nil && a.GetT() != nil {
+		dt = a.GetT().GetDataType()
+	}
+	s := x(0)
+	if s.val == nil {
+		if s.rank == 1 && s.dims[0].known() {
+			dims := make([]dim, s.dims[0].n)
+			for i := range dims {
+				dims[i] = unknownDim()
+			}
+			return one(withDims(dt, dims))
+		}
+		return one(unknownInfo(dt))
+	}
+	dims := make([]dim, len(s.val))
+	for i, d := range s.val {
+		dims[i] = d
+		if _, ok := num(d); ok && d.n < 0 {
+			return nil, fmt.Errorf("ConstantOfShape: negative size %d", d.n)
+		}
+	}
+	return one(withDims(dt, dims))
+}
+
+// inferConstant infers Constant.
+func inferConstant(c *nodeCtx) ([]*info, error) {
+	n, one := c.n, c.one
+	if a := findAttr(n, "value"); a != nil && a.GetT() != nil {
+		return one(infoFromTensor(a.GetT()))
+	}
+	switch {
+	case findAttr(n, "value_float") != nil:
+		return one(withDims(tFloat, nil))
+	case findAttr(n, "value_floats") != nil:
+		return one(withDims(tFloat, []dim{sized(int64(len(findAttr(n, "value_floats").GetFloats())))}))
+	case findAttr(n, "value_int") != nil:
+		r := withDims(tInt64, nil)
+		r.val = valsOf([]int64{findAttr(n, "value_int").GetI()})
+		return one(r)
+	case findAttr(n, "value_ints") != nil:
+		is := findAttr(n, "value_ints").GetInts()
+		r := withDims(tInt64, []dim{sized(int64(len(is)))})
+		if len(is) <= trackLimit {
+			r.val = valsOf(is)
 		}
 		return one(r)
-	case "Clip":
-		v := *x(0)
-		v.val = nil
-		return one(&v)
-	case "Pad":
-		v, p := x(0), x(1)
-		if v.rank < 0 {
-			return one(unknownInfo(v.dt))
-		}
-		pads, ok := p.constVals()
-		if !ok || len(pads) != 2*v.rank || (len(in) > 3 && in[3] != nil) {
+	}
+	return one(unknownInfo(0))
+}
+
+// inferReduce infers the reductions (ReduceSum, ReduceMean, ReduceMax …).
+func inferReduce(c *nodeCtx) ([]*info, error) {
+	f, n, op, x, one := c.f, c.n, c.op, c.x, c.one
+	v := x(0)
+	keep := getInt(n, "keepdims", 1) == 1
+	axes, ok := f.reduceAxes(n)
+	if v.rank < 0 {
+		return one(unknownInfo(v.dt))
+	}
+	if !ok {
+		if keep {
 			dims := make([]dim, v.rank)
 			for i := range dims {
 				dims[i] = unknownDim()
 			}
 			return one(withDims(v.dt, dims))
 		}
-		out := make([]dim, v.rank)
-		for i, d := range v.dims {
-			switch {
-			case d.known():
-				out[i] = sized(d.n + pads[i] + pads[i+v.rank])
-			case pads[i] == 0 && pads[i+v.rank] == 0:
-				out[i] = d
-			default:
-				out[i] = unknownDim()
+		return one(unknownInfo(v.dt))
+	}
+	if len(axes) == 0 && getInt(n, "noop_with_empty_axes", 0) == 1 {
+		return one(withDims(v.dt, v.dims))
+	}
+	red := make([]bool, v.rank)
+	if len(axes) == 0 {
+		for i := range red {
+			red[i] = true
+		}
+	}
+	for _, a := range axes {
+		i, err := normAxis(a, v.rank)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		red[i] = true
+	}
+	var out []dim
+	for i, d := range v.dims {
+		switch {
+		case !red[i]:
+			out = append(out, d)
+		case keep:
+			out = append(out, sized(1))
+		}
+	}
+	r := withDims(v.dt, out)
+	if op == "ReduceProd" && v.dt == tInt64 && v.rank == 1 && !keep && v.val != nil {
+		r.val = []dim{productOf(v.val).dim()}
+		for _, d := range v.val {
+			if _, ok := num(d); ok && d.n < 0 {
+				r.val = []dim{unknownDim()}
 			}
 		}
-		return one(withDims(v.dt, out))
-	case "NonZero":
-		if x(0).rank < 0 {
-			return one(withDims(tInt64, []dim{unknownDim(), unknownDim()}))
-		}
-		return one(withDims(tInt64, []dim{sized(int64(x(0).rank)), unknownDim()}))
-	case "Range":
-		return one(withDims(x(0).dt, []dim{unknownDim()}))
 	}
-	return nil, nil // unknown operation: its outputs are unknown
+	return one(r)
+}
+
+// inferClip infers Clip.
+func inferClip(c *nodeCtx) ([]*info, error) {
+	x, one := c.x, c.one
+	v := *x(0)
+	v.val = nil
+	return one(&v)
+}
+
+// inferPad infers Pad.
+func inferPad(c *nodeCtx) ([]*info, error) {
+	in, x, one := c.in, c.x, c.one
+	v, p := x(0), x(1)
+	if v.rank < 0 {
+		return one(unknownInfo(v.dt))
+	}
+	pads, ok := p.constVals()
+	if !ok || len(pads) != 2*v.rank || (len(in) > 3 && in[3] != nil) {
+		dims := make([]dim, v.rank)
+		for i := range dims {
+			dims[i] = unknownDim()
+		}
+		return one(withDims(v.dt, dims))
+	}
+	out := make([]dim, v.rank)
+	for i, d := range v.dims {
+		switch {
+		case d.known():
+			out[i] = sized(d.n + pads[i] + pads[i+v.rank])
+		case pads[i] == 0 && pads[i+v.rank] == 0:
+			out[i] = d
+		default:
+			out[i] = unknownDim()
+		}
+	}
+	return one(withDims(v.dt, out))
+}
+
+// inferNonZero infers NonZero.
+func inferNonZero(c *nodeCtx) ([]*info, error) {
+	x, one := c.x, c.one
+	if x(0).rank < 0 {
+		return one(withDims(tInt64, []dim{unknownDim(), unknownDim()}))
+	}
+	return one(withDims(tInt64, []dim{sized(int64(x(0).rank)), unknownDim()}))
+}
+
+// inferRange infers Range.
+func inferRange(c *nodeCtx) ([]*info, error) {
+	x, one := c.x, c.one
+	return one(withDims(x(0).dt, []dim{unknownDim()}))
 }
 
 func intArith(op string, a, b []dim) []dim {
