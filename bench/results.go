@@ -18,16 +18,27 @@ type Vocabulary interface {
 	Seen(word string) bool
 }
 
-// Results turns per-category results into results.json (schema
-// dapobench/results/v1): the seven standard metrics per category, their
-// unweighted mean, and, for schemes with multi-type segmentation, the
-// per-defect-type table averaged over the categories containing each type.
+// Results turns a run's per-category records into results.json.
 func Results(cfg Config, model string, cats []results.CategoryRecord) *results.Results {
-	r := results.New(cfg.Dataset, cfg.Scheme.Name(), model)
+	settings := map[string]string{}
 	for k, v := range cfg.Scheme.Settings() {
+		settings[k] = v
+	}
+	settings["aupro"] = string(cfg.AUPRO)
+	voc, _ := cfg.Scheme.(Vocabulary)
+	return Summarise(cfg.Dataset, cfg.Scheme.Name(), model, settings, voc, cats)
+}
+
+// Summarise turns per-category records into results.json (schema
+// dapobench/results/v1): the seven standard metrics per category, their
+// unweighted mean, and, for multi-type segmentation, the per-defect-type
+// table averaged over the categories containing each type, split into
+// seen and novel types when voc is not nil.
+func Summarise(dataset, scheme, model string, settings map[string]string, voc Vocabulary, cats []results.CategoryRecord) *results.Results {
+	r := results.New(dataset, scheme, model)
+	for k, v := range settings {
 		r.Settings[k] = v
 	}
-	r.Settings["aupro"] = string(cfg.AUPRO)
 	set := func(e *results.Entry, name string, m results.Metric) {
 		if m.Value != nil {
 			e.Set(name, metrics.Value{V: *m.Value})
@@ -66,7 +77,6 @@ func Results(cfg Config, model string, cats []results.CategoryRecord) *results.R
 	if len(mts) == 0 {
 		return r
 	}
-	voc, _ := cfg.Scheme.(Vocabulary)
 	r.DefectTypes = map[string]*results.Entry{}
 	for _, ts := range metrics.SummariseTypes(mts) {
 		e := results.NewEntry()

@@ -50,18 +50,6 @@ type Config struct {
 	Workers int
 }
 
-func metricOf(v metrics.Value) results.Metric {
-	if !v.OK() {
-		return results.Metric{Reason: v.Reason}
-	}
-	x := v.V + 0 // turns −0 (an integral over nothing) into 0
-	return results.Metric{Value: &x}
-}
-
-func binaryOf(b metrics.Binary) results.Binary {
-	return results.Binary{AUROC: metricOf(b.AUROC), AP: metricOf(b.AP), F1Max: metricOf(b.F1Max)}
-}
-
 // fingerprint identifies everything a category's numbers depend on, so
 // that resuming never mixes results of different settings.
 func fingerprint(cfg Config, c Category, samples []loaders.Sample) string {
@@ -181,9 +169,18 @@ type scored struct {
 	mask []uint8
 }
 
-// runCategory streams one category: batches are decoded one ahead of the
-// image tower, images are scored in parallel, and the metric accumulators
-// take them in sample order.
+// ahead is a batch whose inputs were prepared ahead of the image tower.
+type ahead struct {
+	b     *Batch
+	start int // index of its first sample
+	err   error
+}
+
+// runCategory streams one category through four stages: batches are
+// decoded one ahead of the image tower (prefetch), the tower runs and the
+// images of a batch are scored in parallel (scoreBatch), the outputs are
+// taken in sample order (collect), and the category's files and metrics
+// are written at the end (finish).
 func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samples []loaders.Sample) (results.CategoryRecord, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -194,46 +191,49 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 	if cl, ok := sc.(io.Closer); ok {
 		defer cl.Close()
 	}
-	size := x.Spec().Size
-	pix, err := metrics.NewPixels(metrics.PixelOptions{})
+	t, err := newTally(c.Name, sc.Classes(), sc.ClassOf)
 	if err != nil {
 		return results.CategoryRecord{}, err
 	}
-	var mt *metrics.MultiType
-	var ta *metrics.TypeAccuracy
-	classes := sc.Classes()
-	excluded := 0
-	if classes != nil {
-		if mt, err = metrics.NewMultiType(classes); err != nil {
+	col := &collector{cfg: cfg, size: x.Spec().Size, t: t, ex: newExamples(), classes: sc.Classes()}
+	prog := NewProgress(cfg.Progress, len(samples), cfg.Scheme.Name()+" "+c.Name)
+	for p := range prefetch(ctx, x, samples, cfg.Batch) {
+		if p.err != nil {
+			return results.CategoryRecord{}, p.err
+		}
+		batch, outs, err := scoreBatch(ctx, cfg, x, sc, samples, p)
+		if err != nil {
 			return results.CategoryRecord{}, err
 		}
-		if ta, err = metrics.NewTypeAccuracy(classes[1:]); err != nil {
-			return results.CategoryRecord{}, err
+		for i, s := range batch {
+			if err := col.collect(s, outs[i]); err != nil {
+				return results.CategoryRecord{}, err
+			}
 		}
+		prog.Add(len(batch))
 	}
-	r := results.CategoryRecord{Category: c.Name}
-	ex := newExamples()
-	scores := make([]float64, 0, len(samples))
-	labels := make([]bool, 0, len(samples))
+	prog.Finish()
+	if err := ctx.Err(); err != nil {
+		return results.CategoryRecord{}, err
+	}
+	return col.finish(ctx, c.Name, samples)
+}
 
-	// Stage 1 runs ahead: hashing, cache reads, decoding, preprocessing.
-	type prepared struct {
-		b     *Batch
-		start int
-		err   error
-	}
-	ahead := make(chan prepared, 1)
+// prefetch hashes, reads the cache for, decodes and preprocesses the
+// batches of a category, one batch ahead of the consumer.
+func prefetch(ctx context.Context, x *Extractor, samples []loaders.Sample, size int) <-chan ahead {
+	ch := make(chan ahead, 1)
 	go func() {
-		defer close(ahead)
-		for start := 0; start < len(samples); start += cfg.Batch {
-			end := min(start+cfg.Batch, len(samples))
+		defer close(ch)
+		for start := 0; start < len(samples); start += size {
+			end := min(start+size, len(samples))
 			paths := make([]string, 0, end-start)
 			for _, s := range samples[start:end] {
 				paths = append(paths, s.ImagePath)
 			}
 			b, err := x.Prepare(ctx, paths)
 			select {
-			case ahead <- prepared{b, start, err}:
+			case ch <- ahead{b, start, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -242,115 +242,78 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 			}
 		}
 	}()
-	prog := NewProgress(cfg.Progress, len(samples), cfg.Scheme.Name()+" "+c.Name)
-	for p := range ahead {
-		if p.err != nil {
-			return r, p.err
-		}
-		feats, err := x.Complete(ctx, p.b)
-		if err != nil {
-			return r, err
-		}
-		batch := samples[p.start : p.start+len(feats)]
-		outs := make([]scored, len(batch))
-		err = parallel.For(ctx, len(batch), cfg.Workers, func(ctx context.Context, i int) error {
-			var err error
-			outs[i], err = scoreOne(ctx, sc, feats[i], batch[i], x, size)
-			return err
-		})
-		if err != nil {
-			return r, err
-		}
-		for i, s := range batch {
-			o := outs[i]
-			if len(o.out.Map) != size*size {
-				return r, fmt.Errorf("bench: %s: map has %d values, want %d×%d", s.RelImage, len(o.out.Map), size, size)
-			}
-			scores = append(scores, float64(o.out.Image))
-			ex.offer(s, o.out)
-			labels = append(labels, s.Label == 1)
-			if s.Label == 1 {
-				r.NAnomalous++
-			} else {
-				r.NNormal++
-			}
-			if err := pix.Add(o.out.Map, o.mask, size, size); err != nil {
-				return r, fmt.Errorf("bench: %s: %w", s.RelImage, err)
-			}
-			if cfg.SaveMaps {
-				if err := saveMap(cfg.Out, s, o.out.Map, size); err != nil {
-					return r, err
-				}
-			}
-			if mt == nil {
-				continue
-			}
-			k := 0
-			if s.Label == 1 {
-				var ok bool
-				if k, ok = sc.ClassOf(s.DefectType); !ok || k == 0 {
-					excluded++
-					continue
-				}
-			}
-			truth := make([]uint8, size*size)
-			for i, v := range o.mask {
-				if v != 0 {
-					truth[i] = uint8(k)
-				}
-			}
-			if err := mt.Add(o.out.ClassMaps, truth, size, size); err != nil {
-				return r, fmt.Errorf("bench: %s: %w", s.RelImage, err)
-			}
-			if s.Label == 1 && len(o.out.ClassScores) == len(classes) {
-				if err := ta.Add(k-1, o.out.ClassScores[1:]); err != nil {
-					return r, fmt.Errorf("bench: %s: %w", s.RelImage, err)
-				}
-			}
-		}
-		prog.Add(len(batch))
-	}
-	prog.Finish()
-	if err := ctx.Err(); err != nil {
-		return r, err
-	}
-	if err := writeScores(cfg.Out, c.Name, samples, scores); err != nil {
-		return r, err
-	}
+	return ch
+}
 
-	if err := ex.write(cfg.Out, c.Name, size); err != nil {
-		return r, err
+// scoreBatch completes a prepared batch (the image tower for cache misses)
+// and scores its images in parallel.
+func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, samples []loaders.Sample, p ahead) ([]loaders.Sample, []scored, error) {
+	feats, err := x.Complete(ctx, p.b)
+	if err != nil {
+		return nil, nil, err
 	}
+	batch := samples[p.start : p.start+len(feats)]
+	outs := make([]scored, len(batch))
+	size := x.Spec().Size
+	err = parallel.For(ctx, len(batch), cfg.Workers, func(ctx context.Context, i int) error {
+		var err error
+		outs[i], err = scoreOne(ctx, sc, feats[i], batch[i], x, size)
+		return err
+	})
+	return batch, outs, err
+}
 
-	img, err := metrics.BinaryScores(scores, labels)
-	if err != nil {
-		return r, fmt.Errorf("bench: %s: image scores: %w", c.Name, err)
+// collector takes a category's scored images in sample order: into the
+// metrics, the kept examples, and the saved maps.
+type collector struct {
+	cfg     Config
+	size    int
+	t       *tally
+	ex      *examples
+	classes []string
+	scores  []float64
+	saved   *classFile // class maps' index, with SaveMaps and multi-type classes
+}
+
+func (c *collector) collect(s loaders.Sample, o scored) error {
+	if len(o.out.Map) != c.size*c.size {
+		return fmt.Errorf("bench: %s: map has %d values, want %d×%d", s.RelImage, len(o.out.Map), c.size, c.size)
 	}
-	r.Image = binaryOf(img)
-	pr, err := pix.Compute(ctx)
-	if err != nil {
-		return r, fmt.Errorf("bench: %s: %w", c.Name, err)
+	c.scores = append(c.scores, float64(o.out.Image))
+	c.ex.offer(s, o.out)
+	if err := c.t.add(s, float64(o.out.Image), o.out.Map, o.mask, c.size, c.size, o.out.ClassMaps, o.out.ClassScores); err != nil {
+		return err
 	}
-	r.Pixel = binaryOf(pr.Binary)
-	au, err := pr.AUPRO(cfg.AUPRO)
-	if err != nil {
-		return r, err
+	if !c.cfg.SaveMaps {
+		return nil
 	}
-	r.AUPRO = metricOf(au)
-	if mt != nil {
-		res, err := mt.Compute(ctx)
-		if err != nil {
-			return r, fmt.Errorf("bench: %s: %w", c.Name, err)
+	if err := saveMap(c.cfg.Out, s, o.out.Map, c.size); err != nil {
+		return err
+	}
+	if c.classes == nil {
+		return nil
+	}
+	if c.saved == nil {
+		c.saved = newClassFile(s.Category, c.classes)
+	}
+	return c.saved.save(c.cfg.Out, s, o.out, c.size, c.t.classOf)
+}
+
+// finish writes the category's scores, examples and saved class-map index,
+// then computes its metrics.
+func (c *collector) finish(ctx context.Context, name string, samples []loaders.Sample) (results.CategoryRecord, error) {
+	if err := writeScores(c.cfg.Out, name, samples, c.scores); err != nil {
+		return results.CategoryRecord{}, err
+	}
+	if err := c.ex.write(c.cfg.Out, name, c.size); err != nil {
+		return results.CategoryRecord{}, err
+	}
+	if c.saved != nil {
+		if err := c.saved.write(c.cfg.Out, c.cfg.Scheme); err != nil {
+			return results.CategoryRecord{}, err
 		}
-		m := &results.MultiType{MacroAUROC: metricOf(res.MacroAUROC), MacroAP: metricOf(res.MacroAP), MacroF1: metricOf(res.MacroF1),
-			Confusion: res.Confusion, Excluded: excluded}
-		for _, cr := range res.Classes {
-			m.Classes = append(m.Classes, results.ClassMetrics{Class: cr.Class, Pixels: cr.Pixels, AUROC: metricOf(cr.AUROC), AP: metricOf(cr.AP), F1: metricOf(cr.F1)})
-		}
-		m.TypeAccuracy = metricOf(ta.Result().Accuracy)
-		r.MultiType = m
 	}
-	return r, nil
+	return c.t.record(ctx, c.cfg.AUPRO)
 }
 
 // scoreOne scores one image and resizes its mask to the evaluation size.

@@ -143,3 +143,38 @@ func ReadScores(run, category string) (images []string, labels []bool, defects [
 	return images, labels, defects, scores, nil
 }
 
+
+// Class maps. With --save-maps, a scheme with multi-type segmentation also
+// saves every image's class maps beside its anomaly map, as
+// <stem>.classes.npy (float32 [C, H, W], classes in ClassIndex.Classes
+// order), and per category an index maps/classes/<category>.json. Together
+// they let `dapobench eval` recompute the multi-type metrics of a run.
+const (
+	ClassMapsExt  = ".classes.npy"
+	ClassIndexDir = "classes" // under maps/
+)
+
+// ClassIndex describes one category's saved class maps.
+type ClassIndex struct {
+	Category string `json:"category"`
+	// Classes are the multi-type classes, normal first.
+	Classes []string `json:"classes"`
+	// DefectTypes maps each raw defect type of the category's anomalous
+	// images to its class; a type that is absent has no class, and its
+	// images are left out of the multi-type metrics.
+	DefectTypes map[string]int `json:"defect_types"`
+	// Seen lists the classes in the scheme's training vocabulary (absent
+	// for schemes without one); the others are novel.
+	Seen []string `json:"seen,omitempty"`
+	// Vocabulary tells whether the scheme has a training vocabulary.
+	Vocabulary bool `json:"vocabulary"`
+	// ClassScores are the image-level class scores of each image, by its
+	// dataset-relative path.
+	ClassScores map[string][]float64 `json:"class_scores"`
+}
+
+// ClassIndexFile is the path of a category's class-map index in a maps
+// folder.
+func ClassIndexFile(maps, category string) string {
+	return filepath.Join(maps, ClassIndexDir, CategoryFile(category)+".json")
+}

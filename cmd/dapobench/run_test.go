@@ -187,14 +187,50 @@ func TestRunMapsThroughEval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The run's class maps reproduce its multi-type metrics too: the
+	// per-category macro metrics and type accuracy, and every defect type's
+	// row with its seen/novel note.
+	keys := append(results.StandardMetrics(), results.TypePixelAUROC, results.TypePixelAP, results.TypePixelF1, results.TypeAccuracy)
 	for _, cat := range a.CategoryNames() {
-		for _, k := range results.StandardMetrics() {
+		for _, k := range keys {
 			x, okx := a.Categories[cat].Get(k)
 			y, oky := b.Categories[cat].Get(k)
 			if okx != oky || x != y {
-				t.Errorf("%s %s: run %v, eval %v", cat, k, x, y)
+				t.Errorf("%s %s: run %v (%v), eval %v (%v)", cat, k, x, okx, y, oky)
 			}
 		}
+		if x, y := a.Categories[cat].Counts[results.NExcluded], b.Categories[cat].Counts[results.NExcluded]; x != y {
+			t.Errorf("%s excluded: run %d, eval %d", cat, x, y)
+		}
+	}
+	if len(a.DefectTypes) == 0 {
+		t.Fatal("the DAPO run has no defect-type results")
+	}
+	if len(a.DefectTypes) != len(b.DefectTypes) {
+		t.Errorf("%d defect types from the run, %d from eval", len(a.DefectTypes), len(b.DefectTypes))
+	}
+	for name, e := range a.DefectTypes {
+		f := b.DefectTypes[name]
+		if f == nil {
+			t.Errorf("defect type %s: missing from eval", name)
+			continue
+		}
+		ja, _ := json.Marshal(e)
+		jb, _ := json.Marshal(f)
+		if string(ja) != string(jb) {
+			t.Errorf("defect type %s:\nrun  %s\neval %s", name, ja, jb)
+		}
+	}
+	// Without the class maps, eval computes the binary metrics alone.
+	if err := os.RemoveAll(filepath.Join(run, "maps", "classes")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCLI(t, "eval", "--dataset", "mad-real", "--root", root, "--maps", filepath.Join(run, "maps"),
+		"--scores", filepath.Join(run, "maps", "scores.csv"), "--resize-gt", "--aupro", "mvtec", "--out", out, "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := results.Read(out); err != nil || len(c.DefectTypes) != 0 {
+		t.Errorf("eval without class maps: %d defect types, %v", len(c.DefectTypes), err)
 	}
 	// Without --resize-gt the sizes differ, and eval says so.
 	if _, _, err := runCLI(t, "eval", "--dataset", "mad-real", "--root", root, "--maps", filepath.Join(run, "maps"),
