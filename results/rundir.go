@@ -143,7 +143,6 @@ func ReadScores(run, category string) (images []string, labels []bool, defects [
 	return images, labels, defects, scores, nil
 }
 
-
 // Class maps. With --save-maps, a scheme with multi-type segmentation also
 // saves every image's class maps beside its anomaly map, as
 // <stem>.classes.npy (float32 [C, H, W], classes in ClassIndex.Classes

@@ -96,7 +96,6 @@ func buildWinCLIP(m *bench.Model, o schemeOptions) (bench.Scheme, error) {
 	return winclip.New(opt)
 }
 
-
 func buildAnomalyCLIP(m *bench.Model, o schemeOptions) (bench.Scheme, error) {
 	if o.words != nil {
 		return nil, fmt.Errorf("%w: anomalyclip's prompts are object-agnostic; --words does not apply", errUsage)

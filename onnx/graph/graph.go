@@ -218,9 +218,6 @@ func (b *Builder) op(op string, in []string, attrs ...*pb.AttributeProto) string
 	return out
 }
 
-
-
-
 // Model returns the finished model. Metadata entries are written in the
 // order given.
 func (b *Builder) Model(name string, meta [][2]string) *pb.ModelProto {
