@@ -20,6 +20,7 @@ import (
 	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/internal/parallel"
+	"github.com/dapobench/dapobench/internal/progress"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/results"
@@ -196,7 +197,7 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 		return results.CategoryRecord{}, err
 	}
 	col := &collector{cfg: cfg, size: x.Spec().Size, t: t, ex: newExamples(), classes: sc.Classes()}
-	prog := NewProgress(cfg.Progress, len(samples), cfg.Scheme.Name()+" "+c.Name)
+	prog := progress.New(cfg.Progress, len(samples), cfg.Scheme.Name()+" "+c.Name)
 	for p := range prefetch(ctx, x, samples, cfg.Batch) {
 		if p.err != nil {
 			return results.CategoryRecord{}, p.err

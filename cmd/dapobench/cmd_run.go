@@ -6,15 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/featcache"
-	"github.com/dapobench/dapobench/bench/preprocess"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/results"
@@ -104,11 +101,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	res := bench.Results(cfg, modelName(m), cats)
-	if err := results.Write(filepath.Join(*out, results.FileName), res); err != nil {
-		return err
-	}
-	if err := writeManifest(filepath.Join(*out, results.ManifestName), cfg, rt, m, cats, time.Since(start)); err != nil {
+	res, err := bench.Finish(cfg, rt, cats, start)
+	if err != nil {
 		return err
 	}
 	printResults(stdout, res)
@@ -130,65 +124,6 @@ func defaultCacheDir() string {
 		return filepath.Join(d, "dapobench", "features")
 	}
 	return ""
-}
-
-// modelName describes a model directory for results: architecture,
-// variant, image size and where the weights came from.
-func modelName(m *bench.Model) string {
-	man := m.Manifest
-	src := man.Weights.File
-	if man.Weights.Seed != nil {
-		src = fmt.Sprintf("seeded weights %d", *man.Weights.Seed)
-	}
-	return fmt.Sprintf("%s %s@%d (%s)", man.Arch.Name, man.Variant, man.ImageSize, src)
-}
-
-// runManifest records how a run was made: versions, hashes, settings and
-// timings. Unlike results.json it is expected to differ between runs.
-type runManifest struct {
-	Schema      string            `json:"schema"`
-	Dapobench   string            `json:"dapobench"`
-	Go          string            `json:"go"`
-	ORT         string            `json:"onnxruntime"`
-	Provider    string            `json:"execution_provider"`
-	Threads     int               `json:"threads"`
-	JPEGDecoder string            `json:"jpeg_decoder"`
-	Model       string            `json:"model"`
-	ModelDir    string            `json:"model_dir"`
-	ImageHash   string            `json:"image_tower_sha256"`
-	WeightsHash string            `json:"weights_sha256,omitempty"`
-	Dataset     string            `json:"dataset"`
-	Root        string            `json:"root"`
-	Scheme      string            `json:"scheme"`
-	Settings    map[string]string `json:"settings"`
-	Started     string            `json:"started"`
-	Seconds     float64           `json:"seconds"`
-	Categories  []categoryTiming  `json:"categories"`
-}
-
-type categoryTiming struct {
-	Category    string  `json:"category"`
-	Fingerprint string  `json:"fingerprint"`
-	Seconds     float64 `json:"seconds"`
-	Computed    int     `json:"features_computed"`
-	Cached      int     `json:"features_cached"`
-}
-
-func writeManifest(p string, cfg bench.Config, rt *runner.Runtime, m *bench.Model, cats []results.CategoryRecord, took time.Duration) error {
-	mf := runManifest{
-		Schema: "dapobench/run-manifest/v1", Dapobench: version(), Go: runtime.Version(),
-		ORT: rt.Version(), Provider: rt.Provider(), Threads: rt.Threads(), JPEGDecoder: preprocess.JPEGDecoder,
-		Model: modelName(m), ModelDir: m.Dir, ImageHash: m.ImageHash, WeightsHash: m.Manifest.Weights.SHA256,
-		Dataset: cfg.Dataset, Root: cfg.Loader.Root, Scheme: cfg.Scheme.Name(), Settings: cfg.Scheme.Settings(),
-		Started: time.Now().Add(-took).UTC().Format(time.RFC3339), Seconds: took.Seconds(),
-	}
-	for _, c := range cats {
-		mf.Categories = append(mf.Categories, categoryTiming{c.Category, c.Fingerprint, c.Seconds, c.Computed, c.Cached})
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && mf.Dapobench == "" {
-		mf.Dapobench = bi.Main.Version
-	}
-	return writeAtomic(p, func(w io.Writer) error { return encodeJSON(w, mf) })
 }
 
 // printResults prints the per-category metrics as percentages.

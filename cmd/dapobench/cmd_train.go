@@ -12,12 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 	"gonum.org/v1/plot/vg"
 
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/internal/atomicfile"
+	"github.com/dapobench/dapobench/internal/progress"
+	"github.com/dapobench/dapobench/internal/version"
 	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/train"
 )
@@ -118,7 +118,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	source := fmt.Sprintf("dapobench train %s on %s: %d epochs, batch %d, lr %g, seed %d",
 		h.Variant, d.id, recipe.Epochs, recipe.Batch, recipe.LR, recipe.Seed)
 	mf := &trainManifest{
-		Schema: "dapobench/train-manifest/v1", Dapobench: version(), Go: runtime.Version(), ORT: rt.Version(),
+		Schema: "dapobench/train-manifest/v1", Dapobench: version.String(), Go: runtime.Version(), ORT: rt.Version(),
 		Provider: rt.Provider(), Threads: rt.Threads(), ModelDir: *modelDir, Dataset: d.id, Root: d.root,
 		Scheme: *scheme, Variant: h.Variant, Layers: h.Layers, Classes: h.Classes(), Learned: h.Learnable(),
 		Recipe: recipeJSON{Epochs: recipe.Epochs, Batch: recipe.Batch, LR: recipe.LR, Beta1: train.Beta1, Beta2: train.Beta2,
@@ -129,29 +129,34 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "train %s on %s: %d images, %d epochs, batch %d, lr %g, seed %d, %s (%s)\n",
 			h.Variant, d.id, tr.Samples(), recipe.Epochs, recipe.Batch, recipe.LR, recipe.Seed, init, rt.Provider())
 	}
-	var progress io.Writer = stderr
+	var log io.Writer = stderr
 	if *quiet {
-		progress = nil
+		log = nil
 	}
-	p := newTrainProgress(progress, (recipe.Epochs-tr.State().Epoch)*tr.Samples())
+	p := progress.New(log, (recipe.Epochs-tr.State().Epoch)*tr.Samples(), "training")
 	hooks := train.Hooks{
-		Step: p.step,
+		Step: func(s train.StepInfo) {
+			p.Describe(fmt.Sprintf("epoch %d/%d step %d/%d: loss %.4f (pixel %.4f, image %.4f)",
+				s.Epoch, s.Epochs, s.Batch, s.Batches, s.Loss, s.Local, s.ImageCE))
+			p.Add(s.Images)
+		},
 		Epoch: func(s *train.State) error {
 			if err := s.WriteFile(o.epoch(s.Epoch)); err != nil {
 				return err
 			}
 			e := s.History[len(s.History)-1]
-			p.epoch(e, recipe.Epochs, o.epoch(s.Epoch))
+			p.Println(fmt.Sprintf("epoch %d/%d: mean loss %.4f (pixel %.4f, image %.4f), %.1fs; wrote %s",
+				e.Epoch, recipe.Epochs, e.Loss, e.Local, e.Image, e.Seconds, o.epoch(s.Epoch)))
 			mf.Epochs, mf.Seconds = s.History, time.Since(start).Seconds()
 			mf.Checkpoints = append(mf.Checkpoints, o.epoch(s.Epoch))
 			return writeTrainReport(o, mf, h.Variant+" on "+d.id)
 		},
 	}
-	if err := tr.Run(ctx, hooks); err != nil {
-		p.finish()
+	err = tr.Run(ctx, hooks)
+	p.Finish()
+	if err != nil {
 		return err
 	}
-	p.finish()
 	l := tr.Learned(source)
 	if err := l.WriteFile(o.learned); err != nil {
 		return err
@@ -225,80 +230,4 @@ func writeTrainReport(o trainOutputs, mf *trainManifest, title string) error {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
-}
-
-// trainProgress shows the loss, images/s and the time left: a bar on a
-// terminal, plain lines (every 10 s and after each epoch) elsewhere.
-type trainProgress struct {
-	w           io.Writer
-	bar         *progressbar.ProgressBar
-	total, done int
-	start, last time.Time
-	every       time.Duration
-}
-
-func newTrainProgress(w io.Writer, total int) *trainProgress {
-	p := &trainProgress{w: w, total: total, start: time.Now(), every: 10 * time.Second}
-	p.last = p.start
-	if w == nil {
-		return p
-	}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("CI") == "" {
-		p.bar = progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetDescription("training"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("img"),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-	}
-	return p
-}
-
-func (p *trainProgress) step(s train.StepInfo) {
-	p.done += s.Images
-	if p.w == nil {
-		return
-	}
-	if p.bar != nil {
-		p.bar.Describe(fmt.Sprintf("epoch %d/%d loss %.4f", s.Epoch, s.Epochs, s.Loss))
-		p.bar.Add(s.Images)
-		return
-	}
-	if now := time.Now(); now.Sub(p.last) >= p.every {
-		p.last = now
-		fmt.Fprintf(p.w, "epoch %d/%d step %d/%d: loss %.4f (pixel %.4f, image %.4f), %s\n",
-			s.Epoch, s.Epochs, s.Batch, s.Batches, s.Loss, s.Local, s.ImageCE, p.rate(now))
-	}
-}
-
-func (p *trainProgress) rate(now time.Time) string {
-	el := now.Sub(p.start).Seconds()
-	rate := float64(p.done) / max(el, 1e-9)
-	eta := "?"
-	if rate > 0 {
-		eta = (time.Duration(float64(p.total-p.done)/rate) * time.Second).Round(time.Second).String()
-	}
-	return fmt.Sprintf("%.2f img/s, %s left", rate, eta)
-}
-
-func (p *trainProgress) epoch(e train.EpochStats, epochs int, checkpoint string) {
-	if p.w == nil {
-		return
-	}
-	line := fmt.Sprintf("epoch %d/%d: mean loss %.4f (pixel %.4f, image %.4f), %.1fs, %s; wrote %s",
-		e.Epoch, epochs, e.Loss, e.Local, e.Image, e.Seconds, p.rate(time.Now()), checkpoint)
-	if p.bar != nil {
-		p.bar.Clear()
-	}
-	fmt.Fprintln(p.w, line)
-}
-
-func (p *trainProgress) finish() {
-	if p.bar != nil {
-		p.bar.Finish()
-	}
 }

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/dapobench/dapobench/internal/version"
 )
 
 func main() {
@@ -47,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if args[0] == "version" || args[0] == "--version" {
-		fmt.Fprintln(stdout, "dapobench", version())
+		fmt.Fprintln(stdout, "dapobench", version.String())
 		return nil
 	}
 	c, rest, ok := lookup(cmds, args)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/results"
 )
 
@@ -26,13 +27,13 @@ func runFixture(t *testing.T, variant string) (data, model string) {
 	return data, model
 }
 
-func readManifest(t *testing.T, p string) runManifest {
+func readManifest(t *testing.T, p string) bench.Manifest {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m runManifest
+	var m bench.Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,7 @@
-package bench
+// Package progress reports long work: a progress bar on a terminal, and
+// plain periodic lines elsewhere (CI logs, files), since the bar library
+// writes carriage-return frames regardless. Runs and training use it alike.
+package progress
 
 import (
 	"fmt"
@@ -10,10 +13,8 @@ import (
 	"golang.org/x/term"
 )
 
-// Progress reports images/s and the time left: a progress bar on a
-// terminal, and plain periodic lines elsewhere (CI logs), since the bar
-// library writes carriage-return frames regardless.
-type Progress struct {
+// Reporter reports images/s and the time left of one piece of work.
+type Reporter struct {
 	w       io.Writer
 	bar     *progressbar.ProgressBar
 	desc    string
@@ -25,9 +26,9 @@ type Progress struct {
 	lastPct int
 }
 
-// NewProgress starts reporting on w; w may be nil (silent).
-func NewProgress(w io.Writer, total int, desc string) *Progress {
-	p := &Progress{w: w, desc: desc, total: total, start: time.Now(), every: 10 * time.Second, lastPct: -1}
+// New starts reporting on w; w may be nil (silent).
+func New(w io.Writer, total int, desc string) *Reporter {
+	p := &Reporter{w: w, desc: desc, total: total, start: time.Now(), every: 10 * time.Second, lastPct: -1}
 	p.last = p.start
 	if w == nil {
 		return p
@@ -48,7 +49,7 @@ func NewProgress(w io.Writer, total int, desc string) *Progress {
 }
 
 // Add records n more images.
-func (p *Progress) Add(n int) {
+func (p *Reporter) Add(n int) {
 	p.done += n
 	if p.w == nil {
 		return
@@ -65,18 +66,44 @@ func (p *Progress) Add(n int) {
 	}
 }
 
-func (p *Progress) line(now time.Time) {
+func (p *Reporter) line(now time.Time) {
+	fmt.Fprintf(p.w, "%s: %d/%d images, %s\n", p.desc, p.done, p.total, p.rate(now))
+}
+
+// rate is the images/s so far and the time left at that rate.
+func (p *Reporter) rate(now time.Time) string {
 	el := now.Sub(p.start).Seconds()
 	rate := float64(p.done) / max(el, 1e-9)
 	eta := "?"
 	if rate > 0 {
 		eta = (time.Duration(float64(p.total-p.done)/rate) * time.Second).Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "%s: %d/%d images, %.1f img/s, %s left\n", p.desc, p.done, p.total, rate, eta)
+	return fmt.Sprintf("%.2f img/s, %s left", rate, eta)
+}
+
+// Describe changes the description: the bar's label, or the prefix of the
+// next plain line.
+func (p *Reporter) Describe(desc string) {
+	p.desc = desc
+	if p.bar != nil {
+		p.bar.Describe(desc)
+	}
+}
+
+// Println writes a line of its own (an epoch summary, say), with the rate
+// so far, above the bar.
+func (p *Reporter) Println(line string) {
+	if p.w == nil {
+		return
+	}
+	if p.bar != nil {
+		p.bar.Clear()
+	}
+	fmt.Fprintf(p.w, "%s, %s\n", line, p.rate(time.Now()))
 }
 
 // Finish ends the report.
-func (p *Progress) Finish() {
+func (p *Reporter) Finish() {
 	if p.w == nil {
 		return
 	}
