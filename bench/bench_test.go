@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"strings"
@@ -74,18 +73,5 @@ func TestLinear(t *testing.T) {
 	}
 	if _, err := NewLinear(context.Background(), rt, w[:3], b, in, out); err == nil {
 		t.Error("no error for a short weight")
-	}
-}
-
-func TestProgressPlainLines(t *testing.T) {
-	var buf bytes.Buffer
-	p := NewProgress(&buf, 8, "dapo bottle")
-	for range 8 {
-		p.Add(1)
-	}
-	p.Finish()
-	s := buf.String()
-	if !strings.Contains(s, "dapo bottle: 8/8 images") || strings.Contains(s, "\r") {
-		t.Errorf("progress output %q", s)
 	}
 }
