@@ -7,13 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/dapobench/dapobench/bench/preprocess"
+	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/clip/safetensors"
-	"github.com/dapobench/dapobench/clip/tokenizer"
 	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/onnx/runner"
 )
@@ -184,156 +183,38 @@ func runModelsRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	learned, err := readLearned(*prompts)
+	learned, err := bench.ReadTensors(*prompts)
 	if err != nil {
-		return err
+		return fmt.Errorf("models run: --prompts: %w", err)
 	}
 	rt, err := runner.Open(runner.Options{Device: *device})
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
+	res, err := bench.RunTowers(ctx, rt, *model, m, bench.TowerInputs{Images: images, Texts: texts, Learned: learned, Warn: stderr})
+	if err != nil {
+		return fmt.Errorf("models run: %w", err)
+	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("models run: %w", err)
 	}
-	if len(images) > 0 {
-		if err := runImages(ctx, rt, *model, m, images, learned, *out, stdout, stderr); err != nil {
-			return err
-		}
+	names := make([]string, 0, len(res))
+	for name := range res {
+		names = append(names, name)
 	}
-	if len(texts) > 0 {
-		if err := runTexts(ctx, rt, *model, m, texts, learned, *out, stdout, stderr); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func readLearned(path string) (map[string]runner.Tensor, error) {
-	out := map[string]runner.Tensor{}
-	if path == "" {
-		return out, nil
-	}
-	f, err := safetensors.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("models run: --prompts: %w", err)
-	}
-	for _, t := range f.Tensors {
-		v, err := t.Float32()
-		if err != nil {
-			return nil, fmt.Errorf("models run: --prompts %s: %w", path, err)
-		}
-		out[t.Name] = runner.Tensor{Shape: int64s(t.Shape), Float32: v}
-	}
-	return out, nil
-}
-
-func int64s(s []int) []int64 {
-	out := make([]int64, len(s))
-	for i, d := range s {
-		out[i] = int64(d)
-	}
-	return out
-}
-
-// feedLearned fills the session's learned-prompt inputs from the --prompts
-// file, or with zeros.
-func feedLearned(s *runner.Session, in, learned map[string]runner.Tensor, stderr io.Writer) error {
-	for _, info := range s.Inputs() {
-		if _, ok := in[info.Name]; ok {
-			continue
-		}
-		if t, ok := learned[info.Name]; ok {
-			in[info.Name] = t
-			continue
-		}
-		n := int64(1)
-		for _, d := range info.Shape {
-			if d < 0 {
-				return fmt.Errorf("models run: input %s has a free dimension and no value", info.Name)
-			}
-			n *= d
-		}
-		fmt.Fprintf(stderr, "models run: %s not given (--prompts); using zeros %v\n", info.Name, info.Shape)
-		in[info.Name] = runner.Tensor{Shape: info.Shape, Float32: make([]float32, n)}
-	}
-	return nil
-}
-
-func writeOutputs(dir string, res map[string]runner.Tensor, rename map[string]string, stdout io.Writer) error {
-	for name, t := range res {
-		if r, ok := rename[name]; ok {
-			name = r
-		}
+	sort.Strings(names)
+	for _, name := range names {
+		t := res[name]
 		shape := make([]int, len(t.Shape))
 		for i, d := range t.Shape {
 			shape[i] = int(d)
 		}
-		path := filepath.Join(dir, name+".npy")
+		path := filepath.Join(*out, name+".npy")
 		if err := npy.WriteFile(path, shape, t.Float32); err != nil {
 			return fmt.Errorf("models run: %w", err)
 		}
 		fmt.Fprintf(stdout, "%s %v\n", path, shape)
 	}
 	return nil
-}
-
-func runImages(ctx context.Context, rt *runner.Runtime, dir string, m *clip.Manifest, images []string, learned map[string]runner.Tensor, out string, stdout, stderr io.Writer) error {
-	spec := preprocess.Spec{Size: m.ImageSize}
-	for i := range 3 {
-		spec.Mean[i], spec.Std[i] = float32(m.Mean[i]), float32(m.Std[i])
-	}
-	pixels := make([]float32, len(images)*spec.ImageLen())
-	if err := spec.Files(ctx, pixels, images); err != nil {
-		return fmt.Errorf("models run: %w", err)
-	}
-	s, err := rt.Load(ctx, m.Path(dir, "image"))
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	in := map[string]runner.Tensor{clip.InPixels: {Shape: spec.Shape(len(images)), Float32: pixels}}
-	if err := feedLearned(s, in, learned, stderr); err != nil {
-		return err
-	}
-	res, err := s.Run(ctx, in)
-	if err != nil {
-		return fmt.Errorf("models run: image tower: %w", err)
-	}
-	return writeOutputs(out, res, nil, stdout)
-}
-
-func runTexts(ctx context.Context, rt *runner.Runtime, dir string, m *clip.Manifest, texts []string, learned map[string]runner.Tensor, out string, stdout, stderr io.Writer) error {
-	if m.Tokenizer.VocabSHA256 != tokenizer.VocabSHA256() {
-		return fmt.Errorf("models run: %s was built for vocabulary %s, this build embeds %s", dir, m.Tokenizer.VocabSHA256, tokenizer.VocabSHA256())
-	}
-	tk, err := tokenizer.New()
-	if err != nil {
-		return err
-	}
-	table, err := m.ReadTokenEmbedding(dir)
-	if err != nil {
-		return err
-	}
-	embeds, eot, err := clip.TextInputs(tk, table, texts)
-	if err != nil {
-		return fmt.Errorf("models run: %w", err)
-	}
-	s, err := rt.Load(ctx, m.Path(dir, "text"))
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	in := map[string]runner.Tensor{
-		clip.InEmbeds:   {Shape: int64s(embeds.Shape), Float32: embeds.Data},
-		clip.InEOTIndex: {Shape: []int64{int64(len(eot))}, Int64: eot},
-	}
-	if err := feedLearned(s, in, learned, stderr); err != nil {
-		return err
-	}
-	res, err := s.Run(ctx, in)
-	if err != nil {
-		return fmt.Errorf("models run: text tower: %w", err)
-	}
-	return writeOutputs(out, res, map[string]string{clip.OutTextFeatures: "text_embed"}, stdout)
 }
