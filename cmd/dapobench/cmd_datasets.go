@@ -7,9 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/dapobench/dapobench/loaders"
 
@@ -76,28 +74,7 @@ func cmdDatasetsScan(ctx context.Context, args []string, stdout, stderr io.Write
 		enc.SetIndent("", "  ")
 		return enc.Encode(sum)
 	}
-	fmt.Fprintf(stdout, "%s: %s (%s, %s), %d samples\n\n", set.Dataset, set.Root, set.Layout, set.Protocol, len(set.Samples))
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "category\ttrain normal\ttrain anomalous\ttest normal\ttest anomalous\tdefect types (test)\t")
-	var tot loaders.CategorySummary
-	for _, c := range set.Categories {
-		cs := sum.Categories[c]
-		types := make([]string, 0, len(cs.DefectTypes))
-		for t := range cs.DefectTypes {
-			types = append(types, t)
-		}
-		slices.Sort(types)
-		for i, t := range types {
-			types[i] = fmt.Sprintf("%s %d", t, cs.DefectTypes[t])
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", c, cs.Train.Normal, cs.Train.Anomalous, cs.Test.Normal, cs.Test.Anomalous, strings.Join(types, ", "))
-		tot.Train.Normal += cs.Train.Normal
-		tot.Train.Anomalous += cs.Train.Anomalous
-		tot.Test.Normal += cs.Test.Normal
-		tot.Test.Anomalous += cs.Test.Anomalous
-	}
-	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t\t\n", tot.Train.Normal, tot.Train.Anomalous, tot.Test.Normal, tot.Test.Anomalous)
-	return tw.Flush()
+	return sum.WriteTable(stdout, set)
 }
 
 func cmdDatasetsMeta(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -10,6 +10,7 @@ import (
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/metrics/mapio"
+	"github.com/dapobench/dapobench/reports"
 	"github.com/dapobench/dapobench/results"
 )
 
@@ -63,7 +64,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := results.Write(*out, res); err != nil {
 		return err
 	}
-	printResults(stdout, res)
+	reports.Summary(stdout, res)
 	fmt.Fprintf(stdout, "\nwrote %s (AU-PRO %s)\n", *out, av)
 	return nil
 }

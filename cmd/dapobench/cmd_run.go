@@ -14,7 +14,9 @@ import (
 	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/reports"
 	"github.com/dapobench/dapobench/results"
+	"github.com/dapobench/dapobench/schemes"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -22,7 +24,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var d datasetFlags
 	d.register(fs)
 	modelDir := fs.String("model", "", "model directory (dapobench models build or models tiny)")
-	scheme := fs.String("scheme", "", "prompt scheme: "+strings.Join(schemeNames(), ", "))
+	scheme := fs.String("scheme", "", "prompt scheme: "+strings.Join(schemes.Names(), ", "))
 	variant := fs.String("variant", "", "named variant of the scheme (see -list-variants)")
 	listVariants := fs.Bool("list-variants", false, "list the variants of --scheme and exit")
 	prompts := fs.String("prompts", "", "learned prompt tensors (dapobench models import); default: untrained, seeded")
@@ -42,13 +44,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := requireFlags(fs, "scheme"); err != nil {
 		return err
 	}
-	spec, err := lookupScheme(*scheme)
+	spec, err := schemes.Lookup(*scheme)
 	if err != nil {
 		return err
 	}
 	if *listVariants {
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		for _, v := range spec.variants() {
+		for _, v := range spec.Variants() {
 			fmt.Fprintf(tw, "%s\t%s\n", v.Name, v.Doc)
 		}
 		return tw.Flush()
@@ -79,13 +81,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer m.Close()
-	o := schemeOptions{variant: *variant, prompts: *prompts, seed: *seed}
+	o := schemes.Options{Variant: *variant, Prompts: *prompts, Seed: *seed}
 	if *words != "" {
 		for _, w := range strings.Split(*words, ",") {
-			o.words = append(o.words, strings.TrimSpace(w))
+			o.Words = append(o.Words, strings.TrimSpace(w))
 		}
 	}
-	s, err := spec.build(m, o)
+	s, err := spec.Build(m, o)
 	if err != nil {
 		return err
 	}
@@ -105,17 +107,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	printResults(stdout, res)
+	reports.Summary(stdout, res)
 	fmt.Fprintf(stdout, "\nwrote %s (%s, %s)\n", filepath.Join(*out, results.FileName), s.Settings()["prompts"], rt.Provider())
 	return nil
-}
-
-func schemeNames() []string {
-	var n []string
-	for _, s := range schemes() {
-		n = append(n, s.name)
-	}
-	return n
 }
 
 // defaultCacheDir is the per-user feature cache.
@@ -124,31 +118,4 @@ func defaultCacheDir() string {
 		return filepath.Join(d, "dapobench", "features")
 	}
 	return ""
-}
-
-// printResults prints the per-category metrics as percentages.
-func printResults(w io.Writer, r *results.Results) {
-	cols := results.StandardMetrics()
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%s / %s\t", r.Dataset, r.Scheme)
-	for _, c := range cols {
-		fmt.Fprintf(tw, "%s\t", c)
-	}
-	fmt.Fprintln(tw)
-	row := func(name string, e *results.Entry) {
-		fmt.Fprintf(tw, "%s\t", name)
-		for _, c := range cols {
-			if v, ok := e.Get(c); ok {
-				fmt.Fprintf(tw, "%.1f\t", 100*v)
-			} else {
-				fmt.Fprint(tw, "–\t")
-			}
-		}
-		fmt.Fprintln(tw)
-	}
-	for _, n := range r.CategoryNames() {
-		row(n, r.Categories[n])
-	}
-	row("mean", r.Mean)
-	tw.Flush()
 }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/dapobench/dapobench/internal/version"
+	"github.com/dapobench/dapobench/schemes"
 )
 
 func main() {
@@ -32,7 +33,7 @@ func main() {
 
 // exitCode is 2 for usage errors and 1 for everything else.
 func exitCode(err error) int {
-	if errors.Is(err, errUsage) {
+	if errors.Is(err, errUsage) || errors.Is(err, schemes.ErrOption) {
 		return 2
 	}
 	return 1
