@@ -66,12 +66,12 @@ func readInit(path string) (*Init, error) {
 	if err != nil {
 		return nil, err
 	}
-	// torch.save writes a zip archive (or, before torch 1.6, a pickle).
-	if bytes.HasPrefix(data, []byte("PK\x03\x04")) || bytes.HasPrefix(data, []byte{0x80}) {
-		return nil, fmt.Errorf("a torch checkpoint, not a learned-tensor file: convert it first with dapobench models import --scheme S --checkpoint %s --model DIR --out FILE.safetensors", path)
-	}
 	f, err := safetensors.Parse(data)
 	if err != nil {
+		// torch.save writes a zip archive (before torch 1.6, a pickle).
+		if bytes.HasPrefix(data, []byte("PK\x03\x04")) || bytes.HasPrefix(data, []byte{0x80, 0x02}) {
+			return nil, fmt.Errorf("a torch checkpoint, not a learned-tensor file: convert it first with dapobench models import --scheme S --checkpoint %s --model DIR --out FILE.safetensors", path)
+		}
 		return nil, fmt.Errorf("not a learned-tensor file or an epoch checkpoint: %w", err)
 	}
 	src := InitSource{Path: path, SHA256: sha256Hex(data)}

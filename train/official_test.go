@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -104,8 +105,17 @@ func officialData(t *testing.T, dir string) (weights, root string) {
 		t.Fatal(err)
 	}
 	root = filepath.Join(dir, "mvtec")
+	var files []string
 	for _, s := range officialSamples {
-		for _, rel := range []string{s.image, s.mask} {
+		files = append(files, s.image, s.mask)
+	}
+	// The loader wants the MVTec-AD layout, train split included; training
+	// reads the test split alone.
+	for _, c := range []string{"bottle", "grid", "hazelnut"} {
+		files = append(files, c+"/train/good/000.png")
+	}
+	{
+		for _, rel := range files {
 			if rel == "" {
 				continue
 			}
@@ -283,6 +293,24 @@ func TestOfficialStep(t *testing.T) {
 		}
 	}
 
+	// Truncating keeps a subset of the thresholded defect pixels.
+	fewer := 0
+	for img, trunc := range ref.Readings[string(train.MaskTruncate)].Masks {
+		thr := ref.Readings[string(train.MaskThreshold)].Masks[img]
+		for i := range trunc {
+			if trunc[i] == '1' && thr[i] != '1' {
+				t.Fatalf("%s: pixel %d is defect when truncating and not when thresholding", img, i)
+			}
+			if trunc[i] != thr[i] {
+				fewer++
+			}
+		}
+	}
+	if fewer == 0 {
+		t.Fatal("the readings give the same masks: the step tests nothing")
+	}
+	t.Logf("truncating drops %d of the thresholded defect pixels", fewer)
+
 	runs := map[train.MaskRule]officialRun{}
 	for _, rule := range []train.MaskRule{"", train.MaskThreshold} {
 		tr, err := train.New(context.Background(), rt, train.Config{Scheme: checkpoints.DAPO, Variant: "dapo", Dataset: "mvtec",
@@ -348,18 +376,24 @@ func TestOfficialStep(t *testing.T) {
 				t.Errorf("%s: %s %.8g, official %.8g (relative %.2g)", rule, names[i], got[i], want[i], rel)
 			}
 		}
-		for k, g := range runs[rule].grads {
+		worstGrad, worstAfter := 0.0, 0.0
+		for _, k := range slices.Sorted(maps.Keys(runs[rule].grads)) {
 			o := official("grad", string(rule), k)
-			d, scale := maxAbsDiff(g, o), maxAbs(o)
+			d, scale := maxAbsDiff(runs[rule].grads[k], o), maxAbs(o)
+			worstGrad = math.Max(worstGrad, d/scale)
 			if d > 2e-5*scale {
 				t.Errorf("%s: gradient of %s: max difference %.3g, %.2g of its largest element %.3g", rule, k, d, d/scale, scale)
 			}
 			// Adam's first step moves each element by about lr·sign(g).
 			a := official("after", string(rule), k)
-			if d := maxAbsDiff(runs[rule].after[k], a); d > 1e-2*ref.LR {
+			d = maxAbsDiff(runs[rule].after[k], a)
+			worstAfter = math.Max(worstAfter, d/ref.LR)
+			if d > 1e-3*ref.LR {
 				t.Errorf("%s: %s after one step: max difference %.3g, %.2g of the learning rate", rule, k, d, d/ref.LR)
 			}
 		}
+		t.Logf("%s: 12 gradients within %.2g of their largest element; tensors after the step within %.2g of the learning rate",
+			rule, worstGrad, worstAfter)
 	}
 
 	// The change between the readings, against the official change.
@@ -374,16 +408,16 @@ func TestOfficialStep(t *testing.T) {
 		}
 		dGo, dRef := gh[i]-gt[i], wh[i]-wt[i]
 		t.Logf("threshold − truncate: %s %+.6g, official %+.6g (relative to the loss %.2g)", names[i], dGo, dRef, dRef/wt[i])
-		if dRef == 0 || math.Signbit(dGo) != math.Signbit(dRef) || math.Abs(dGo-dRef) > 1e-2*math.Abs(dRef) {
+		if dRef == 0 || math.Signbit(dGo) != math.Signbit(dRef) || math.Abs(dGo-dRef) > 2e-3*math.Abs(dRef) {
 			t.Errorf("threshold − truncate: %s changes by %+.6g, officially by %+.6g", names[i], dGo, dRef)
 		}
 	}
-	for k := range trunc.grads {
+	for _, k := range slices.Sorted(maps.Keys(trunc.grads)) {
 		dGo, dRef := sub(thr.grads[k], trunc.grads[k]), sub(official("grad", "threshold", k), official("grad", "truncate", k))
 		diff, size := maxAbsDiff(dGo, dRef), maxAbs(dRef)
 		t.Logf("gradient of %s: threshold − truncate up to %.3g (%.2g of the gradient), differs from the official change by %.2g of it",
 			k, size, size/maxAbs(official("grad", "truncate", k)), diff/size)
-		if size == 0 || diff > 2e-2*size {
+		if size == 0 || diff > 5e-3*size {
 			t.Errorf("gradient of %s: the change between readings differs from the official change by %.3g of %.3g", k, diff, size)
 		}
 	}
