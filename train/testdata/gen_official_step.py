@@ -37,10 +37,10 @@ binary mask of each image as the trainer read it (the target of its anomaly
 dice term), the gradients of all 12 learned tensors and the tensors after
 Adam's first step, under the canonical names of package checkpoints.
 
-Nothing is changed in the official code. Two imports are satisfied without
-their packages: `ftfy` (not packaged by Debian) with an identity fix_text,
-which is what ftfy does to the plain-ASCII prompts DAPO tokenizes; and
-nothing else. The data loader's shuffle only orders the one batch.
+Nothing is changed in the official code. One import is satisfied without its
+package: `ftfy` (not packaged by Debian), whose fix_text open_clip's
+tokenizer calls, by the identity, which is what ftfy does to the plain-ASCII
+prompts DAPO tokenizes. The data loader's shuffle only orders the one batch.
 
 Needs Debian's python3-torch (1.13), python3-torchvision, python3-regex,
 python3-opencv (imported by dataset.py), python3-pil, python3-numpy.
