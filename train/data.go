@@ -24,6 +24,8 @@ type example struct {
 type trainingSet struct {
 	examples []example
 	spec     preprocess.Spec
+	// rule reads the resized masks (MaskRule).
+	rule MaskRule
 	// hash identifies the samples and their classes, so that a resumed
 	// run reads the data it started with.
 	hash string
@@ -31,12 +33,12 @@ type trainingSet struct {
 
 // loadTrainingSet reads the dataset and checks every sample before the
 // first step: an anomalous image needs a mask and a pixel class.
-func loadTrainingSet(ctx context.Context, h *Head, dataset string, opts loaders.Options, m *clip.Manifest) (*trainingSet, error) {
+func loadTrainingSet(ctx context.Context, h *Head, dataset string, opts loaders.Options, m *clip.Manifest, rule MaskRule) (*trainingSet, error) {
 	set, err := loaders.Load(ctx, dataset, opts)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	ts := &trainingSet{spec: preprocess.OpenAI(m.ImageSize)}
+	ts := &trainingSet{spec: preprocess.OpenAI(m.ImageSize), rule: rule}
 	for c := range 3 {
 		ts.spec.Mean[c], ts.spec.Std[c] = float32(m.Mean[c]), float32(m.Std[c])
 	}
@@ -82,9 +84,12 @@ func batches(order []int, n int) [][]int {
 	return out
 }
 
-// feeds prepares the data inputs of a batch: pixels, masks resized as the
-// evaluation resizes them (Spec.Mask: bilinear, > 0.5), pixel classes and
-// labels. Normal images get an empty mask, as the official datasets give.
+// feeds prepares the data inputs of a batch: pixels, masks, pixel
+// classes and labels. A mask is resized as the official datasets resize
+// it (the 0/255 image, PIL bilinear: Spec.MaskLevels) and read with the
+// run's MaskRule: DAPO's trainer keeps only the pixels at level 255,
+// AnomalyCLIP's those at 128 or more. Normal images get an empty mask, as
+// the official datasets give.
 func (ts *trainingSet) feeds(ctx context.Context, idx []int) (map[string]runner.Tensor, error) {
 	n, s := len(idx), ts.spec.Size
 	paths := make([]string, n)
@@ -109,12 +114,14 @@ func (ts *trainingSet) feeds(ctx context.Context, idx []int) (map[string]runner.
 		if err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
-		if err := ts.spec.Mask(m8, raw.Pix, raw.Width, raw.Height); err != nil {
+		if err := ts.spec.MaskLevels(m8, raw.Pix, raw.Width, raw.Height); err != nil {
 			return nil, fmt.Errorf("train: %s: %w", e.sample.RelMask, err)
 		}
 		dst := mask[i*s*s : (i+1)*s*s]
 		for p, v := range m8 {
-			dst[p] = float32(v)
+			if ts.rule.Defect(v) {
+				dst[p] = 1
+			}
 		}
 	}
 	return map[string]runner.Tensor{

@@ -22,7 +22,8 @@ import (
 // …), their gradients outputs named by GradName.
 const (
 	InPixels = clip.InPixels // float32 [batch, 3, S, S]
-	// InMask is the binary defect mask at S×S (bench/preprocess Spec.Mask).
+	// InMask is the binary defect mask at S×S, the resized mask read with
+	// the run's MaskRule.
 	InMask = "mask" // float32 [batch, S, S]
 	// InClass is each image's pixel class: 0 normal, 1..K its defect.
 	InClass = "pixel_class" // int64 [batch]

@@ -125,7 +125,9 @@ func TestReadStateErrors(t *testing.T) {
 	if err := good.WriteFile(okPath); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := train.ReadState(okPath); err != nil || s.Epoch != 0 || len(s.Tensors) != 3 {
+	// A state written before the mask rule was recorded read masks by
+	// thresholding.
+	if s, err := train.ReadState(okPath); err != nil || s.Epoch != 0 || len(s.Tensors) != 3 || s.Settings.MaskRule != train.MaskThreshold {
 		t.Errorf("round trip: %v", err)
 	}
 	x := []float32{1, 2}
@@ -134,7 +136,8 @@ func TestReadStateErrors(t *testing.T) {
 	}{
 		{filepath.Join(dir, "missing"), "no such file"},
 		{garbage, "state"},
-		{learned, "not an epoch checkpoint"},
+		{learned, "not an epoch checkpoint: it has no optimiser state to resume; start a run from its tensors with --init"},
+		{write("rule.safetensors", nil, map[string]string{"schema": train.StateSchema, "state": `{"settings":{"scheme":"anomalyclip","mask_rule":"round"}}`}), `mask rule "round"`},
 		{write("meta.safetensors", nil, map[string]string{"schema": train.StateSchema, "state": "{"}), "metadata"},
 		{write("epochs.safetensors", nil, map[string]string{"schema": train.StateSchema, "state": `{"epoch":2,"history":[]}`}), "history"},
 		{write("unknown.safetensors", []safetensors.Tensor{safetensors.F32("what", []int{2}, x)},

@@ -33,6 +33,9 @@ type Settings struct {
 	Beta2 float64 `json:"beta2"`
 	Eps   float64 `json:"eps"`
 	Seed  uint64  `json:"seed"`
+	// MaskRule is how the resized masks were read. States written before
+	// it was recorded read masks with MaskThreshold and say so when read.
+	MaskRule MaskRule `json:"mask_rule"`
 }
 
 // diff lists the fields of s that differ from o.
@@ -76,6 +79,9 @@ type State struct {
 	Tensors map[string]clip.Tensor
 	Adam    *Adam
 	History []EpochStats
+	// Init is where the run's initial tensors came from when not from
+	// the seed (Config.Init); a resumed run keeps it.
+	Init *InitSource
 }
 
 type stateMeta struct {
@@ -83,6 +89,7 @@ type stateMeta struct {
 	Epoch    int          `json:"epoch"`
 	AdamStep int          `json:"adam_step"`
 	History  []EpochStats `json:"history"`
+	Init     *InitSource  `json:"init,omitempty"`
 }
 
 // Tensor name prefixes inside a state file.
@@ -94,7 +101,7 @@ const (
 
 // WriteFile writes the state as float32 safetensors, atomically.
 func (s *State) WriteFile(path string) error {
-	meta, err := json.Marshal(stateMeta{Settings: s.Settings, Epoch: s.Epoch, AdamStep: s.Adam.Step, History: s.History})
+	meta, err := json.Marshal(stateMeta{Settings: s.Settings, Epoch: s.Epoch, AdamStep: s.Adam.Step, History: s.History, Init: s.Init})
 	if err != nil {
 		return fmt.Errorf("train: state %s: %w", path, err)
 	}
@@ -126,7 +133,11 @@ func readState(path string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.Metadata["schema"] != StateSchema {
+	switch f.Metadata["schema"] {
+	case StateSchema:
+	case checkpoints.Schema:
+		return nil, fmt.Errorf("a learned-tensor file (models import or train output), not an epoch checkpoint: it has no optimiser state to resume; start a run from its tensors with --init")
+	default:
 		return nil, fmt.Errorf("schema %q, want %q (not an epoch checkpoint of dapobench train)", f.Metadata["schema"], StateSchema)
 	}
 	var meta stateMeta
@@ -136,7 +147,13 @@ func readState(path string) (*State, error) {
 	if meta.Epoch < 0 || meta.AdamStep < 0 || len(meta.History) != meta.Epoch {
 		return nil, fmt.Errorf("metadata: epoch %d, adam step %d, %d epochs of history", meta.Epoch, meta.AdamStep, len(meta.History))
 	}
-	s := &State{Settings: meta.Settings, Epoch: meta.Epoch, History: meta.History, Tensors: map[string]clip.Tensor{}}
+	if meta.Settings.MaskRule == "" {
+		meta.Settings.MaskRule = MaskThreshold
+	}
+	if _, err := ParseMaskRule(string(meta.Settings.MaskRule)); err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	s := &State{Settings: meta.Settings, Epoch: meta.Epoch, History: meta.History, Init: meta.Init, Tensors: map[string]clip.Tensor{}}
 	s.Adam = &Adam{LR: meta.Settings.LR, Beta1: meta.Settings.Beta1, Beta2: meta.Settings.Beta2, Eps: meta.Settings.Eps,
 		Step: meta.AdamStep, M: map[string][]float32{}, V: map[string][]float32{}}
 	moments := map[string]clip.Tensor{}

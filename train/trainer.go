@@ -51,12 +51,20 @@ type Config struct {
 	Loader  loaders.Options
 	// ModelDir is a model directory of the scheme's variant.
 	ModelDir string
+	// MaskRule reads the resized ground-truth masks; "" is the scheme's
+	// own trainer's (DefaultMaskRule).
+	MaskRule MaskRule
+	// Init, when set, gives the initial tensors instead of the seed (a
+	// fine-tune or a continuation with another recipe); Adam starts
+	// afresh. The seed still draws the image order.
+	Init *Init
 	Recipe
 }
 
 // Trainer runs the training of one configuration. The seed draws the
-// initial tensors (checkpoints.Untrained) and the image order of each
-// epoch, as torch.manual_seed does both in the official code.
+// initial tensors (checkpoints.Untrained, unless Config.Init gives them)
+// and the image order of each epoch, as torch.manual_seed does both in
+// the official code.
 type Trainer struct {
 	cfg   Config
 	graph *Graph
@@ -83,7 +91,20 @@ func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) 
 	if err != nil {
 		return nil, err
 	}
-	data, err := loadTrainingSet(ctx, h, cfg.Dataset, cfg.Loader, man)
+	rule := cfg.MaskRule
+	if rule == "" {
+		rule = DefaultMaskRule(cfg.Scheme)
+	}
+	if _, err := ParseMaskRule(string(rule)); err != nil {
+		return nil, err
+	}
+	var initial map[string]clip.Tensor
+	if cfg.Init != nil {
+		if initial, err = cfg.Init.tensors(cfg.Scheme, man, cfg.ModelDir); err != nil {
+			return nil, err
+		}
+	}
+	data, err := loadTrainingSet(ctx, h, cfg.Dataset, cfg.Loader, man, rule)
 	if err != nil {
 		return nil, err
 	}
@@ -103,9 +124,12 @@ func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) 
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	init, err := checkpoints.Untrained(cfg.Scheme, man, table, cfg.Seed)
-	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+	if initial == nil {
+		u, err := checkpoints.Untrained(cfg.Scheme, man, table, cfg.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		initial = u.Tensors
 	}
 	sess, err := rt.LoadBytes(ctx, "train "+h.Variant, model, cfg.ModelDir)
 	if err != nil {
@@ -113,9 +137,14 @@ func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) 
 	}
 	sum := sha256.Sum256(manBytes)
 	set := Settings{Scheme: cfg.Scheme, Variant: h.Variant, Dataset: cfg.Dataset, Data: data.hash, Samples: len(data.examples),
-		Model: hex.EncodeToString(sum[:]), Batch: cfg.Batch, LR: cfg.LR, Beta1: Beta1, Beta2: Beta2, Eps: AdamEps, Seed: cfg.Seed}
-	return &Trainer{cfg: cfg, graph: g, sess: sess, data: data,
-		state: &State{Settings: set, Tensors: init.Tensors, Adam: NewAdam(cfg.LR)}}, nil
+		Model: hex.EncodeToString(sum[:]), Batch: cfg.Batch, LR: cfg.LR, Beta1: Beta1, Beta2: Beta2, Eps: AdamEps, Seed: cfg.Seed,
+		MaskRule: rule}
+	st := &State{Settings: set, Tensors: initial, Adam: NewAdam(cfg.LR)}
+	if cfg.Init != nil {
+		from := cfg.Init.From
+		st.Init = &from
+	}
+	return &Trainer{cfg: cfg, graph: g, sess: sess, data: data, state: st}, nil
 }
 
 // Close releases the step's session.
@@ -132,13 +161,19 @@ func (t *Trainer) State() *State { return t.state }
 
 // Resume continues from a state written after an epoch. Its settings must
 // equal this run's (the number of epochs aside).
+//
+// The scheme and the tensor shapes are checked first, for a clear
+// message when the checkpoint is of another scheme or model.
 func (t *Trainer) Resume(s *State) error {
-	if d := t.state.Settings.diff(s.Settings); len(d) > 0 {
-		return fmt.Errorf("train: resume: the checkpoint was made with other settings: %v", d)
+	if s.Settings.Scheme != t.cfg.Scheme {
+		return fmt.Errorf("train: resume: the checkpoint holds %s tensors; this run trains %s", s.Settings.Scheme, t.cfg.Scheme)
 	}
 	l := &checkpoints.Learned{Scheme: s.Settings.Scheme, Tensors: s.Tensors}
 	if err := l.Check(t.graph.Manifest); err != nil {
-		return fmt.Errorf("train: resume: %w", err)
+		return fmt.Errorf("train: resume: the checkpoint does not fit the model %s: %w", t.cfg.ModelDir, err)
+	}
+	if d := t.state.Settings.diff(s.Settings); len(d) > 0 {
+		return fmt.Errorf("train: resume: the checkpoint was made with other settings: %v", d)
 	}
 	if s.Epoch > t.cfg.Epochs {
 		return fmt.Errorf("train: resume: the checkpoint is after epoch %d, beyond the %d epochs asked for", s.Epoch, t.cfg.Epochs)

@@ -154,8 +154,36 @@ func (s Spec) file(dst []float32, path string, lut *[3][256]float32) error {
 // Mask squash-resizes a binary mask of width×height (pix row-major, any
 // non-zero value is defect) to Size×Size into dst, as 0 or 1. It follows the
 // reference pipelines: the mask as a 0/255 "L" image, PIL bilinear, then
-// /255 > 0.5 (method.md §2.1, §8.4).
+// /255 > 0.5 (method.md §2.1, §8.4), i.e. a resized level of 128 or more.
+//
+// This is how both official test scripts read evaluation masks: DAPO's
+// test.py sets gt_mask > 0.5 to 1 on the float tensor ToTensor made
+// (https://github.com/boschresearch/defect-aware-prompt-optimization/blob/ad2ceabc14079a177d9710a996a21f1a45c50938/test.py#L283-L285),
+// AnomalyCLIP's test.py likewise
+// (https://github.com/zqhang/AnomalyCLIP/blob/45ed4dd35c05797d854294b5e8d585c545920089/test.py#L84-L85).
+// Training reads the levels with its own rule (MaskLevels, package train).
 func (s Spec) Mask(dst, pix []uint8, width, height int) error {
+	return s.mask(dst, pix, width, height, func(out, row []uint8) {
+		for x, v := range row {
+			out[x] = 0
+			if v >= 128 { // v/255 > 0.5
+				out[x] = 1
+			}
+		}
+	})
+}
+
+// MaskLevels is Mask without the threshold: the bilinearly resized mask
+// as the 8-bit levels PIL gives (0 outside the defect, 255 well inside
+// it, values between on its edges), the tensor ToTensor divides by 255.
+// The official trainers read these levels differently (package train).
+func (s Spec) MaskLevels(dst, pix []uint8, width, height int) error {
+	return s.mask(dst, pix, width, height, func(out, row []uint8) { copy(out, row) })
+}
+
+// mask checks the sizes, makes the 0/255 image and resizes it, handing
+// each output row to put.
+func (s Spec) mask(dst, pix []uint8, width, height int, put func(out, row []uint8)) error {
 	if err := s.check(); err != nil {
 		return err
 	}
@@ -179,13 +207,7 @@ func (s Spec) Mask(dst, pix []uint8, width, height int) error {
 		return nil
 	}
 	resize(plane{pix: l, w: width, h: height, stride: width, ch: 1, ps: 1}, n, n, bilinear, func(y int, row []uint8) {
-		out := dst[y*n : (y+1)*n]
-		for x, v := range row[:n] {
-			out[x] = 0
-			if v >= 128 { // v/255 > 0.5
-				out[x] = 1
-			}
-		}
+		put(dst[y*n:(y+1)*n], row[:n])
 	})
 	return nil
 }

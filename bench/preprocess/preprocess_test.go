@@ -171,6 +171,16 @@ func TestMaskEdges(t *testing.T) {
 				t.Fatalf("%s: pixel %d = %d, want %d", tc.name, i, v, tc.want)
 			}
 		}
+		// The levels of a uniform mask are uniform too: a full mask stays
+		// at 255, which the training reading of DAPO needs (package train).
+		if err := spec.MaskLevels(dst, bytes.Repeat([]byte{tc.fill}, 30*20), 30, 20); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range dst {
+			if v != 255*tc.want {
+				t.Fatalf("%s: level of pixel %d = %d, want %d", tc.name, i, v, 255*tc.want)
+			}
+		}
 	}
 }
 

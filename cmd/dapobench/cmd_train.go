@@ -46,7 +46,9 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	batch := fs.Int("batch", 0, "images per step (default 8)")
 	lr := fs.Float64("lr", 0, "Adam learning rate (default 1e-3)")
 	seed := fs.Uint64("seed", 0, "seed of the initial tensors and the image order (default: dapo 42, anomalyclip 111)")
-	resume := fs.String("resume", "", "continue from an epoch checkpoint FILE.epoch<N>.safetensors")
+	resume := fs.String("resume", "", "continue from an epoch checkpoint FILE.epoch<N>.safetensors, optimiser state included")
+	initFile := fs.String("init", "", "start from the tensors of a learned-tensor file (models import or train output) or an epoch checkpoint, with a fresh optimiser")
+	maskRule := fs.String("mask-rule", "", "how resized ground-truth masks are read: truncate (defect only at level 255, DAPO's train.py) or threshold (> 0.5, AnomalyCLIP's train.py and the evaluation); default: the scheme's own trainer's")
 	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
 	threads := fs.Int("threads", 0, "onnxruntime threads (0: one per CPU)")
 	quiet := fs.Bool("quiet", false, "no progress output")
@@ -61,6 +63,17 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if !strings.HasSuffix(*out, ".safetensors") {
 		return fmt.Errorf("%w: train: --out %q: want a FILE.safetensors name", errUsage, *out)
+	}
+	if *resume != "" && *initFile != "" {
+		return fmt.Errorf("%w: train: give --resume (continue a run, optimiser state included) or --init (start from tensors with a fresh optimiser), not both", errUsage)
+	}
+	rule := train.DefaultMaskRule(*scheme)
+	if *maskRule != "" {
+		r, err := train.ParseMaskRule(*maskRule)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		rule = r
 	}
 	recipe, err := train.Defaults(*scheme)
 	if err != nil {
@@ -94,6 +107,12 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	var from *train.Init
+	if *initFile != "" {
+		if from, err = train.ReadInit(*initFile); err != nil {
+			return err
+		}
+	}
 
 	start := time.Now()
 	rt, err := runner.Open(runner.Options{Device: *device, Threads: *threads})
@@ -101,13 +120,17 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer rt.Close()
-	cfg := train.Config{Scheme: *scheme, Variant: *variant, Dataset: d.id, Loader: d.options(), ModelDir: *modelDir, Recipe: recipe}
+	cfg := train.Config{Scheme: *scheme, Variant: *variant, Dataset: d.id, Loader: d.options(), ModelDir: *modelDir, Recipe: recipe,
+		MaskRule: rule, Init: from}
 	tr, err := train.New(ctx, rt, cfg)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
 	init := fmt.Sprintf("untrained (seed %d)", recipe.Seed)
+	if from != nil {
+		init = fmt.Sprintf("from %s (%s: %s)", filepath.Base(*initFile), from.From.Kind, from.From.Tensors)
+	}
 	if state != nil {
 		if err := tr.Resume(state); err != nil {
 			return err
@@ -115,19 +138,23 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		init = fmt.Sprintf("resumed from %s after epoch %d", filepath.Base(*resume), state.Epoch)
 	}
 	h := tr.Head()
-	source := fmt.Sprintf("dapobench train %s on %s: %d epochs, batch %d, lr %g, seed %d",
-		h.Variant, d.id, recipe.Epochs, recipe.Batch, recipe.LR, recipe.Seed)
+	source := fmt.Sprintf("dapobench train %s on %s: %d epochs, batch %d, lr %g, seed %d, mask rule %s",
+		h.Variant, d.id, recipe.Epochs, recipe.Batch, recipe.LR, recipe.Seed, rule)
+	if f := tr.State().Init; f != nil {
+		source += fmt.Sprintf(", init %s", filepath.Base(f.Path))
+	}
 	mf := &trainManifest{
 		Schema: "dapobench/train-manifest/v1", Dapobench: version.String(), Go: runtime.Version(), ORT: rt.Version(),
 		Provider: rt.Provider(), Threads: rt.Threads(), ModelDir: *modelDir, Dataset: d.id, Root: d.root,
 		Scheme: *scheme, Variant: h.Variant, Layers: h.Layers, Classes: h.Classes(), Learned: h.Learnable(),
 		Recipe: recipeJSON{Epochs: recipe.Epochs, Batch: recipe.Batch, LR: recipe.LR, Beta1: train.Beta1, Beta2: train.Beta2,
 			Eps: train.AdamEps, Seed: recipe.Seed},
-		Samples: tr.Samples(), Init: init, Started: start.UTC().Format(time.RFC3339), Output: *out,
+		MaskRule: string(rule), Samples: tr.Samples(), Init: init, InitFrom: tr.State().Init,
+		Started: start.UTC().Format(time.RFC3339), Output: *out,
 	}
 	if !*quiet {
-		fmt.Fprintf(stderr, "train %s on %s: %d images, %d epochs, batch %d, lr %g, seed %d, %s (%s)\n",
-			h.Variant, d.id, tr.Samples(), recipe.Epochs, recipe.Batch, recipe.LR, recipe.Seed, init, rt.Provider())
+		fmt.Fprintf(stderr, "train %s on %s: %d images, %d epochs, batch %d, lr %g, seed %d, mask rule %s, %s (%s)\n",
+			h.Variant, d.id, tr.Samples(), recipe.Epochs, recipe.Batch, recipe.LR, recipe.Seed, rule, init, rt.Provider())
 	}
 	var log io.Writer = stderr
 	if *quiet {
@@ -192,8 +219,10 @@ type trainManifest struct {
 	Classes      int                `json:"classes"`
 	Learned      []string           `json:"learned_tensors"`
 	Recipe       recipeJSON         `json:"recipe"`
+	MaskRule     string             `json:"mask_rule"`
 	Samples      int                `json:"samples"`
 	Init         string             `json:"init"`
+	InitFrom     *train.InitSource  `json:"init_from,omitempty"` // --init's file, kept by a resumed run
 	Started      string             `json:"started"`
 	Seconds      float64            `json:"seconds"`
 	Epochs       []train.EpochStats `json:"epochs"`
