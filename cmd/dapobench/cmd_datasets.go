@@ -108,9 +108,3 @@ func writeAtomic(path string, write func(io.Writer) error) error {
 	}
 	return atomicfile.Write(path, write)
 }
-
-func encodeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}

@@ -8,31 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
-	"gonum.org/v1/plot/vg"
-
 	"github.com/dapobench/dapobench/checkpoints"
-	"github.com/dapobench/dapobench/internal/atomicfile"
 	"github.com/dapobench/dapobench/internal/progress"
 	"github.com/dapobench/dapobench/internal/version"
 	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/train"
 )
-
-// trainOutputs are the files of a training run, named after --out.
-type trainOutputs struct {
-	learned  string // FILE.safetensors: the trained tensors (checkpoints.Learned)
-	base     string // FILE
-	plot     string // FILE.loss.png
-	manifest string // FILE.train.json
-}
-
-func (o trainOutputs) epoch(n int) string {
-	return o.base + ".epoch" + strconv.Itoa(n) + ".safetensors"
-}
 
 func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("train", stderr)
@@ -96,8 +80,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if recipe.Epochs < 1 || recipe.Batch < 1 || !(recipe.LR > 0) {
 		return fmt.Errorf("%w: train: --epochs %d, --batch %d, --lr %g: want positive values", errUsage, recipe.Epochs, recipe.Batch, recipe.LR)
 	}
-	o := trainOutputs{learned: *out, base: strings.TrimSuffix(*out, ".safetensors")}
-	o.plot, o.manifest = o.base+".loss.png", o.base+".train.json"
+	o := train.OutputsOf(*out)
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -143,11 +126,11 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f := tr.State().Init; f != nil {
 		source += fmt.Sprintf(", init %s", filepath.Base(f.Path))
 	}
-	mf := &trainManifest{
-		Schema: "dapobench/train-manifest/v1", Dapobench: version.String(), Go: runtime.Version(), ORT: rt.Version(),
+	mf := &train.Manifest{
+		Schema: train.ManifestSchema, Dapobench: version.String(), Go: runtime.Version(), ORT: rt.Version(),
 		Provider: rt.Provider(), Threads: rt.Threads(), ModelDir: *modelDir, Dataset: d.id, Root: d.root,
 		Scheme: *scheme, Variant: h.Variant, Layers: h.Layers, Classes: h.Classes(), Learned: h.Learnable(),
-		Recipe: recipeJSON{Epochs: recipe.Epochs, Batch: recipe.Batch, LR: recipe.LR, Beta1: train.Beta1, Beta2: train.Beta2,
+		Recipe: train.RecipeJSON{Epochs: recipe.Epochs, Batch: recipe.Batch, LR: recipe.LR, Beta1: train.Beta1, Beta2: train.Beta2,
 			Eps: train.AdamEps, Seed: recipe.Seed},
 		MaskRule: string(rule), Samples: tr.Samples(), Init: init, InitFrom: tr.State().Init,
 		Started: start.UTC().Format(time.RFC3339), Output: *out,
@@ -168,15 +151,15 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			p.Add(s.Images)
 		},
 		Epoch: func(s *train.State) error {
-			if err := s.WriteFile(o.epoch(s.Epoch)); err != nil {
+			if err := s.WriteFile(o.Epoch(s.Epoch)); err != nil {
 				return err
 			}
 			e := s.History[len(s.History)-1]
 			p.Println(fmt.Sprintf("epoch %d/%d: mean loss %.4f (pixel %.4f, image %.4f), %.1fs; wrote %s",
-				e.Epoch, recipe.Epochs, e.Loss, e.Local, e.Image, e.Seconds, o.epoch(s.Epoch)))
+				e.Epoch, recipe.Epochs, e.Loss, e.Local, e.Image, e.Seconds, o.Epoch(s.Epoch)))
 			mf.Epochs, mf.Seconds = s.History, time.Since(start).Seconds()
-			mf.Checkpoints = append(mf.Checkpoints, o.epoch(s.Epoch))
-			return writeTrainReport(o, mf, h.Variant+" on "+d.id)
+			mf.Checkpoints = append(mf.Checkpoints, o.Epoch(s.Epoch))
+			return train.WriteReport(o, mf, h.Variant+" on "+d.id)
 		},
 	}
 	err = tr.Run(ctx, hooks)
@@ -185,78 +168,17 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	l := tr.Learned(source)
-	if err := l.WriteFile(o.learned); err != nil {
+	if err := l.WriteFile(o.Learned); err != nil {
 		return err
 	}
 	mf.Epochs, mf.Seconds, mf.OutputSHA256, mf.Finished = tr.State().History, time.Since(start).Seconds(), l.SourceSHA256, true
-	if err := writeTrainReport(o, mf, h.Variant+" on "+d.id); err != nil {
+	if err := train.WriteReport(o, mf, h.Variant+" on "+d.id); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "epoch\tloss\tpixel\timage\tseconds\n")
 	for _, e := range tr.State().History {
 		fmt.Fprintf(stdout, "%d\t%.4f\t%.4f\t%.4f\t%.1f\n", e.Epoch, e.Loss, e.Local, e.Image, e.Seconds)
 	}
-	fmt.Fprintf(stdout, "\nwrote %s (%s), %s, %s\n", o.learned, l.Label(), o.plot, o.manifest)
-	return nil
-}
-
-// trainManifest records how a training run was made: versions, settings,
-// the loss of every epoch and step, timings. It is rewritten after each
-// epoch.
-type trainManifest struct {
-	Schema       string             `json:"schema"`
-	Dapobench    string             `json:"dapobench"`
-	Go           string             `json:"go"`
-	ORT          string             `json:"onnxruntime"`
-	Provider     string             `json:"execution_provider"`
-	Threads      int                `json:"threads"`
-	ModelDir     string             `json:"model_dir"`
-	Dataset      string             `json:"dataset"`
-	Root         string             `json:"root"`
-	Scheme       string             `json:"scheme"`
-	Variant      string             `json:"variant"`
-	Layers       []int              `json:"layers"`
-	Classes      int                `json:"classes"`
-	Learned      []string           `json:"learned_tensors"`
-	Recipe       recipeJSON         `json:"recipe"`
-	MaskRule     string             `json:"mask_rule"`
-	Samples      int                `json:"samples"`
-	Init         string             `json:"init"`
-	InitFrom     *train.InitSource  `json:"init_from,omitempty"` // --init's file, kept by a resumed run
-	Started      string             `json:"started"`
-	Seconds      float64            `json:"seconds"`
-	Epochs       []train.EpochStats `json:"epochs"`
-	Checkpoints  []string           `json:"checkpoints"`
-	Output       string             `json:"output"`
-	OutputSHA256 string             `json:"output_tensors_sha256,omitempty"`
-	Finished     bool               `json:"finished"`
-}
-
-type recipeJSON struct {
-	Epochs int     `json:"epochs"`
-	Batch  int     `json:"batch"`
-	LR     float64 `json:"lr"`
-	Beta1  float64 `json:"beta1"`
-	Beta2  float64 `json:"beta2"`
-	Eps    float64 `json:"eps"`
-	Seed   uint64  `json:"seed"`
-}
-
-// writeTrainReport writes the manifest and the loss plot, each atomically.
-func writeTrainReport(o trainOutputs, mf *trainManifest, title string) error {
-	if err := writeAtomic(o.manifest, func(w io.Writer) error { return encodeJSON(w, mf) }); err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	p, err := train.LossPlot(title+": training loss", mf.Epochs)
-	if err != nil {
-		return err
-	}
-	png, err := train.PNG(p, 6*vg.Inch, 4*vg.Inch)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(o.plot, png); err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
+	fmt.Fprintf(stdout, "\nwrote %s (%s), %s, %s\n", o.Learned, l.Label(), o.Plot, o.Manifest)
 	return nil
 }

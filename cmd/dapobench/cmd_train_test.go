@@ -16,6 +16,7 @@ import (
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/results"
+	"github.com/dapobench/dapobench/train"
 )
 
 // TestTrain trains DAPO's prompts on the mvtec fixture with a tiny model,
@@ -52,7 +53,7 @@ func TestTrain(t *testing.T) {
 	if _, err := png.Decode(bytes.NewReader(b)); err != nil {
 		t.Errorf("loss plot: %v", err)
 	}
-	var mf trainManifest
+	var mf train.Manifest
 	b, err = os.ReadFile(base + ".train.json")
 	if err != nil {
 		t.Fatal(err)
@@ -290,13 +291,13 @@ func TestTrainInit(t *testing.T) {
 	}
 }
 
-func readTrainManifest(t *testing.T, path string) trainManifest {
+func readTrainManifest(t *testing.T, path string) train.Manifest {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mf trainManifest
+	var mf train.Manifest
 	if err := json.Unmarshal(b, &mf); err != nil {
 		t.Fatal(err)
 	}
