@@ -4,7 +4,7 @@
 // anomaly maps and defect-type probabilities, and computes the metrics per
 // category.
 //
-// The flow (DESIGN.md): loaders → preprocess → image tower (cached) →
+// The flow (docs/README.md#pipeline): loaders → preprocess → image tower (cached) →
 // scheme → metrics → results.json. Schemes live in their own packages
 // (dapo, baselines/...) and implement Scheme.
 package bench

@@ -1,7 +1,8 @@
 // Package checkpoints holds the learned prompt tensors of the two learned
 // schemes, DAPO and AnomalyCLIP, in one canonical safetensors layout that
 // the schemes load. It imports them from the official training
-// checkpoints (torch zip .pth, method.md §2.7 and §6.2) and makes seeded
+// checkpoints (torch zip .pth; docs/method.md#dapo-checkpoint,
+// docs/method.md#anomalyclip-checkpoint) and makes seeded
 // untrained ones, initialised as the official code initialises them, for
 // runs without a checkpoint.
 //
@@ -50,7 +51,7 @@ const (
 )
 
 // AdapterWeight is the name of the weight of adapter i (DAPO's
-// LinearAdapter fc.{i}, method.md §2.4).
+// LinearAdapter fc.{i}, docs/method.md#dapo-adapters).
 func AdapterWeight(i int) string { return "adapter." + strconv.Itoa(i) + ".weight" }
 
 // AdapterBias is the name of the bias of adapter i.
@@ -59,18 +60,19 @@ func AdapterBias(i int) string { return "adapter." + strconv.Itoa(i) + ".bias" }
 // Prompt sizes of the official code.
 const (
 	// DAPOGroups is E, DAPO's prompt_count: every prompt is built 10
-	// times, each with its own learned context (method.md §2.2).
+	// times, each with its own learned context
+	// (docs/method.md#dapo-hyperparameters).
 	DAPOGroups = 10
 	// DAPOContextTokens is l, DAPO's normal_token_cnt and
-	// abnormal_token_cnt (method.md §2.2).
+	// abnormal_token_cnt (docs/method.md#dapo-hyperparameters).
 	DAPOContextTokens = 5
 	// AnomalyCLIPContextTokens is AnomalyCLIP's n_ctx, the learned "X"
-	// tokens of its two prompts (method.md §6.2).
+	// tokens of its two prompts (docs/method.md#anomalyclip-prompts).
 	AnomalyCLIPContextTokens = 12
 )
 
-// officialArch is the backbone of both official schemes (method.md §2.1,
-// §6.2); its sizes are expected when no model directory is given.
+// officialArch is the backbone of both official schemes
+// (docs/method.md#clip-backbones); its sizes are expected when no model directory is given.
 const officialArch = "ViT-L-14-336"
 
 // ErrMismatch is wrapped by every error about missing, unknown or

@@ -19,7 +19,7 @@ import (
 type component struct {
 	// names are the accepted top-level keys: DAPO's train.py writes
 	// prompt_learner, visual_prompt and linear_adapter, while its test.py
-	// reads *_state_dict first (method.md §2.7).
+	// reads *_state_dict first (docs/method.md#dapo-checkpoint).
 	names []string
 	// sources map keys inside the state dict to canonical tensors.
 	sources []source
@@ -47,13 +47,14 @@ func layout(d Dims) []component {
 			names: []string{"prompt_learner"},
 			sources: []source{
 				// ctx_pos is the normal prompt "X…X object.", ctx_neg the
-				// abnormal "X…X damaged object." (method.md §6.2).
+				// abnormal "X…X damaged object." (docs/method.md#anomalyclip-prompts).
 				{"ctx_pos", ctx, NormalCtx, -1},
 				{"ctx_neg", slices.Clone(ctx), AbnormalCtx, -1},
 			},
 			// The projections exist but are never called; the prompt
 			// buffers are rebuilt from the tokenizer and the model's
-			// token-embedding table (method.md §6.2, §8.1).
+			// token-embedding table (docs/method.md#anomalyclip-unused-projections,
+			// docs/method.md#clip-token-embedding).
 			ignored: []string{"compound_prompt_projections.",
 				"token_prefix_pos", "token_prefix_neg", "token_suffix_pos", "token_suffix_neg",
 				"tokenized_prompts_pos", "tokenized_prompts_neg"},
@@ -71,7 +72,7 @@ func layout(d Dims) []component {
 			{"learnable_abnormal_tokens", slices.Clone(ctx), AbnormalCtx, -1},
 		},
 		// meta_net is saved but unused: its call in
-		// LearnablePrompt.forward is commented out (method.md §2.2).
+		// LearnablePrompt.forward is commented out (docs/method.md#dapo-meta-net).
 		ignored: []string{"meta_net."},
 	}
 	for i := range d.TextDepth {

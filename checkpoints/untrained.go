@@ -11,12 +11,12 @@ import (
 
 // anomalyCLIPInitStd is the standard deviation of AnomalyCLIP's
 // nn.init.normal_ on ctx_pos, ctx_neg and compound_prompts_text
-// (method.md §6.2).
+// (docs/method.md#anomalyclip-prompt-init).
 const anomalyCLIPInitStd = 0.02
 
 // visualInitFanIn is the factor of patch² in DAPO's visual prompt range
 // v = sqrt(6 / (3·patch² + width)): three colour channels per patch pixel
-// (visual_prompt_tuning.py, method.md §2.4).
+// (visual_prompt_tuning.py; docs/method.md#dapo-visual-prompt-init).
 const visualInitFanIn = 3
 
 // Untrained returns the scheme's learned tensors as the official code
@@ -27,11 +27,13 @@ const visualInitFanIn = 3
 // DAPO (learnable_prompt.py, visual_prompt_tuning.py, adapter.py):
 // normal_ctx, abnormal_ctx and text_deep are randn·std + mean with the
 // per-dimension mean and (unbiased, torch.std's default) standard
-// deviation of the whole token-embedding table (method.md §2.2);
-// visual_prompts are U(−v, v) with v = sqrt(6/(3·patch²+Dv)) (§2.4); the
+// deviation of the whole token-embedding table
+// (docs/method.md#dapo-prompt-init); visual_prompts are U(−v, v) with
+// v = sqrt(6/(3·patch²+Dv)) (docs/method.md#dapo-visual-prompt-init); the
 // adapters are torch.nn.Linear's default, weight and bias
-// U(−1/sqrt(Dv), 1/sqrt(Dv)). AnomalyCLIP: every tensor N(0, 0.02²)
-// (§6.2); tokenEmbedding is unused and may be empty.
+// U(−1/sqrt(Dv), 1/sqrt(Dv)) (docs/method.md#dapo-adapters). AnomalyCLIP:
+// every tensor N(0, 0.02²) (docs/method.md#anomalyclip-prompt-init);
+// tokenEmbedding is unused and may be empty.
 //
 // The draws are this package's own (torch's generator is not
 // reproduced): each tensor has a PCG stream keyed by the seed and its
@@ -83,7 +85,8 @@ func Untrained(scheme string, m *clip.Manifest, tokenEmbedding clip.Tensor, seed
 }
 
 // visualBound is the half-width v of DAPO's uniform visual prompt
-// initialisation, sqrt(6/(3·patch²+width)) (method.md §2.4).
+// initialisation, sqrt(6/(3·patch²+width))
+// (docs/method.md#dapo-visual-prompt-init).
 func visualBound(patch, width int) float64 {
 	return math.Sqrt(6 / float64(visualInitFanIn*patch*patch+width))
 }

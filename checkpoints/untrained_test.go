@@ -121,7 +121,8 @@ func TestUntrainedDAPO(t *testing.T) {
 }
 
 func TestVisualBound(t *testing.T) {
-	// method.md §2.4: sqrt(6/(3·14·14+1024)) ≈ 0.0610 for ViT-L/14.
+	// docs/method.md#dapo-visual-prompt-init: sqrt(6/(3·14·14+1024)) ≈ 0.0610
+	// for ViT-L/14.
 	if got := visualBound(14, 1024); math.Abs(got-0.0610) > 5e-5 {
 		t.Errorf("visualBound(14, 1024) = %v, want ≈ 0.0610", got)
 	}

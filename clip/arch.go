@@ -1,7 +1,7 @@
 // Package clip holds the CLIP architectures, weight import and the ONNX
 // graph builder for the image and text towers of every variant the harness
 // evaluates (plain CLIP, AnomalyCLIP, DAPO, WinCLIP), following
-// method.md §2, §6 and §8, quirks included.
+// docs/method.md#clip-variants, quirks included.
 package clip
 
 import (
@@ -21,7 +21,8 @@ const (
 	// QuickGELU is x·sigmoid(1.702x), the activation OpenAI trained with.
 	QuickGELU Act = "quick_gelu"
 	// GELU is the exact erf GELU (open_clip non-quickgelu configs,
-	// ViT-B-16-plus-240, and APRIL-GAN's rebuilt ViT-L; method.md §6.3).
+	// ViT-B-16-plus-240, and APRIL-GAN's rebuilt ViT-L;
+	// docs/method.md#clip-activation, docs/method.md#aprilgan-gelu).
 	GELU Act = "gelu"
 )
 
@@ -48,7 +49,8 @@ type Arch struct {
 	Act           Act    `json:"act"`
 }
 
-// presets are the architectures the methods use (method.md §2.1, §6.1).
+// presets are the architectures the methods use
+// (docs/method.md#clip-backbones).
 var presets = map[string]Arch{
 	// OpenAI ViT-L/14@336px: DAPO, AnomalyCLIP, APRIL-GAN, MultiADS.
 	"ViT-L-14-336": {

@@ -32,11 +32,11 @@ const (
 
 // externalThreshold is the initializer size above which a graph stores its
 // weights as ONNX external data: protobuf messages cannot exceed 2 GiB and
-// ViT-L's image tower comes close (issue 4).
+// ViT-L's image tower comes close (docs/method.md#clip-large-models).
 const externalThreshold = 1 << 30
 
-// OpenAI's image normalisation, used by every method here (method.md §2.1,
-// §6.1): open_clip's ViT-B-16-plus-240 uses the same numbers.
+// OpenAI's image normalisation, used by every method here
+// (docs/method.md#clip-normalisation): open_clip's ViT-B-16-plus-240 uses the same numbers.
 var (
 	clipMean = [3]float64{0.48145466, 0.4578275, 0.40821073}
 	clipStd  = [3]float64{0.26862954, 0.26130258, 0.27577711}
@@ -56,7 +56,8 @@ type Manifest struct {
 	// FeatureLayers are the 1-indexed blocks with a patch_<layer> output.
 	FeatureLayers []int `json:"feature_layers"`
 	// PatchTokens is the number of tokens of each patch output: 1+G² with
-	// the class token first, or G² for DAPO, which drops it (method.md §8.2).
+	// the class token first, or G² for DAPO, which drops it
+	// (docs/method.md#dapo-patch-tokens).
 	PatchTokens int  `json:"patch_tokens"`
 	PatchCLS    bool `json:"patch_cls"`
 	// PatchDim is the width of the patch outputs: vision_width, or

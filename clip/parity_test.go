@@ -18,7 +18,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/parity inputs and run the numpy reference (needs /usr/bin/python3 with numpy, scipy, PIL)")
 
-// parityTol is the bound for fp32 graphs against the reference.
+// parityTol is the bound for fp32 graphs against the reference
+// (docs/method.md#clip-parity).
 const parityTol = 1e-4
 
 // paritySeed seeds the tiny weights and the inputs of the parity cases.
@@ -41,7 +42,8 @@ var parityCases = []struct {
 func parityDir() string { return filepath.Join("testdata", "parity") }
 
 // ctxTokens is how many positions after SOT carry learned context in each
-// variant's prompts (method.md §2.2: 5 X's; §6.2: 12 X's).
+// variant's prompts: 5 X's for DAPO (docs/method.md#dapo-prompt-templates),
+// 12 for AnomalyCLIP (docs/method.md#anomalyclip-prompts).
 func ctxTokens(v clip.Variant) int {
 	switch v {
 	case clip.DAPO:
@@ -94,7 +96,8 @@ func makeInputs(t *testing.T, m *clip.Manifest, w clip.Weights, prompts []string
 	ins = append(ins, safetensors.F32(clip.InEmbeds, []int{len(prompts), a.ContextLength, tw}, embeds),
 		safetensors.I64(clip.InEOTIndex, []int{len(prompts)}, eot))
 	if m.Variant == clip.WinCLIP {
-		// WinCLIP windows: CLS plus 2×2 and 3×3 patch blocks (method.md §6.1).
+		// WinCLIP windows: CLS plus 2×2 and 3×3 patch blocks
+		// (docs/method.md#winclip-windows).
 		g := m.Grid
 		win := func(k, y, x int) []int64 {
 			idx := []int64{0}

@@ -6,17 +6,20 @@ import (
 )
 
 // PosResize is how a method's code resizes the vision positional embedding
-// to another patch grid (method.md §8.2: bake the method's own resize).
+// to another patch grid; the graph bakes in the method's own resize
+// (docs/method.md#clip-pos-embed).
 type PosResize string
 
 const (
 	// BicubicAntialias is open_clip's resize_pos_embed:
 	// F.interpolate(mode="bicubic", antialias=True, align_corners=False),
 	// whose kernel is PIL's bicubic (a = −0.5) with normalised weights
-	// (method.md §2.1). DAPO, APRIL-GAN and WinCLIP load through open_clip.
+	// (docs/method.md#dapo-pos-embed). DAPO, APRIL-GAN and WinCLIP load through
+	// open_clip.
 	BicubicAntialias PosResize = "bicubic-antialias"
 	// Bilinear is AnomalyCLIP's run-time resize:
-	// F.interpolate(mode="bilinear"), align_corners=False (method.md §6.2).
+	// F.interpolate(mode="bilinear"), align_corners=False
+	// (docs/method.md#anomalyclip-pos-embed).
 	Bilinear PosResize = "bilinear"
 )
 

@@ -264,9 +264,11 @@ func imageGraph(a Arch, w Weights, s spec) (*pb.ModelProto, error) {
 		}
 		var out string
 		switch {
-		case s.variant == DAPO: // drop CLS and the prompt tokens (method.md §8.2)
+		case s.variant == DAPO:
+			// drop CLS and the prompt tokens (docs/method.md#dapo-patch-tokens)
 			out = t.Slice(x, 1, 1+DeepTokens, math.MaxInt64)
-		case s.variant == AnomalyCLIP: // V-V path → ln_post → proj (method.md §6.2)
+		case s.variant == AnomalyCLIP:
+			// V-V path → ln_post → proj (docs/method.md#anomalyclip-patch-tokens)
 			src := x
 			if xvv != "" {
 				src = xvv
@@ -278,7 +280,9 @@ func imageGraph(a Arch, w Weights, s spec) (*pb.ModelProto, error) {
 		t.Output(t.Out(out), OutPatch(i+1), graph.Float32, batch, graph.N(patchLen), graph.N(patchDim))
 	}
 	var embed string
-	if s.variant == AnomalyCLIP { // x_ori[CLS]·proj without ln_post (issue #14)
+	// AnomalyCLIP: x_ori[CLS]·proj without ln_post (docs/method.md#anomalyclip-image-embed,
+	// https://github.com/zqhang/AnomalyCLIP/issues/14).
+	if s.variant == AnomalyCLIP {
 		embed = t.project(t.cls(x), "visual.proj")
 	} else {
 		embed = t.project(t.ln(t.cls(x), "visual.ln_post"), "visual.proj")
@@ -289,7 +293,7 @@ func imageGraph(a Arch, w Weights, s spec) (*pb.ModelProto, error) {
 
 // windowGraph builds WinCLIP's second image graph: token subsets (CLS and
 // a window's patches, taken from image.onnx's tokens output) → ln_pre →
-// blocks → ln_post(CLS)·proj (method.md §6.1, §8.2 item 4).
+// blocks → ln_post(CLS)·proj (docs/method.md#clip-winclip-graphs).
 func windowGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	t := newTower(a, w, s)
 	m := graph.Sym("windows")
@@ -305,7 +309,7 @@ func windowGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 
 // textGraph builds text.onnx: token embeddings (learned context already
 // spliced in) + positional embedding → blocks → ln_final → gather at the
-// end-of-text index → text_projection (method.md §8.3).
+// end-of-text index → text_projection (docs/method.md#clip-text-graph).
 func textGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	t := newTower(a, w, s)
 	n := graph.Sym("prompts")
@@ -318,7 +322,8 @@ func textGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	}
 	x = t.Add(x, t.weight("positional_embedding"))
 	mask := ""
-	if s.variant != DAPO { // DAPO's encode_learn_prompts passes no mask (method.md §2.3)
+	// DAPO's encode_learn_prompts passes no mask (docs/method.md#dapo-text-no-mask).
+	if s.variant != DAPO {
 		m := make([]float32, ctx*ctx)
 		for i := range ctx {
 			for j := i + 1; j < ctx; j++ {
@@ -334,7 +339,8 @@ func textGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 		case s.variant == DAPO && i < s.textDepth:
 			x = t.blend(x, deep, i, DeepTokens, tw)
 		case s.variant == AnomalyCLIP && i >= 1 && i <= s.textDepth:
-			// overwrite positions 1..4 with compound[i−1].half() (method.md §6.2)
+			// overwrite positions 1..4 with compound[i−1].half()
+			// (docs/method.md#anomalyclip-deep-text)
 			p := t.prompts(deep, i-1, x, DeepTokens, tw)
 			if s.float == graph.Float32 {
 				p = t.Cast(t.Cast(p, graph.Float16), graph.Float32)
@@ -345,7 +351,8 @@ func textGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	}
 	x = t.ln(x, "ln_final")
 	// DAPO gathers at the 77-token EOT index on its 81-token output, which
-	// reads 4 positions early; that is the trained behaviour (method.md §2.3).
+	// reads 4 positions early; that is the trained behaviour
+	// (docs/method.md#dapo-eot-index).
 	idx := t.Expand(t.Reshape(eot, -1, 1, 1), t.Ints(false, 1, 1, int64(tw)))
 	x = t.Reshape(t.GatherElements(x, idx, 1), 0, int64(tw))
 	t.Output(t.Out(t.project(x, "text_projection")), OutTextFeatures, graph.Float32, n, graph.N(a.EmbedDim))

@@ -5,7 +5,7 @@ import (
 	"slices"
 )
 
-// Variant selects how the towers run (method.md §8.2–8.3).
+// Variant selects how the towers run (docs/method.md#clip-variants).
 type Variant string
 
 // The variants.
@@ -15,14 +15,15 @@ const (
 	// causal text tower.
 	Plain Variant = "plain"
 	// AnomalyCLIP adds DPAM V-V attention in the last blocks and deep text
-	// tokens that overwrite positions 1..4 (method.md §6.2).
+	// tokens that overwrite positions 1..4 (docs/method.md#anomalyclip-deep-text).
 	AnomalyCLIP Variant = "anomalyclip"
 	// DAPO adds deep visual prompts and deep text prompts, inserted at the
 	// first block and blended before each later one, and runs the text tower
-	// without a causal mask (method.md §2.3, §2.4).
+	// without a causal mask (docs/method.md#dapo-text-no-mask,
+	// docs/method.md#dapo-deep-text-prompts, docs/method.md#dapo-visual-prompts).
 	DAPO Variant = "dapo"
 	// WinCLIP splits the image tower so that windows of patch tokens can be
-	// encoded (method.md §6.1, §8.2 item 4).
+	// encoded (docs/method.md#clip-winclip-graphs).
 	WinCLIP Variant = "winclip"
 )
 
@@ -42,16 +43,19 @@ func ParseVariant(s string) (Variant, error) {
 const (
 	// DeepTokens is the number of deep prompt tokens per layer, in both
 	// towers: DAPO's hard-coded learnable_token_length / prefix_token_cnt
-	// (method.md §2.3, §2.4) and AnomalyCLIP's t_n_ctx (method.md §6.2).
+	// (docs/method.md#dapo-hyperparameters) and AnomalyCLIP's t_n_ctx
+	// (docs/method.md#anomalyclip-deep-text).
 	DeepTokens = 4
 	// DeepBlend is DAPO's hard-coded alpha: before block i ≥ 1 the deep
-	// tokens become DeepBlend·h + (1−DeepBlend)·P[i] (method.md §2.3, §2.4).
+	// tokens become DeepBlend·h + (1−DeepBlend)·P[i]
+	// (docs/method.md#dapo-deep-text-prompts, docs/method.md#dapo-visual-prompts).
 	DeepBlend = 0.01
 	// anomalyCLIPTextDepth is AnomalyCLIP's prompt depth 9, giving 8 deep
-	// text tensors used before blocks 1..8 (method.md §6.2).
+	// text tensors used before blocks 1..8 (docs/method.md#anomalyclip-deep-text).
 	anomalyCLIPTextDepth = 9
 	// dpamOf24 is the number of ViT-L's 24 blocks whose attention
-	// AnomalyCLIP replaces (DPAM_layer=20 → the last 19; method.md §6.2).
+	// AnomalyCLIP replaces (DPAM_layer=20 → the last 19;
+	// docs/method.md#anomalyclip-dpam).
 	dpamOf24 = 19
 )
 
@@ -74,8 +78,10 @@ type Options struct {
 }
 
 // DefaultFeatureLayers are the layers each method reads: 6, 12, 18, 24 of
-// ViT-L for DAPO and APRIL-GAN (method.md §2.4, §6.3), only 24 for
-// AnomalyCLIP (issue #82, method.md §6.2), none for WinCLIP. For other
+// ViT-L for DAPO and APRIL-GAN (docs/method.md#dapo-layers,
+// docs/method.md#aprilgan-scoring), only 24 for AnomalyCLIP
+// (docs/method.md#anomalyclip-layers,
+// https://github.com/zqhang/AnomalyCLIP/issues/82), none for WinCLIP. For other
 // depths L the same fractions are used: L/4, L/2, 3L/4, L.
 func DefaultFeatureLayers(v Variant, layers int) []int {
 	switch v {

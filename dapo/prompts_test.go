@@ -46,7 +46,8 @@ func readReference(t *testing.T) reference {
 }
 
 // TestTemplateTokens checks the prompt of every vocabulary word against
-// the reference tokenizer: token ids and end-of-text index (method.md §2.2:
+// the reference tokenizer: token ids and end-of-text index
+// (docs/method.md#dapo-token-ids:
 // 8 for the normal prompt, 9 for one-token words, 12 for "discoloration").
 func TestTemplateTokens(t *testing.T) {
 	ref := readReference(t)

@@ -23,8 +23,8 @@ type Options struct {
 	// Learned holds the learned tensors: an imported checkpoint, or the
 	// seeded initial values (then every output says "untrained").
 	Learned *checkpoints.Learned
-	// Words overrides the dataset's binary defect vocabulary (method.md
-	// §3.1), e.g. from --prompts.
+	// Words overrides the dataset's binary defect vocabulary
+	// (docs/method.md#dapo-vocab-binary), e.g. from --prompts.
 	Words []string
 	// NoDefectWords builds one abnormal prompt "… anomaly object" without
 	// a defect word.
@@ -92,7 +92,7 @@ func (s *Scheme) Settings() map[string]string {
 	if s.opt.Words != nil {
 		m["words"] = strings.Join(s.opt.Words, ", ")
 	} else {
-		m["words"] = "dataset vocabulary (method.md §3.1)"
+		m["words"] = "dataset vocabulary"
 	}
 	if s.opt.NoDefectWords {
 		m["words"] = "none"
@@ -182,7 +182,8 @@ func (s *Scheme) encode(ctx context.Context, m *bench.Model, p PromptSet) ([][]f
 
 // Prepare builds the text features of a category: the binary classes
 // (normal + the dataset's defect words) and, for multi-type segmentation,
-// the category's own defect list (method.md §2.6, §3.3).
+// the category's own defect list (docs/method.md#dapo-multitype,
+// docs/method.md#dapo-category-lists).
 func (s *Scheme) Prepare(ctx context.Context, m *bench.Model, c bench.Category) (bench.Scorer, error) {
 	layers, adapterIdx, err := s.layers(m.Manifest)
 	if err != nil {
@@ -264,7 +265,8 @@ func (sc *scorer) Classes() []string { return sc.classes }
 
 // ClassOf maps a raw defect type (folder name, Real-IAD code, VisA
 // description) to a class of the category's list: through the dataset's
-// gt_defect table (method.md §3.2), else by the class word itself, else,
+// gt_defect table (docs/method.md#dapo-gt-defect), else by the class word
+// itself, else,
 // for VisA descriptions, by keyword (VisAClass).
 func (sc *scorer) ClassOf(defect string) (int, bool) {
 	if sc.classes == nil {
@@ -305,7 +307,8 @@ func mat(rows [][]float32) postproc.Mat {
 // Score computes the image score (softmax over normal vs the mean defect
 // embedding), the anomaly map (sum over layers of the upsampled 1 − p(normal))
 // and, when the category has a defect list, the class maps and image-level
-// class probabilities (method.md §2.5, §2.6).
+// class probabilities (docs/method.md#dapo-image-score,
+// docs/method.md#dapo-pixel-map, docs/method.md#dapo-multitype).
 func (sc *scorer) Score(ctx context.Context, f bench.Features) (*bench.Output, error) {
 	man := sc.m.Manifest
 	emb, ok := f.Tensor(clip.OutImageEmbed)
@@ -421,7 +424,7 @@ func (sc *scorer) Score(ctx context.Context, f bench.Features) (*bench.Output, e
 
 // Seen reports whether a class word is in DAPO's MVTec word list (the
 // training dataset's test-time vocabulary): the other types are novel
-// (method.md §4.3). The normal class counts as seen.
+// (docs/method.md#dapo-novel-types). The normal class counts as seen.
 func (s *Scheme) Seen(word string) bool {
 	if strings.EqualFold(word, "good") || strings.EqualFold(word, "normal") {
 		return true

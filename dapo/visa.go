@@ -6,7 +6,8 @@ import "strings"
 // class names of spot-diff's id2class) to the 19-class multi-type
 // vocabulary, by the first keyword found. The official code reads ready
 // short tokens from a meta file whose derivation is not published
-// (method.md §2.6, datasets.md §6); this table is ours, and order matters
+// (docs/method.md#dapo-visa-types, docs/datasets.md#visa-dapo-meta); this
+// table is ours, and order matters
 // ("melded" before "melt", "breakage" before "damage").
 var visaKeywords = [][2]string{
 	{"wick", "weird wick"},
@@ -33,7 +34,8 @@ var visaKeywords = [][2]string{
 
 // VisAClass maps one VisA defect description to its multi-type class word.
 // Descriptions of several defects (comma-separated) have no single class:
-// DAPO's VisA evaluation leaves such images out (method.md §4.2), and so
+// DAPO's VisA evaluation leaves such images out
+// (docs/datasets.md#visa-dapo-meta), and so
 // does the harness.
 func VisAClass(desc string) (string, bool) {
 	d := strings.ToLower(strings.TrimSpace(desc))

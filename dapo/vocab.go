@@ -2,7 +2,7 @@
 // implements it: hybrid prompts with learned context shared across defect
 // words, fixed anchors "anomaly"/"object", literal defect words so that
 // unseen defect types get a prompt at test time, and multi-type
-// segmentation. reference/method.md §2–§3 is the specification.
+// segmentation. docs/method.md#dapo-overview is the specification.
 package dapo
 
 import (
@@ -19,7 +19,8 @@ import (
 var vocabJSON []byte
 
 // Vocabularies are the defect word lists of the official code
-// (method.md §3), verbatim.
+// (docs/method.md#dapo-vocab-binary, docs/method.md#dapo-vocab-train,
+// docs/method.md#dapo-vocab-multitype), verbatim.
 type Vocabularies struct {
 	NormalWord string `json:"normal_prompt_word"`
 	// Train is the training vocabulary per training dataset (MVTec, 20

@@ -10,7 +10,8 @@ func TestVocabularies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Sizes stated in method.md §3.
+	// Sizes stated in docs/method.md#dapo-vocab-binary and
+	// docs/method.md#dapo-vocab-multitype.
 	sizes := map[string]int{"mvtec": 20, "visa": 18, "mpdd": 7, "mad-real": 2, "mad-sim": 3, "real-iad": 6}
 	for ds, n := range sizes {
 		if len(v.Binary[ds]) != n {
@@ -26,8 +27,8 @@ func TestVocabularies(t *testing.T) {
 			t.Errorf("multi %s: %d classes, want %d", ds, len(v.Multi[ds]), n)
 		}
 	}
-	// The two quirks method.md calls out: manipulated_front is "bent" (1)
-	// in training but "fabric" (8) in the multi-type test.
+	// The manipulated_front quirk (docs/method.md#dapo-manipulated-front):
+	// "bent" (1) in training but "fabric" (8) in the multi-type test.
 	if v.TrainGT["mvtec"]["manipulated_front"] != 1 || v.MultiGT["mvtec"]["manipulated_front"] != 8 {
 		t.Error("manipulated_front mapping")
 	}

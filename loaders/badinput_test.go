@@ -14,7 +14,8 @@ import (
 	"github.com/dapobench/dapobench/loaders"
 )
 
-// Each case breaks a copy of a fixture tree the way datasets.md §7.4 lists
+// Each case breaks a copy of a fixture tree the way
+// docs/datasets.md#loaders-validation lists
 // and checks the kind of error and that its message names the dataset,
 // category, split and file.
 func TestBadInput(t *testing.T) {

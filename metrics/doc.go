@@ -17,6 +17,7 @@
 // A metric that is undefined (one class only, no defect regions) is returned
 // as a Value with a reason, never as a silent 0 or 0.5.
 //
-// The definitions, tie semantics and edge cases follow
-// ../shared/reference/metrics.md ("Implications for a Go metrics package").
+// The tie semantics follow docs/metrics.md#metric-grouped-table, undefined
+// values docs/metrics.md#metric-undefined and input checks
+// docs/metrics.md#metric-edge-cases.
 package metrics

@@ -7,7 +7,7 @@ import (
 
 // Adam's settings of both official trainers: torch.optim.Adam(lr=1e-3,
 // betas=(0.5, 0.999)) with torch's default eps and no weight decay
-// (DAPO train.py, method.md §2.7; AnomalyCLIP train.py, §6.2).
+// (DAPO and AnomalyCLIP train.py; docs/method.md#train-adam).
 const (
 	DefaultLR = 1e-3
 	Beta1     = 0.5

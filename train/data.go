@@ -20,7 +20,8 @@ type example struct {
 }
 
 // trainingSet is the training data of the zero-shot protocol: the test
-// split of the training dataset, every category (method.md §2.7, §4.1).
+// split of the training dataset, every category (docs/method.md#train-dapo-data,
+// docs/method.md#dapo-protocol).
 type trainingSet struct {
 	examples []example
 	spec     preprocess.Spec

@@ -12,7 +12,8 @@ import (
 )
 
 // Loss constants of the official code, shared by DAPO (loss.py, train.py;
-// method.md §2.7) and AnomalyCLIP (loss.py, train.py; method.md §6.2).
+// docs/method.md#train-dapo-loss) and AnomalyCLIP (loss.py, train.py;
+// docs/method.md#train-anomalyclip-loss).
 const (
 	// Temperature divides every cosine logit (τ = 0.07, hard-coded).
 	Temperature = dapo.Temperature
@@ -46,7 +47,7 @@ type Head struct {
 	Layers, Adapters []int
 	// AlignCorners is the bilinear upsampling of the class maps: true for
 	// DAPO (train.py compute_similarity_map), false for AnomalyCLIP
-	// (get_similarity_map; method.md §8.4).
+	// (get_similarity_map; docs/method.md#train-upsample).
 	AlignCorners bool
 	// Dataset is the training dataset and classOf the pixel class of an
 	// anomalous sample (1..K); normal samples are class 0.
@@ -64,7 +65,7 @@ func (h *Head) Classes() int {
 
 // NewHead resolves a scheme variant for a model and a training dataset.
 // DAPO's variants are dapo.WithVariant's (the training vocabulary of
-// method.md §3.1 replaces the test-time words); AnomalyCLIP's are
+// docs/method.md#dapo-vocab-train replaces the test-time words); AnomalyCLIP's are
 // anomalyclip.Parse's.
 func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 	if _, err := checkpoints.DimsOf(scheme, m); err != nil {
@@ -85,7 +86,8 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 		}
 		words, gt := v.Train[dataset], v.TrainGT[dataset]
 		if words == nil || gt == nil {
-			return nil, fmt.Errorf("train: dapo: no training vocabulary for dataset %q; the official code trains on mvtec only (method.md §2.7, §3.1)", dataset)
+			// docs/method.md#train-dapo-mvtec-only
+			return nil, fmt.Errorf("train: dapo: no training vocabulary for dataset %q; the official code trains on mvtec only", dataset)
 		}
 		if o.Groups == 0 {
 			o.Groups = dapo.Groups
@@ -94,7 +96,8 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 		h.classOf = func(s loaders.Sample) (int, error) {
 			k, ok := gt[s.DefectType]
 			if !ok {
-				return 0, fmt.Errorf("defect type %q has no class in the %s training vocabulary (train_gt_defect, method.md §3.2)", s.DefectType, dataset)
+				// The table is train_gt_defect (docs/method.md#dapo-gt-defect).
+				return 0, fmt.Errorf("defect type %q has no class in the %s training vocabulary (train_gt_defect)", s.DefectType, dataset)
 			}
 			return k, nil
 		}

@@ -30,8 +30,9 @@ type Recipe struct {
 }
 
 // Defaults returns the official recipe of a scheme: DAPO 5 epochs, batch
-// 8, lr 1e-3, seed 42 (train.py, method.md §2.7); AnomalyCLIP 15 epochs,
-// batch 8, lr 1e-3, seed 111 (train.py, train.sh, method.md §6.2).
+// 8, lr 1e-3, seed 42 (train.py; docs/method.md#train-dapo-recipe);
+// AnomalyCLIP 15 epochs, batch 8, lr 1e-3, seed 111 (train.py, train.sh;
+// docs/method.md#train-anomalyclip-recipe).
 func Defaults(scheme string) (Recipe, error) {
 	switch scheme {
 	case checkpoints.DAPO:

@@ -6,12 +6,13 @@ import (
 )
 
 // Template lists: which of the two published lists builds the prompts
-// (method.md §6.1).
+// (docs/method.md#winclip-templates).
 const (
 	// TemplatesAnomalib is anomalib's list (prompting.py TEMPLATES): 21
 	// entries ending in a period, with "a jpeg corrupted photo of the {}."
 	// twice and no "a cropped photo of a {}.". The harness follows it by
-	// default, as anomalib is the reference implementation of method.md §6.1.
+	// default, as anomalib is the reference implementation of WinCLIP
+	// (docs/method.md#winclip-templates).
 	TemplatesAnomalib = "anomalib-21"
 	// TemplatesOfficial is the 22-entry list of the authors' reproduction
 	// (caoyunkang/WinClip WinCLIP/ad_prompts.py template_level_prompts):
@@ -20,7 +21,7 @@ const (
 )
 
 // NormalStates are the seven state phrases of a flawless object
-// (method.md §6.1; anomalib NORMAL_STATES).
+// (anomalib NORMAL_STATES; docs/method.md#winclip-states).
 func NormalStates() []string {
 	return []string{
 		"{}",
@@ -34,7 +35,7 @@ func NormalStates() []string {
 }
 
 // AnomalousStates are the four state phrases of a damaged object
-// (method.md §6.1; anomalib ANOMALOUS_STATES).
+// (anomalib ANOMALOUS_STATES; docs/method.md#winclip-states).
 func AnomalousStates() []string {
 	return []string{
 		"damaged {}",
@@ -106,8 +107,8 @@ func Templates(name string) ([]string, error) {
 // braces); s is inserted literally.
 func fill(pattern, s string) string { return strings.Replace(pattern, "{}", s, 1) }
 
-// Prompts is the compositional prompt ensemble of an object (method.md
-// §6.1): every state phrase with the object word, put into every
+// Prompts is the compositional prompt ensemble of an object
+// (docs/method.md#winclip-templates): every state phrase with the object word, put into every
 // template, states outer and templates inner as anomalib's
 // create_prompt_ensemble orders them. The order only affects the rounding
 // of the mean embedding.

@@ -1,6 +1,6 @@
 // Package featcache stores image-tower outputs on disk, keyed by model,
 // preprocessing and image content, so that scoring a new prompt variant
-// does not run the image encoder again (DESIGN.md, issue 5 item 6).
+// does not run the image encoder again (docs/README.md#feature-cache).
 //
 // An entry is a set of named float32 tensors (image_embed [768],
 // patch_24 [1370, 768], …) in one file whose header repeats the full key

@@ -84,7 +84,8 @@ func linearAxis(n, m int, alignCorners bool) axis {
 // Bilinear resizes [C, inH, inW] grids to [C, outH, outW] as
 // torch.nn.functional.interpolate(x, size=(outH, outW), mode="bilinear",
 // align_corners=…) does on CPU. DAPO, APRIL-GAN and MultiADS use
-// align_corners=True, AnomalyCLIP and WinCLIP False (method.md §8.4).
+// align_corners=True, AnomalyCLIP and WinCLIP False
+// (docs/method.md#postproc-upsample).
 //
 // Indices and weights are computed in float32 exactly as PyTorch computes
 // them, and each output value is

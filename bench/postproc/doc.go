@@ -1,6 +1,7 @@
 // Package postproc turns CLIP image and text features into anomaly scores
-// and maps the way the reference Python code does (method.md §8.4), so that
-// the harness reproduces the published numbers and not merely similar ones.
+// and maps the way the reference Python code does
+// (docs/method.md#postproc-overview), so that the harness reproduces the
+// published numbers and not merely similar ones.
 //
 // Every scheme needs the same few steps: L2 normalisation, cosine logits
 // divided by a temperature, a softmax over classes, bilinear upsampling of

@@ -7,12 +7,12 @@ import (
 )
 
 // Temperature is the τ that DAPO, AnomalyCLIP and WinCLIP divide cosine
-// similarities by before the softmax (method.md §2.5, §6.1, §6.2).
+// similarities by before the softmax (docs/method.md#postproc-temperature).
 const Temperature = 0.07
 
 // APRILGANTemperature is the divisor equivalent of the ×100 logit scale of
-// APRIL-GAN and MultiADS (method.md §8.4). In float64, x/0.01 and x·100
-// differ far below float32 resolution.
+// APRIL-GAN and MultiADS (docs/method.md#postproc-temperature). In float64,
+// x/0.01 and x·100 differ far below float32 resolution.
 const APRILGANTemperature = 0.01
 
 // normEps is the eps of torch.nn.functional.normalize: rows with a smaller

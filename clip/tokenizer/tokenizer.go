@@ -3,8 +3,8 @@
 // It gives the same ids as CLIP's simple_tokenizer for the same text: the
 // same vocabulary (bpe_simple_vocab_16e6, embedded), token regex, cleaning,
 // lower-casing and merges. DAPO, AnomalyCLIP and WinCLIP all build their
-// prompts with it (method.md §2.2, §6.1, §6.2), and novel defect words need
-// the real BPE rather than a lookup table (method.md §8.1).
+// prompts with it, and novel defect words need the real BPE rather than a
+// lookup table (docs/method.md#clip-tokenizer).
 package tokenizer
 
 import (
@@ -21,7 +21,7 @@ import (
 	"strings"
 )
 
-// The numbers of CLIP's vocabulary and context (method.md §2.2).
+// The numbers of CLIP's vocabulary and context (docs/method.md#clip-tokenizer).
 const (
 	// ContextLength is the fixed token-sequence length of the text tower.
 	ContextLength = 77

@@ -69,7 +69,8 @@ func TestVectors(t *testing.T) {
 	}
 }
 
-// TestMethodIDs pins the ids and end-of-text positions quoted in method.md §2.2 and §6.2.
+// TestMethodIDs pins the ids and end-of-text positions quoted in
+// docs/method.md#dapo-token-ids and docs/method.md#anomalyclip-eot-index.
 func TestMethodIDs(t *testing.T) {
 	tk := tok(t)
 	for _, c := range []struct {

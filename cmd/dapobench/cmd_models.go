@@ -88,7 +88,9 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	arch := fs.String("arch", "", "architecture preset: "+strings.Join(clip.PresetNames(), ", "))
 	archConfig := fs.String("arch-config", "", "architecture JSON file (instead of --arch)")
 	out := fs.String("out", "", "model directory to write (required)")
-	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (APRIL-GAN and MultiADS run ViT-L with exact GELU, method.md §6.3)")
+	// APRIL-GAN and MultiADS rebuild ViT-L with exact GELU
+	// (docs/method.md#aprilgan-gelu).
+	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (APRIL-GAN and MultiADS run ViT-L with exact GELU)")
 	var bf buildFlags
 	bf.register(fs)
 	if err := parseFlags(fs, args); err != nil {

@@ -36,7 +36,7 @@ func TestDatasetsScanJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The exact shape the issue specifies.
+	// The whole JSON document of datasets scan --json, compared exactly.
 	var got map[string]any
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Reference values for DAPO's scoring (reference/method.md §2.5, §2.6).
+"""Reference values for DAPO's scoring (docs/method.md#dapo-image-score,
+docs/method.md#dapo-pixel-map, docs/method.md#dapo-multitype).
 
 Given image features, adapters and text class embeddings, computes with
 numpy in float64, independently of the Go code:

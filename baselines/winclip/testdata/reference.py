@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference values for package winclip (reference/method.md §6.1).
+"""Reference values for package winclip (docs/method.md#winclip-overview).
 
 Run with Debian's Python (NumPy, SciPy, python3-regex), from the repository root:
 

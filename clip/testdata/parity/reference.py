@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Reference forward passes of the CLIP towers in numpy, for parity_test.go.
 
-Written from method.md §2.3-2.4, §6.1-6.2 and §8.2-8.3 and the structure of
-the official PyTorch code those sections describe (open_clip's
+Written from docs/method.md#clip-parity and docs/method.md#clip-variants
+(and the sections they link to) and the structure of the official PyTorch
+code those sections describe (open_clip's
 VisionTransformer/TextTransformer as modified by DAPO, AnomalyCLIP's DPAM
 blocks and compound prompts), in float64, without reference to the Go graph
 builder. Inputs and weights come from the files the Go test writes:
@@ -168,7 +169,7 @@ class Model:
         pre = lambda i: "visual.transformer.resblocks.%d." % i
 
         if m["variant"] == "dapo":
-            # open_clip Transformer.forward, DAPO's visual branch (method.md §2.4)
+            # open_clip Transformer.forward, DAPO's visual branch (docs/method.md#dapo-visual-prompts)
             n = x.shape[0]
             num = visual_prompts.shape[1]
             hidden = None
@@ -180,7 +181,8 @@ class Model:
                     hidden = np.concatenate([hidden[:, :1], learnable, hidden[:, 1 + num:]], 1)
                 hidden = self.resblock(hidden, pre(i), heads)
                 if i + 1 in feats:
-                    # [CLS] + patches without the prompts; method.md §8.2 drops CLS too
+                    # [CLS] + patches without the prompts; the graph drops CLS too
+                    # (docs/method.md#dapo-patch-tokens)
                     kept = np.concatenate([hidden[:, :1], hidden[:, 1 + num:]], 1)
                     out["patch_%d" % (i + 1)] = kept[:, 1:]
             pooled = self.layer_norm(hidden[:, 0], "visual.ln_post")
@@ -188,7 +190,7 @@ class Model:
             return out
 
         if m["variant"] == "anomalyclip":
-            # AnomalyCLIP VisionTransformer with DAPM_replace (method.md §6.2):
+            # AnomalyCLIP VisionTransformer with DAPM_replace (docs/method.md#anomalyclip-dpam):
             # the last dpam_layers blocks run the dual path.
             dpam_from = layers - m["dpam_layers"]
             for i in range(layers):
@@ -239,7 +241,7 @@ class Model:
 
         if m["variant"] == "dapo":
             # encode_learn_prompts: no attention mask; deep tokens inserted at
-            # block 0 and blended before the later ones (method.md §2.3)
+            # block 0 and blended before the later ones (docs/method.md#dapo-deep-text-prompts)
             length = 4
             counter = 0
             for i in range(layers):

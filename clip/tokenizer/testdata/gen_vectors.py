@@ -141,7 +141,9 @@ class Tokenizer:
         return ids + [0] * (CONTEXT - len(ids))
 
 
-# Defect vocabularies of method.md §3 (verbatim, case kept).
+# Defect vocabularies of docs/method.md#dapo-vocab-binary,
+# docs/method.md#dapo-vocab-train and docs/method.md#dapo-vocab-multitype
+# (verbatim, case kept).
 VOCABS = [
     "bent broken discoloration compound contamination crack cut fabric|faulty imprint|gluing hole missing puncture rough scratch compressed threading liquid misaligned wear",
     "bent broken color combined contamination crack cut fabric|faulty imprint|glue hole missing poke rough scratch squeeze thread liquid misplaced damaged",
