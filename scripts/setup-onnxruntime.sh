@@ -4,9 +4,14 @@
 # library is already there with the pinned checksum.
 set -euo pipefail
 
-version=1.24.1
-lib_sha256=53ef1ac028dd1b05554b8da28d9159eb3876f99868193d2aaa6e67f0243c23d4
-dest=${1:-.cache/onnxruntime-$version}
+# Usage: setup-onnxruntime.sh VERSION [DEST]. The Makefile passes the version
+# onnx/runner is built against (ORTVersion); the checksum is pinned per version.
+version=${1:?usage: setup-onnxruntime.sh VERSION [DEST]}
+case "$version" in
+  1.24.1) lib_sha256=53ef1ac028dd1b05554b8da28d9159eb3876f99868193d2aaa6e67f0243c23d4 ;;
+  *) echo "setup-onnxruntime: no pinned checksum for onnxruntime-node $version; add it here" >&2; exit 1 ;;
+esac
+dest=${2:-.cache/onnxruntime-$version}
 lib=$dest/libonnxruntime.so.1
 
 if [ -f "$lib" ] && echo "$lib_sha256  $lib" | sha256sum -c --status; then
