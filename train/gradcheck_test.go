@@ -6,6 +6,7 @@ import (
 
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/race"
 	"github.com/dapobench/dapobench/onnx/gradcheck"
 	"github.com/dapobench/dapobench/train"
 )
@@ -17,6 +18,7 @@ import (
 // a double forward pass of DAPO's 210 prompts takes a third of a second,
 // and each element costs two. The checks run in parallel.
 func TestGradCheck(t *testing.T) {
+	race.SkipNumeric(t)
 	for _, tc := range []struct {
 		name, scheme, variant string
 		model                 clip.Variant

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/race"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/train"
 )
@@ -35,6 +36,7 @@ func newTrainerFrom(t testing.TB, model, root string, epochs int, in *train.Init
 // tensors and no optimiser state; files of another scheme or model, torch
 // checkpoints and other files are refused with the reason.
 func TestInit(t *testing.T) {
+	race.SkipNumeric(t)
 	root := fixtureRoot(t, "mvtec")
 	m := tinyModel(t, clip.DAPO)
 	dir := t.TempDir()

@@ -12,6 +12,7 @@ import (
 	"github.com/dapobench/dapobench/baselines/anomalyclip"
 	"github.com/dapobench/dapobench/clip/tokenizer"
 	"github.com/dapobench/dapobench/dapo"
+	"github.com/dapobench/dapobench/internal/race"
 
 	"github.com/dapobench/dapobench/bench/postproc"
 	"github.com/dapobench/dapobench/checkpoints"
@@ -28,6 +29,7 @@ import (
 // two dice terms, the image cross-entropy, 4·local + image. The graph
 // upsamples only three maps per layer; the two must agree.
 func TestLossMatchesReference(t *testing.T) {
+	race.SkipNumeric(t)
 	for _, tc := range []struct {
 		scheme, variant string
 		model           clip.Variant
@@ -319,6 +321,7 @@ func referenceLoss(t testing.TB, g *train.Graph, man *clip.Manifest, f, out map[
 // must): the merged graph reads them from the directory and gives the
 // loss and gradients of the inline build of the same weights.
 func TestExternalData(t *testing.T) {
+	race.SkipNumeric(t)
 	inline := tinyModel(t, clip.DAPO)
 	dir := t.TempDir()
 	man, err := clip.BuildTiny(context.Background(), dir, 3, clip.Options{Variant: clip.DAPO, External: true})

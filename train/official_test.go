@@ -18,6 +18,7 @@ import (
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/fixtures"
+	"github.com/dapobench/dapobench/internal/race"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/train"
 )
@@ -186,6 +187,7 @@ type officialRun struct {
 //     when truncating) moves every loss term and the gradients as it
 //     moves them in the official code.
 func TestOfficialStep(t *testing.T) {
+	race.SkipNumeric(t)
 	if *officialInputs != "" {
 		writeOfficialInputs(t, *officialInputs)
 		t.Skipf("wrote the inputs of gen_official_step.py to %s", *officialInputs)

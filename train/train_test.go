@@ -11,6 +11,7 @@ import (
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/fixtures"
+	"github.com/dapobench/dapobench/internal/race"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/train"
 )
@@ -47,6 +48,7 @@ func newTrainer(t testing.TB, scheme, variant, model, root string, epochs int) *
 // mean loss of the last epoch is below that of the first. The runs are
 // seeded and single-threaded, so the losses are the same every time.
 func TestTrainingLowersLoss(t *testing.T) {
+	race.SkipNumeric(t)
 	root := fixtureRoot(t, "mvtec")
 	for _, tc := range []struct {
 		scheme, variant string
@@ -92,6 +94,7 @@ func TestTrainingLowersLoss(t *testing.T) {
 // then the rest from the checkpoint read back: the final tensors, Adam's
 // moments and the loss history are identical.
 func TestResume(t *testing.T) {
+	race.SkipNumeric(t)
 	root := fixtureRoot(t, "mvtec")
 	m := tinyModel(t, clip.DAPO)
 	full := newTrainer(t, checkpoints.DAPO, "dapo", m.dir, root, 3)

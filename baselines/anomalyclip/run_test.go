@@ -14,6 +14,7 @@ import (
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/fixtures"
+	"github.com/dapobench/dapobench/internal/race"
 	"github.com/dapobench/dapobench/loaders"
 )
 
@@ -103,6 +104,7 @@ func TestRun(t *testing.T) {
 // layers, and checks that a layer the model lacks is refused before any
 // image is read.
 func TestLayers(t *testing.T) {
+	race.SkipNumeric(t)
 	env := e2e.Setup(t, clip.Options{Variant: clip.AnomalyCLIP, FeatureLayers: []int{2, 4}})
 	both := env.Run(t, newScheme(t, env, "anomalyclip"), "both", 0, "mvtec")
 	e2e.CheckMetrics(t, both)
@@ -125,6 +127,7 @@ func TestLayers(t *testing.T) {
 
 // TestWrongModel checks that the scheme refuses a model of another variant.
 func TestWrongModel(t *testing.T) {
+	race.SkipNumeric(t)
 	env := e2e.Setup(t, clip.Options{Variant: clip.AnomalyCLIP})
 	learned, err := checkpoints.Untrained(checkpoints.AnomalyCLIP, env.Model.Manifest, env.Model.TokenEmbedding, 1)
 	if err != nil {

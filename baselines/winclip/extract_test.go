@@ -9,6 +9,7 @@ import (
 
 	"github.com/dapobench/dapobench/baselines/internal/e2e"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/race"
 	"github.com/dapobench/dapobench/onnx/runner"
 )
 
@@ -16,6 +17,7 @@ import (
 // that the window embeddings do not depend on how the windows are split
 // into runs of the window graph, and that bad tower outputs are errors.
 func TestExtract(t *testing.T) {
+	race.SkipNumeric(t)
 	env := e2e.Setup(t, clip.Options{Variant: clip.WinCLIP})
 	m := env.Model
 	ctx := context.Background()
