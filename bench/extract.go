@@ -33,6 +33,7 @@ type Extractor struct {
 	// cache key.
 	modelKey, preKey string
 	// Computed and Cached count images by where their features came from.
+	// Complete updates them; read them when no Complete is running.
 	Computed, Cached int
 }
 
@@ -141,6 +142,10 @@ func (x *Extractor) Prepare(ctx context.Context, paths []string) (*Batch, error)
 	return b, nil
 }
 
+// Computed is the number of the batch's images whose features the image
+// tower computes (the cache misses).
+func (b *Batch) Computed() int { return len(b.miss) }
+
 // Complete runs the image tower on the batch's misses, stores their
 // features in the cache, and returns the features of every image in order.
 func (x *Extractor) Complete(ctx context.Context, b *Batch) ([]Features, error) {
@@ -153,7 +158,11 @@ func (x *Extractor) Complete(ctx context.Context, b *Batch) ([]Features, error) 
 		in[k] = v
 	}
 	in[clip.InPixels] = runner.Tensor{Shape: x.spec.Shape(len(b.miss)), Float32: b.pixels}
-	out, err := x.model.Image.Run(ctx, in)
+	img, err := x.model.ImageTower(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, err := img.Run(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("bench: image tower: %w", err)
 	}

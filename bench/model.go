@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 
+	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/clip/tokenizer"
 	"github.com/dapobench/dapobench/onnx/runner"
@@ -19,6 +21,14 @@ import (
 
 // Model is an opened model directory: its manifest, its graphs loaded into
 // onnxruntime, the token-embedding table and the tokenizer.
+//
+// OpenModel loads every graph at once. OpenModelWith{Lazy: true}, the
+// path of `dapobench run`, loads a graph the first time it is needed: the
+// image-side graphs (Image and Window together) at the first feature-cache
+// miss (ImageTower), the text tower at the first text-cache miss
+// (EncodeText). Until then the fields are nil, so code that runs a graph
+// asks ImageTower or EncodeText rather than reading Image directly; a
+// scheme's Extract, which only runs after the image tower, may read Window.
 type Model struct {
 	Runtime  *runner.Runtime
 	Dir      string
@@ -33,11 +43,37 @@ type Model struct {
 	// ImageHash identifies the image tower: sha256 over model.json and the
 	// image graph files. It is the model part of the feature-cache key.
 	ImageHash string
+	// TextCache, when set, keeps the text tower's output for each prompt
+	// on disk (docs/README.md#text-cache), so that a scheme's text side is
+	// encoded once per model and prompt, across runs and variants.
+	TextCache *featcache.Cache
+
+	textHash string
+	// textRuns counts text-tower runs, for tests and measurements.
+	textRuns int
 }
 
-// OpenModel loads a model directory. The tokenizer vocabulary must be the
-// one the directory was built with.
+// imageMu and textMu guard the lazily set fields of every Model (Image
+// and Window; Text, textHash and textRuns): loads are rare, and
+// package-level locks keep Model a plain value that tests may copy.
+var imageMu, textMu sync.Mutex
+
+// OpenOptions choose how OpenModelWith opens a directory.
+type OpenOptions struct {
+	// Lazy defers loading each graph until it is first needed.
+	Lazy bool
+	// TextCache is the text-feature cache (Model.TextCache); nil: none.
+	TextCache *featcache.Cache
+}
+
+// OpenModel loads a model directory with all its graphs. The tokenizer
+// vocabulary must be the one the directory was built with.
 func OpenModel(ctx context.Context, rt *runner.Runtime, dir string) (*Model, error) {
+	return OpenModelWith(ctx, rt, dir, OpenOptions{})
+}
+
+// OpenModelWith loads a model directory as o says.
+func OpenModelWith(ctx context.Context, rt *runner.Runtime, dir string, o OpenOptions) (*Model, error) {
 	man, err := clip.ReadManifest(dir)
 	if err != nil {
 		return nil, err
@@ -45,30 +81,23 @@ func OpenModel(ctx context.Context, rt *runner.Runtime, dir string) (*Model, err
 	if got := tokenizer.VocabSHA256(); man.Tokenizer.VocabSHA256 != "" && man.Tokenizer.VocabSHA256 != got {
 		return nil, fmt.Errorf("bench: %s: built with tokenizer vocabulary %s, this build has %s", dir, man.Tokenizer.VocabSHA256, got)
 	}
-	m := &Model{Runtime: rt, Dir: dir, Manifest: man}
+	if man.Files["image"] == "" {
+		return nil, fmt.Errorf("bench: %s: model.json lists no image graph", dir)
+	}
+	m := &Model{Runtime: rt, Dir: dir, Manifest: man, TextCache: o.TextCache}
 	ok := false
 	defer func() {
 		if !ok {
 			m.Close()
 		}
 	}()
-	load := func(key string) (*runner.Session, error) {
-		if man.Files[key] == "" {
-			return nil, nil
+	if !o.Lazy {
+		if _, err := m.ImageTower(ctx); err != nil {
+			return nil, err
 		}
-		return rt.Load(ctx, man.Path(dir, key))
-	}
-	if m.Image, err = load("image"); err != nil {
-		return nil, err
-	}
-	if m.Image == nil {
-		return nil, fmt.Errorf("bench: %s: model.json lists no image graph", dir)
-	}
-	if m.Text, err = load("text"); err != nil {
-		return nil, err
-	}
-	if m.Window, err = load("window"); err != nil {
-		return nil, err
+		if err := m.loadText(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if m.TokenEmbedding, err = man.ReadTokenEmbedding(dir); err != nil {
 		return nil, err
@@ -76,20 +105,70 @@ func OpenModel(ctx context.Context, rt *runner.Runtime, dir string) (*Model, err
 	if m.Tokenizer, err = tokenizer.New(); err != nil {
 		return nil, err
 	}
-	if m.ImageHash, err = imageHash(dir, man); err != nil {
+	if m.ImageHash, err = hashFiles(dir, man, "image", "window"); err != nil {
 		return nil, err
 	}
 	ok = true
 	return m, nil
 }
 
-// imageHash hashes model.json and every file of the image-side graphs
-// (with their external data), so that a rebuilt model never reads stale
-// cache entries.
-func imageHash(dir string, man *clip.Manifest) (string, error) {
+func (m *Model) load(ctx context.Context, key string) (*runner.Session, error) {
+	if m.Manifest.Files[key] == "" {
+		return nil, nil
+	}
+	return m.Runtime.Load(ctx, m.Manifest.Path(m.Dir, key))
+}
+
+// ImageTower returns the image tower's session, loading it and the other
+// image-side graph (WinCLIP's window graph) on first use.
+func (m *Model) ImageTower(ctx context.Context) (*runner.Session, error) {
+	imageMu.Lock()
+	defer imageMu.Unlock()
+	if m.Image != nil {
+		return m.Image, nil
+	}
+	img, err := m.load(ctx, "image")
+	if err != nil {
+		return nil, err
+	}
+	win, err := m.load(ctx, "window")
+	if err != nil {
+		img.Close()
+		return nil, err
+	}
+	m.Image, m.Window = img, win
+	return img, nil
+}
+
+// ImageLoaded reports whether the image tower has been loaded.
+func (m *Model) ImageLoaded() bool {
+	imageMu.Lock()
+	defer imageMu.Unlock()
+	return m.Image != nil
+}
+
+// loadText loads the text tower if the directory has one.
+func (m *Model) loadText(ctx context.Context) error {
+	textMu.Lock()
+	defer textMu.Unlock()
+	if m.Text != nil {
+		return nil
+	}
+	s, err := m.load(ctx, "text")
+	if err != nil {
+		return err
+	}
+	m.Text = s
+	return nil
+}
+
+// hashFiles hashes model.json and every file of the named graphs (with
+// their external data), so that a rebuilt model never reads stale cache
+// entries.
+func hashFiles(dir string, man *clip.Manifest, keys ...string) (string, error) {
 	h := sha256.New()
 	files := []string{clip.ManifestFile}
-	for _, key := range []string{"image", "window"} {
+	for _, key := range keys {
 		if f := man.Files[key]; f != "" {
 			files = append(files, f)
 			if _, err := os.Stat(filepath.Join(dir, f+".data")); err == nil {
@@ -116,6 +195,10 @@ func imageHash(dir string, man *clip.Manifest) (string, error) {
 
 // Close releases the sessions.
 func (m *Model) Close() error {
+	imageMu.Lock()
+	defer imageMu.Unlock()
+	textMu.Lock()
+	defer textMu.Unlock()
 	var errs []error
 	for _, s := range []*runner.Session{m.Image, m.Text, m.Window} {
 		if s != nil {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dapobench/dapobench/bench/featcache"
@@ -23,13 +24,27 @@ import (
 	"github.com/dapobench/dapobench/internal/progress"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
+	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/results"
 
 	"github.com/dapobench/dapobench/internal/atomicfile"
 )
 
-// DefaultBatch is the number of images per image-tower run.
-const DefaultBatch = 8
+// DefaultBatch is the number of images per image-tower run when the
+// device is not known; DefaultBatchFor picks it per device.
+const DefaultBatch = 1
+
+// DefaultBatchFor is the number of images per image-tower run on an
+// execution provider (docs/README.md#batch): 1 on the CPU, where batching
+// gains nothing (the tower's matrix products already fill every core) and
+// multiplies the activations held at once; 8 on a GPU, whose throughput
+// grows with the batch.
+func DefaultBatchFor(provider string) int {
+	if provider == runner.ProviderCUDA {
+		return 8
+	}
+	return 1
+}
 
 // Config is one evaluation: a scheme over a dataset's test split.
 type Config struct {
@@ -43,6 +58,8 @@ type Config struct {
 	Cache *featcache.Cache // nil: no feature cache
 	// AUPRO is the AU-PRO variant reported as pixel_aupro.
 	AUPRO    metrics.AUPROVariant
+	// Batch is the number of images per image-tower run; 0 picks
+	// DefaultBatchFor the model's execution provider.
 	Batch    int
 	SaveMaps bool
 	// Progress receives progress and log lines; nil is silent.
@@ -77,7 +94,7 @@ func fingerprint(cfg Config, c Category, samples []loaders.Sample) string {
 // back instead of recomputed.
 func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 	if cfg.Batch <= 0 {
-		cfg.Batch = DefaultBatch
+		cfg.Batch = DefaultBatchFor(cfg.Model.Runtime.Provider())
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
@@ -103,8 +120,12 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 	if err := os.MkdirAll(catDir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	var records []results.CategoryRecord
-	for _, name := range set.Categories {
+	// Categories done earlier are read back; the others go through one
+	// stream, so that the image tower works on the next category while the
+	// current one is scored and its metrics computed.
+	records := make([]results.CategoryRecord, len(set.Categories))
+	var todo []pending
+	for i, name := range set.Categories {
 		samples := byCat[name]
 		if len(samples) == 0 {
 			return nil, fmt.Errorf("bench: %s: %s: no test samples", cfg.Dataset, name)
@@ -120,22 +141,13 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 		recPath := filepath.Join(catDir, results.CategoryFile(name)+".json")
 		if r, ok := readRecord(recPath, fp); ok {
 			logf(cfg.Progress, "%s: %s: done earlier, read from %s", cfg.Scheme.Name(), name, recPath)
-			records = append(records, r)
+			records[i] = r
 			continue
 		}
-		start := time.Now()
-		c0, k0 := x.Computed, x.Cached
-		r, err := runCategory(ctx, cfg, x, c, samples)
-		if err != nil {
-			return nil, err
-		}
-		r.Fingerprint = fp
-		r.Seconds = time.Since(start).Seconds()
-		r.Computed, r.Cached = x.Computed-c0, x.Cached-k0
-		if err := writeJSON(recPath, r); err != nil {
-			return nil, err
-		}
-		records = append(records, r)
+		todo = append(todo, pending{index: i, c: c, samples: samples, fp: fp, path: recPath})
+	}
+	if err := runPending(ctx, cfg, x, todo, records); err != nil {
+		return nil, err
 	}
 	if cfg.SaveMaps {
 		if err := writeMapScores(cfg.Out, set.Categories); err != nil {
@@ -170,71 +182,88 @@ type scored struct {
 	mask []uint8
 }
 
-// ahead is a batch whose inputs were prepared ahead of the image tower.
+// pending is a category to compute.
+type pending struct {
+	index   int // in the dataset's category order
+	c       Category
+	samples []loaders.Sample
+	fp      string // fingerprint
+	path    string // record file
+}
+
+// ahead is a batch of one category: prepared ahead of the image tower by
+// prepare, then completed by the tower stage.
 type ahead struct {
+	cat   int // index into the pending categories
+	start int // index of its first sample in the category
 	b     *Batch
-	start int // index of its first sample
+	feats []Features
 	err   error
 }
 
-// runCategory streams one category through four stages: batches are
-// decoded one ahead of the image tower (prefetch), the tower runs and the
-// images of a batch are scored in parallel (scoreBatch), the outputs are
-// taken in sample order (collect), and the category's files and metrics
-// are written at the end (finish).
-func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samples []loaders.Sample) (results.CategoryRecord, error) {
+// runPending streams the pending categories through four stages
+// (docs/README.md#pipeline), each in its own goroutine so that they
+// overlap: the images are hashed, looked up in the cache, decoded and
+// preprocessed (prepare); the image tower runs on the cache misses
+// (tower); the images of a batch are scored in parallel and taken in
+// sample order into the metrics, examples and saved maps (scoreBatch,
+// collect); and each category's files and metrics are written when its
+// last image is in (finish). The first two stages run ahead across
+// category boundaries, at most two batches ahead of the scoring, which
+// bounds the memory the stream holds.
+func runPending(ctx context.Context, cfg Config, x *Extractor, todo []pending, records []results.CategoryRecord) error {
+	if len(todo) == 0 {
+		return nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sc, err := cfg.Scheme.Prepare(ctx, cfg.Model, c)
-	if err != nil {
-		return results.CategoryRecord{}, err
-	}
-	if cl, ok := sc.(io.Closer); ok {
-		defer cl.Close()
-	}
-	t, err := newTally(c.Name, sc.Classes(), sc.ClassOf)
-	if err != nil {
-		return results.CategoryRecord{}, err
-	}
-	col := &collector{cfg: cfg, size: x.Spec().Size, t: t, ex: newExamples(), classes: sc.Classes()}
-	prog := progress.New(cfg.Progress, len(samples), cfg.Scheme.Name()+" "+c.Name)
-	for p := range prefetch(ctx, x, samples, cfg.Batch) {
-		if p.err != nil {
-			return results.CategoryRecord{}, p.err
-		}
-		batch, outs, err := scoreBatch(ctx, cfg, x, sc, samples, p)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait() // the stages never outlive the run
+	}()
+	prepared := make(chan ahead, 1)
+	completed := make(chan ahead, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(prepared)
+		prepare(ctx, x, todo, cfg.Batch, prepared)
+	}()
+	go func() {
+		defer wg.Done()
+		defer close(completed)
+		tower(ctx, x, prepared, completed)
+	}()
+	for k, p := range todo {
+		start := time.Now()
+		r, computed, err := scoreCategory(ctx, cfg, x, p, k, completed)
 		if err != nil {
-			return results.CategoryRecord{}, err
+			return err
 		}
-		for i, s := range batch {
-			if err := col.collect(s, outs[i]); err != nil {
-				return results.CategoryRecord{}, err
-			}
+		r.Fingerprint = p.fp
+		r.Seconds = time.Since(start).Seconds()
+		r.Computed, r.Cached = computed, len(p.samples)-computed
+		if err := writeJSON(p.path, r); err != nil {
+			return err
 		}
-		prog.Add(len(batch))
+		records[p.index] = r
 	}
-	prog.Finish()
-	if err := ctx.Err(); err != nil {
-		return results.CategoryRecord{}, err
-	}
-	return col.finish(ctx, c.Name, samples)
+	return nil
 }
 
-// prefetch hashes, reads the cache for, decodes and preprocesses the
-// batches of a category, one batch ahead of the consumer.
-func prefetch(ctx context.Context, x *Extractor, samples []loaders.Sample, size int) <-chan ahead {
-	ch := make(chan ahead, 1)
-	go func() {
-		defer close(ch)
-		for start := 0; start < len(samples); start += size {
-			end := min(start+size, len(samples))
+// prepare hashes, reads the cache for, decodes and preprocesses the
+// batches of every pending category in order.
+func prepare(ctx context.Context, x *Extractor, todo []pending, size int, out chan<- ahead) {
+	for k, p := range todo {
+		for start := 0; start < len(p.samples); start += size {
+			end := min(start+size, len(p.samples))
 			paths := make([]string, 0, end-start)
-			for _, s := range samples[start:end] {
+			for _, s := range p.samples[start:end] {
 				paths = append(paths, s.ImagePath)
 			}
 			b, err := x.Prepare(ctx, paths)
 			select {
-			case ch <- ahead{b, start, err}:
+			case out <- ahead{cat: k, start: start, b: b, err: err}:
 			case <-ctx.Done():
 				return
 			}
@@ -242,21 +271,94 @@ func prefetch(ctx context.Context, x *Extractor, samples []loaders.Sample, size 
 				return
 			}
 		}
-	}()
-	return ch
+	}
 }
 
-// scoreBatch completes a prepared batch (the image tower for cache misses)
-// and scores its images in parallel.
-func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, samples []loaders.Sample, p ahead) ([]loaders.Sample, []scored, error) {
-	feats, err := x.Complete(ctx, p.b)
-	if err != nil {
-		return nil, nil, err
+// tower completes the prepared batches: the image tower on their cache
+// misses.
+func tower(ctx context.Context, x *Extractor, in <-chan ahead, out chan<- ahead) {
+	for a := range in {
+		if a.err == nil {
+			a.feats, a.err = x.Complete(ctx, a.b)
+		}
+		select {
+		case out <- a:
+		case <-ctx.Done():
+			return
+		}
+		if a.err != nil {
+			return
+		}
 	}
-	batch := samples[p.start : p.start+len(feats)]
+}
+
+// scoreCategory prepares the scheme's scorer for a category, scores its
+// batches as the tower stage completes them, and finishes the category.
+// It returns the record and the number of images whose features the
+// image tower computed.
+func scoreCategory(ctx context.Context, cfg Config, x *Extractor, p pending, k int, completed <-chan ahead) (results.CategoryRecord, int, error) {
+	sc, err := cfg.Scheme.Prepare(ctx, cfg.Model, p.c)
+	if err != nil {
+		return results.CategoryRecord{}, 0, err
+	}
+	if cl, ok := sc.(io.Closer); ok {
+		defer cl.Close()
+	}
+	t, err := newTally(p.c.Name, sc.Classes(), sc.ClassOf)
+	if err != nil {
+		return results.CategoryRecord{}, 0, err
+	}
+	col := &collector{cfg: cfg, size: x.Spec().Size, t: t, ex: newExamples(), classes: sc.Classes()}
+	prog := progress.New(cfg.Progress, len(p.samples), cfg.Scheme.Name()+" "+p.c.Name)
+	computed := 0
+	for done := 0; done < len(p.samples); {
+		var a ahead
+		var ok bool
+		select {
+		case a, ok = <-completed:
+		case <-ctx.Done():
+			return results.CategoryRecord{}, 0, ctx.Err()
+		}
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return results.CategoryRecord{}, 0, err
+			}
+			return results.CategoryRecord{}, 0, fmt.Errorf("bench: %s: the image stream ended after %d of %d images", p.c.Name, done, len(p.samples))
+		}
+		if a.err != nil {
+			return results.CategoryRecord{}, 0, a.err
+		}
+		if a.cat != k || a.start != done {
+			return results.CategoryRecord{}, 0, fmt.Errorf("bench: %s: internal error: batch of category %d at %d, want %d at %d", p.c.Name, a.cat, a.start, k, done)
+		}
+		batch, outs, err := scoreBatch(ctx, cfg, x, sc, p.samples, a)
+		if err != nil {
+			return results.CategoryRecord{}, 0, err
+		}
+		for i, s := range batch {
+			if err := col.collect(s, outs[i]); err != nil {
+				return results.CategoryRecord{}, 0, err
+			}
+		}
+		computed += a.b.Computed()
+		done += len(batch)
+		prog.Add(len(batch))
+	}
+	prog.Finish()
+	if err := ctx.Err(); err != nil {
+		return results.CategoryRecord{}, 0, err
+	}
+	r, err := col.finish(ctx, p.c.Name, p.samples)
+	return r, computed, err
+}
+
+// scoreBatch scores the images of a completed batch in parallel.
+func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, samples []loaders.Sample, a ahead) ([]loaders.Sample, []scored, error) {
+	feats := a.feats
+	batch := samples[a.start : a.start+len(feats)]
 	outs := make([]scored, len(batch))
 	size := x.Spec().Size
-	err = parallel.For(ctx, len(batch), cfg.Workers, func(ctx context.Context, i int) error {
+	err := parallel.For(ctx, len(batch), cfg.Workers, func(ctx context.Context, i int) error {
 		var err error
 		outs[i], err = scoreOne(ctx, sc, feats[i], batch[i], x, size)
 		return err

@@ -278,6 +278,12 @@ func writeFileAtomic(path string, data []byte) error {
 // BuildTiny writes the tiny seeded model of a variant (TinyArch,
 // TinyWeights) at its native image size unless o.ImageSize says otherwise.
 func BuildTiny(ctx context.Context, dir string, seed uint64, o Options) (*Manifest, error) {
-	a := TinyArch(o.Variant)
+	return BuildSeeded(ctx, dir, TinyArch(o.Variant), seed, o)
+}
+
+// BuildSeeded writes a model directory of architecture a with seeded
+// random weights (TinyWeights): the tiny models, or untrained models of a
+// real backbone's sizes, whose cost (time, memory) is the real one.
+func BuildSeeded(ctx context.Context, dir string, a Arch, seed uint64, o Options) (*Manifest, error) {
 	return Build(ctx, dir, a, TinyWeights(a, seed), o, SourceInfo{Seed: &seed})
 }

@@ -143,6 +143,8 @@ func runModelsTiny(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlagSet("models tiny", stderr)
 	out := fs.String("out", "", "model directory to write (required)")
 	seed := fs.Uint64("seed", 1, "seed of the random weights")
+	arch := fs.String("arch", "", "seeded random weights of this preset's sizes instead of the tiny architecture (for measurements): "+strings.Join(clip.PresetNames(), ", "))
+	archConfig := fs.String("arch-config", "", "seeded random weights of this architecture JSON's sizes (instead of --arch)")
 	var bf buildFlags
 	bf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -155,7 +157,19 @@ func runModelsTiny(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	m, err := clip.BuildTiny(ctx, *out, *seed, o)
+	a := clip.TinyArch(o.Variant)
+	switch {
+	case *arch != "" && *archConfig != "":
+		return fmt.Errorf("%w: models tiny: give at most one of --arch and --arch-config", errUsage)
+	case *arch != "":
+		a, err = clip.Preset(*arch)
+	case *archConfig != "":
+		a, err = clip.ReadArch(*archConfig)
+	}
+	if err != nil {
+		return err
+	}
+	m, err := clip.BuildSeeded(ctx, *out, a, *seed, o)
 	if err != nil {
 		return fmt.Errorf("models tiny: %w", err)
 	}

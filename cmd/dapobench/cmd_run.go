@@ -35,7 +35,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "", "run directory (default runs/<dataset>-<scheme>)")
 	cacheDir := fs.String("cache", defaultCacheDir(), "feature cache directory (\"\" disables the cache)")
 	aupro := fs.String("aupro", string(metrics.AUPROCflow200), "AU-PRO variant: cflow200 (DAPO/AnomalyCLIP code) or mvtec (MVTec evaluation script)")
-	batch := fs.Int("batch", bench.DefaultBatch, "images per image-tower run")
+	batch := fs.Int("batch", 0, "images per image-tower run (0: 1 on the CPU, 8 on a GPU)")
 	saveMaps := fs.Bool("save-maps", false, "write every anomaly map as .npy under RUNDIR/maps")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	if err := parseFlags(fs, args); err != nil {
@@ -76,7 +76,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer rt.Close()
-	m, err := bench.OpenModel(ctx, rt, *modelDir)
+	var cache, textCache *featcache.Cache
+	if *cacheDir != "" {
+		if cache, err = featcache.Open(*cacheDir); err != nil {
+			return err
+		}
+		if textCache, err = featcache.Open(filepath.Join(*cacheDir, "text")); err != nil {
+			return err
+		}
+	}
+	// Graphs load at their first cache miss: a run over cached features
+	// and prompts never loads the towers.
+	m, err := bench.OpenModelWith(ctx, rt, *modelDir, bench.OpenOptions{Lazy: true, TextCache: textCache})
 	if err != nil {
 		return err
 	}
@@ -90,12 +101,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	s, err := spec.Build(m, o)
 	if err != nil {
 		return err
-	}
-	var cache *featcache.Cache
-	if *cacheDir != "" {
-		if cache, err = featcache.Open(*cacheDir); err != nil {
-			return err
-		}
 	}
 	cfg := bench.Config{Dataset: d.id, Loader: d.options(), Model: m, Scheme: s, Out: *out, Cache: cache,
 		AUPRO: av, Batch: *batch, SaveMaps: *saveMaps, Progress: progress}

@@ -141,6 +141,11 @@ func (rt *Runtime) sessionOptions(cuda bool) (*ort.SessionOptions, error) {
 		// (decoding, scoring) needs them.
 		{"intra-op spinning", func() error { return so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0") }},
 		{"inter-op spinning", func() error { return so.AddSessionConfigEntry("session.inter_op.allow_spinning", "0") }},
+		// The memory pattern pre-plans one block per input shape and
+		// keeps it: it made training steps grow from step to step and
+		// batched inference hold several times its activations, for no
+		// measurable speed (docs/README.md#memory).
+		{"memory pattern", func() error { return so.SetMemPattern(false) }},
 	}
 	for _, s := range steps {
 		if err := s.err(); err != nil {
