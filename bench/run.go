@@ -57,7 +57,7 @@ type Config struct {
 	Out   string
 	Cache *featcache.Cache // nil: no feature cache
 	// AUPRO is the AU-PRO variant reported as pixel_aupro.
-	AUPRO    metrics.AUPROVariant
+	AUPRO metrics.AUPROVariant
 	// Batch is the number of images per image-tower run; 0 picks
 	// DefaultBatchFor the model's execution provider.
 	Batch    int
