@@ -2,6 +2,7 @@ package clip_test
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/dapobench/dapobench/clip"
@@ -26,5 +27,27 @@ func BenchmarkTinyWeights(b *testing.B) {
 	a := clip.TinyArch(clip.DAPO)
 	for b.Loop() {
 		clip.TinyWeights(a, 1)
+	}
+}
+
+// TestWriteSeededWeights writes seeded random weights of a preset's sizes
+// as an F32 safetensors file, the input of `make bench-build`, when
+// DAPOBENCH_SEEDED_WEIGHTS names the file (DAPOBENCH_SEEDED_ARCH the
+// preset, ViT-L-14-336 by default).
+func TestWriteSeededWeights(t *testing.T) {
+	path := os.Getenv("DAPOBENCH_SEEDED_WEIGHTS")
+	if path == "" {
+		t.Skip("DAPOBENCH_SEEDED_WEIGHTS not set")
+	}
+	name := os.Getenv("DAPOBENCH_SEEDED_ARCH")
+	if name == "" {
+		name = "ViT-L-14-336"
+	}
+	a, err := clip.Preset(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := clip.TinyWeights(a, 1).WriteSafetensors(path); err != nil {
+		t.Fatal(err)
 	}
 }

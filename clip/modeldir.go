@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
 
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/clip/tokenizer"
@@ -96,8 +100,29 @@ type SourceInfo struct {
 // Build writes a model directory: the graphs of the variant, the
 // token-embedding table, and model.json last, so that a directory with a
 // model.json is complete. Weights are checked against the architecture
-// first; a missing or mis-shaped tensor is an error naming it.
+// first; a missing or mis-shaped tensor is an error naming it. w is left
+// as it was.
 func Build(ctx context.Context, dir string, a Arch, w Weights, o Options, src SourceInfo) (*Manifest, error) {
+	return build(ctx, dir, a, w, o, src, false)
+}
+
+// BuildFile reads CLIP weights from a file (ReadWeightsSHA256) and builds a
+// model directory from them, recording the file's name and sha256. It
+// holds the weights once and no copy of a graph's initializers: the large
+// towers stream them to their external-data files, and the image tower's
+// weights are released before the text tower is built
+// (docs/README.md#build-memory).
+func BuildFile(ctx context.Context, dir string, a Arch, path string, o Options) (*Manifest, error) {
+	w, sum, err := ReadWeightsSHA256(path)
+	if err != nil {
+		return nil, err
+	}
+	return build(ctx, dir, a, w, o, SourceInfo{File: filepath.Base(path), SHA256: sum}, true)
+}
+
+// build is Build; with consume it deletes tensors from w once no graph
+// still to build needs them.
+func build(ctx context.Context, dir string, a Arch, w Weights, o Options, src SourceInfo, consume bool) (*Manifest, error) {
 	s, err := resolve(a, o)
 	if err != nil {
 		return nil, err
@@ -111,30 +136,35 @@ func Build(ctx context.Context, dir string, a Arch, w Weights, o Options, src So
 	os.Remove(filepath.Join(dir, ManifestFile)) // incomplete until rewritten
 	m := manifest(a, s, src)
 	type job struct {
-		file  string
-		build func() (*pb.ModelProto, error)
+		file   string
+		visual bool // built from the visual.* weights
+		build  func(s spec) (*pb.ModelProto, error)
 	}
-	jobs := []job{
-		{ImageFile, func() (*pb.ModelProto, error) { return imageGraph(a, w, s) }},
-		{TextFile, func() (*pb.ModelProto, error) { return textGraph(a, w, s), nil }},
-	}
+	// The image-side graphs first, so that a consuming build can drop
+	// the vision weights before the text tower.
+	jobs := []job{{ImageFile, true, func(s spec) (*pb.ModelProto, error) { return imageGraph(a, w, s) }}}
 	if s.variant == WinCLIP {
-		jobs = append(jobs, job{WindowFile, func() (*pb.ModelProto, error) { return windowGraph(a, w, s), nil }})
+		jobs = append(jobs, job{WindowFile, true, func(s spec) (*pb.ModelProto, error) { return windowGraph(a, w, s), nil }})
 		m.Files["window"] = WindowFile
 	}
-	for _, j := range jobs {
+	jobs = append(jobs, job{TextFile, false, func(s spec) (*pb.ModelProto, error) { return textGraph(a, w, s), nil }})
+	for i, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("clip: build %s: %w", dir, err)
 		}
-		model, err := j.build()
-		if err != nil {
-			return nil, fmt.Errorf("clip: build %s: %w", j.file, err)
-		}
-		external := o.External || initBytes(model) > externalThreshold
 		path := filepath.Join(dir, j.file)
 		os.Remove(path + ".data")
-		if err := graph.WriteFile(path, model, external); err != nil {
-			return nil, err
+		if err := writeGraph(path, o.External || towerBytes(w, j.visual, s) > externalThreshold, s, j.build); err != nil {
+			return nil, fmt.Errorf("clip: build %s: %w", j.file, err)
+		}
+		if consume && j.visual && (i+1 == len(jobs) || !jobs[i+1].visual) {
+			for k := range w {
+				if strings.HasPrefix(k, "visual.") {
+					delete(w, k)
+				}
+			}
+			runtime.GC()
+			debug.FreeOSMemory()
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -155,10 +185,49 @@ func Build(ctx context.Context, dir string, a Arch, w Weights, o Options, src So
 	return m, nil
 }
 
-func initBytes(m *pb.ModelProto) int64 {
+// writeGraph builds a graph and writes it to path. An external graph
+// streams its initializers to path.data while it is built (graph.External),
+// so that no copy of its weights is held; the file's bytes are those
+// graph.WriteFile(external) would write.
+func writeGraph(path string, external bool, s spec, build func(s spec) (*pb.ModelProto, error)) error {
+	if !external {
+		model, err := build(s)
+		if err != nil {
+			return err
+		}
+		return graph.WriteFile(path, model, false)
+	}
+	var model *pb.ModelProto
+	dataName := filepath.Base(path) + ".data"
+	err := atomicfile.Write(path+".data", func(w io.Writer) error {
+		x := graph.NewExternal(w, dataName)
+		s.ext = x
+		var err error
+		if model, err = build(s); err != nil {
+			return err
+		}
+		return x.Err()
+	})
+	if err != nil {
+		return err
+	}
+	return graph.WriteFile(path, model, false)
+}
+
+// towerBytes is the size of one side's weights (the visual.* tensors, or
+// the others but the token table) in the compute type: the size of its
+// initializers up to the positional embedding's resize and the small
+// constants, to decide before building whether it goes to external data.
+func towerBytes(w Weights, visual bool, s spec) int64 {
+	elem := int64(4)
+	if s.float == graph.Float16 {
+		elem = 2
+	}
 	var n int64
-	for _, t := range m.GetGraph().GetInitializer() {
-		n += int64(len(t.RawData))
+	for k, t := range w {
+		if strings.HasPrefix(k, "visual.") == visual && k != "token_embedding.weight" {
+			n += int64(len(t.Data)) * elem
+		}
 	}
 	return n
 }
@@ -285,5 +354,5 @@ func BuildTiny(ctx context.Context, dir string, seed uint64, o Options) (*Manife
 // random weights (TinyWeights): the tiny models, or untrained models of a
 // real backbone's sizes, whose cost (time, memory) is the real one.
 func BuildSeeded(ctx context.Context, dir string, a Arch, seed uint64, o Options) (*Manifest, error) {
-	return Build(ctx, dir, a, TinyWeights(a, seed), o, SourceInfo{Seed: &seed})
+	return build(ctx, dir, a, TinyWeights(a, seed), o, SourceInfo{Seed: &seed}, true)
 }

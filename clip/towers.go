@@ -32,10 +32,26 @@ type tower struct {
 	w    Weights
 	arch Arch
 	made map[string]string // initializers already added, by name
+	buf  []float32          // see scratch
 }
 
 func newTower(a Arch, w Weights, s spec) *tower {
-	return &tower{Builder: graph.New(s.float), w: cloneWeights(w), arch: a, made: map[string]string{}}
+	t := &tower{Builder: graph.New(s.float), w: cloneWeights(w), arch: a, made: map[string]string{}}
+	if s.ext != nil {
+		t.StreamTo(s.ext)
+	}
+	return t
+}
+
+// scratch returns a buffer of n values for a weight computed on the fly
+// (a transposed matrix): the builder encodes a weight as soon as it is
+// added, so one buffer serves them all and building a large tower makes
+// no garbage the size of its weights.
+func (t *tower) scratch(n int) []float32 {
+	if cap(t.buf) < n {
+		t.buf = make([]float32, n)
+	}
+	return t.buf[:n]
 }
 
 // once adds an initializer the first time a name is used.
@@ -64,12 +80,8 @@ func (t *tower) linear(x, name string, rows [2]int, s float32) string {
 	}
 	tag := name + "[" + strconv.Itoa(lo) + ":" + strconv.Itoa(hi) + "]"
 	wt := t.once(tag+".weight_t", []int{in, hi - lo}, func() []float32 {
-		wt := make([]float32, in*(hi-lo))
-		for r := lo; r < hi; r++ {
-			for c := range in {
-				wt[c*(hi-lo)+r-lo] = w.Data[r*in+c] * s
-			}
-		}
+		wt := t.scratch(in * (hi - lo))
+		transpose(wt, w.Data[lo*in:hi*in], hi-lo, in, s)
 		return wt
 	})
 	bias := t.once(tag+".bias", []int{hi - lo}, func() []float32 {
@@ -80,6 +92,25 @@ func (t *tower) linear(x, name string, rows [2]int, s float32) string {
 		return bias
 	})
 	return t.Add(t.MatMul(x, wt), bias)
+}
+
+// transpose writes s·srcᵀ into dst for src [rows, cols] row-major, in
+// tiles that stay in cache (a row-by-row transpose of ViT-L's matrices
+// misses the cache on every store).
+func transpose(dst, src []float32, rows, cols int, s float32) {
+	const tile = 32
+	for r0 := 0; r0 < rows; r0 += tile {
+		r1 := min(r0+tile, rows)
+		for c0 := 0; c0 < cols; c0 += tile {
+			c1 := min(c0+tile, cols)
+			for r := r0; r < r1; r++ {
+				row := src[r*cols : r*cols+c1]
+				for c := c0; c < c1; c++ {
+					dst[c*rows+r] = row[c] * s
+				}
+			}
+		}
+	}
 }
 
 // inProj is attn.in_proj_weight/bias renamed so that linear can read them.
@@ -188,7 +219,7 @@ func (t *tower) embedPatches(pixels string, size int, pos Tensor) string {
 	x = t.Transpose(x, 0, 2, 4, 1, 3, 5)
 	x = t.Reshape(x, 0, int64(g*g), int64(3*p*p))
 	conv := t.w["visual.conv1.weight"] // [w, 3, p, p] → [3·p·p, w]
-	kt := make([]float32, 3*p*p*w)
+	kt := t.scratch(3 * p * p * w)
 	for o := range w {
 		for i := range 3 * p * p {
 			kt[i*w+o] = conv.Data[o*3*p*p+i]
@@ -370,6 +401,7 @@ func cloneWeights(w Weights) Weights {
 
 // spec is Options resolved against an architecture.
 type spec struct {
+	ext           *graph.External // where the towers stream their weights; nil holds them
 	variant       Variant
 	imageSize     int
 	featureLayers []int

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"slices"
@@ -123,47 +124,75 @@ func numel(shape []int) int {
 // checkpoint become dotted names ({"prompt_learner": {"ctx_pos": …}} →
 // "prompt_learner.ctx_pos"); other values are skipped.
 func ReadTensors(path string) (map[string]Tensor, error) {
+	ts, _, err := readTensors(path, false)
+	return ts, err
+}
+
+// readTensors is ReadTensors, with the file's sha256 when digest is set.
+// A safetensors file is read once, in order, straight into float32 values
+// (its digest from the same pass); a torch checkpoint is read whole.
+func readTensors(path string, digest bool) (map[string]Tensor, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("clip: %w", err)
+		return nil, "", fmt.Errorf("clip: %w", err)
 	}
 	var head [4]byte
 	_, err = io.ReadFull(f, head[:])
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("clip: %s: too short to be a weights file: %w", path, err)
+		return nil, "", fmt.Errorf("clip: %s: too short to be a weights file: %w", path, err)
 	}
 	if bytes.Equal(head[:], []byte("PK\x03\x04")) {
-		return readTorch(path)
-	}
-	st, err := safetensors.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("clip: %s is neither a torch zip checkpoint nor safetensors: %w", path, err)
-	}
-	out := make(map[string]Tensor, len(st.Tensors))
-	for _, t := range st.Tensors {
-		v, err := t.Float32()
-		if err != nil {
-			continue // integer buffers (position_ids)
+		ts, err := readTorch(path)
+		if err != nil || !digest {
+			return ts, "", err
 		}
-		out[t.Name] = Tensor{Shape: t.Shape, Data: v}
+		sum, err := FileSHA256(path)
+		return ts, sum, err
 	}
-	return out, nil
+	out := map[string]Tensor{}
+	var h hash.Hash
+	if digest {
+		h = sha256.New()
+	}
+	err = safetensors.ReadFloat32(path, h, func(name string, shape []int, v []float32) error {
+		out[name] = Tensor{Shape: shape, Data: v}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("clip: %s is neither a torch zip checkpoint nor safetensors: %w", path, err)
+	}
+	sum := ""
+	if digest {
+		sum = hex.EncodeToString(h.Sum(nil))
+	}
+	return out, sum, nil
 }
 
 // ReadWeights reads CLIP weights from a safetensors or torch file, with
 // OpenAI/open_clip or Hugging Face CLIPModel key names, and returns them
 // under OpenAI names.
 func ReadWeights(path string) (Weights, error) {
-	ts, err := ReadTensors(path)
+	w, _, err := readWeights(path, false)
+	return w, err
+}
+
+// ReadWeightsSHA256 is ReadWeights that also returns the file's sha256
+// (FileSHA256), computed in the same pass over a safetensors file.
+func ReadWeightsSHA256(path string) (Weights, string, error) {
+	return readWeights(path, true)
+}
+
+func readWeights(path string, digest bool) (Weights, string, error) {
+	ts, sum, err := readTensors(path, digest)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	w, err := Canonical(ts)
 	if err != nil {
-		return nil, fmt.Errorf("clip: %s: %w", path, err)
+		return nil, "", fmt.Errorf("clip: %s: %w", path, err)
 	}
-	return w, nil
+	return w, sum, nil
 }
 
 // Canonical renames a state dict to OpenAI key names: it drops the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dapobench/dapobench/internal/atomicfile"
 	"github.com/dapobench/dapobench/internal/half"
+	"github.com/dapobench/dapobench/internal/rawfloat"
 )
 
 // MaxHeader bounds the JSON header so that a corrupt length cannot make
@@ -80,45 +81,205 @@ func Parse(buf []byte) (*File, error) {
 	if n > MaxHeader || n > uint64(len(buf)-8) {
 		return nil, fmt.Errorf("safetensors: header length %d exceeds the file (%d bytes) or %d", n, len(buf), MaxHeader)
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(buf[8:8+n], &raw); err != nil {
-		return nil, fmt.Errorf("safetensors: header: %w", err)
-	}
 	data := buf[8+n:]
-	f := &File{}
+	meta, idx, err := parseHeader(buf[8:8+n], int64(len(data)))
+	if err != nil {
+		return nil, err
+	}
+	f := &File{Metadata: meta}
+	for _, e := range idx {
+		f.Tensors = append(f.Tensors, Tensor{Name: e.name, DType: e.DType, Shape: e.Shape, Data: data[e.Offsets[0]:e.Offsets[1]:e.Offsets[1]]})
+	}
+	sort.Slice(f.Tensors, func(i, j int) bool { return f.Tensors[i].Name < f.Tensors[j].Name })
+	return f, nil
+}
+
+// indexed is a header entry with its name.
+type indexed struct {
+	name string
+	entry
+}
+
+// parseHeader checks a JSON header against dataLen data bytes and returns
+// the metadata and the tensors' entries.
+func parseHeader(header []byte, dataLen int64) (map[string]string, []indexed, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(header, &raw); err != nil {
+		return nil, nil, fmt.Errorf("safetensors: header: %w", err)
+	}
+	var meta map[string]string
+	var out []indexed
 	for name, msg := range raw {
 		if name == "__metadata__" {
-			if err := json.Unmarshal(msg, &f.Metadata); err != nil {
-				return nil, fmt.Errorf("safetensors: __metadata__: %w", err)
+			if err := json.Unmarshal(msg, &meta); err != nil {
+				return nil, nil, fmt.Errorf("safetensors: __metadata__: %w", err)
 			}
 			continue
 		}
 		var e entry
 		if err := json.Unmarshal(msg, &e); err != nil {
-			return nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
+			return nil, nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
 		}
 		size, ok := dtypeSize[e.DType]
 		if !ok {
-			return nil, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q", name, e.DType)
+			return nil, nil, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q", name, e.DType)
 		}
 		count := int64(1)
 		for _, d := range e.Shape {
 			if d < 0 || (d > 0 && count > math.MaxInt64/int64(d)/8) {
-				return nil, fmt.Errorf("safetensors: tensor %q: bad shape %v", name, e.Shape)
+				return nil, nil, fmt.Errorf("safetensors: tensor %q: bad shape %v", name, e.Shape)
 			}
 			count *= int64(d)
 		}
 		lo, hi := e.Offsets[0], e.Offsets[1]
-		if lo < 0 || hi < lo || hi > int64(len(data)) {
-			return nil, fmt.Errorf("safetensors: tensor %q: data offsets [%d, %d) outside the %d data bytes", name, lo, hi, len(data))
+		if lo < 0 || hi < lo || hi > dataLen {
+			return nil, nil, fmt.Errorf("safetensors: tensor %q: data offsets [%d, %d) outside the %d data bytes", name, lo, hi, dataLen)
 		}
 		if hi-lo != count*int64(size) {
-			return nil, fmt.Errorf("safetensors: tensor %q: %d bytes for %s%v, want %d", name, hi-lo, e.DType, e.Shape, count*int64(size))
+			return nil, nil, fmt.Errorf("safetensors: tensor %q: %d bytes for %s%v, want %d", name, hi-lo, e.DType, e.Shape, count*int64(size))
 		}
-		f.Tensors = append(f.Tensors, Tensor{Name: name, DType: e.DType, Shape: e.Shape, Data: data[lo:hi:hi]})
+		out = append(out, indexed{name, e})
 	}
-	sort.Slice(f.Tensors, func(i, j int) bool { return f.Tensors[i].Name < f.Tensors[j].Name })
-	return f, nil
+	return meta, out, nil
+}
+
+// ReadFloat32 reads the floating-point tensors of a file as float32, in
+// storage order, handing each to fn; integer tensors are skipped. Unlike
+// ReadFile it holds no copy of the file: it reads the file once, in order,
+// converting chunk by chunk into each tensor's values, so reading a model's
+// weights costs their float32 size and no more. Every byte of the file
+// also goes to hash when it is not nil, so that the caller gets the file's
+// digest from the same pass. Errors name the file.
+func ReadFloat32(path string, hash io.Writer, fn func(name string, shape []int, v []float32) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	if err := readFloat32(f, st.Size(), hash, fn); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func readFloat32(f io.ReaderAt, size int64, hash io.Writer, fn func(name string, shape []int, v []float32) error) error {
+	if hash == nil {
+		hash = io.Discard
+	}
+	r := io.TeeReader(io.NewSectionReader(f, 0, size), hash)
+	var lenb [8]byte
+	if _, err := io.ReadFull(r, lenb[:]); err != nil {
+		return fmt.Errorf("safetensors: %d bytes, too short for the header length", size)
+	}
+	n := binary.LittleEndian.Uint64(lenb[:])
+	if n > MaxHeader || n > uint64(size-8) {
+		return fmt.Errorf("safetensors: header length %d exceeds the file (%d bytes) or %d", n, size, MaxHeader)
+	}
+	header := make([]byte, n)
+	if _, err := io.ReadFull(r, header); err != nil {
+		return fmt.Errorf("safetensors: header: %w", err)
+	}
+	base := 8 + int64(n)
+	_, idx, err := parseHeader(header, size-base)
+	if err != nil {
+		return err
+	}
+	sort.Slice(idx, func(i, j int) bool {
+		if idx[i].Offsets[0] != idx[j].Offsets[0] {
+			return idx[i].Offsets[0] < idx[j].Offsets[0]
+		}
+		return idx[i].name < idx[j].name
+	})
+	buf := make([]byte, 1<<20)
+	var pos int64 // data bytes read so far
+	for _, e := range idx {
+		lo, hi := e.Offsets[0], e.Offsets[1]
+		var src io.Reader = r
+		if lo < pos { // overlaps what was read: read it again from the file
+			src = io.NewSectionReader(f, base+lo, hi-lo)
+		} else {
+			if _, err := io.CopyN(io.Discard, r, lo-pos); err != nil {
+				return fmt.Errorf("safetensors: %w", err)
+			}
+			pos = hi
+		}
+		v, err := convert(src, e.DType, hi-lo, buf)
+		if err != nil {
+			return fmt.Errorf("safetensors: tensor %q: %w", e.name, err)
+		}
+		if v == nil {
+			continue // not floating point
+		}
+		if err := fn(e.name, e.Shape, v); err != nil {
+			return err
+		}
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil { // the rest, for the hash
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	return nil
+}
+
+// convert reads n bytes of dtype from r into float32 values, through buf;
+// it returns nil for integer dtypes (after reading past them).
+func convert(r io.Reader, dtype string, n int64, buf []byte) ([]float32, error) {
+	size := dtypeSize[dtype]
+	var put func(out []float32, b []byte)
+	switch dtype {
+	case "F32":
+		put = func(out []float32, b []byte) {
+			for i := range out {
+				out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+			}
+		}
+	case "F16":
+		put = func(out []float32, b []byte) {
+			for i := range out {
+				out[i] = half.ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+			}
+		}
+	case "BF16":
+		put = func(out []float32, b []byte) {
+			for i := range out {
+				out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
+			}
+		}
+	case "F64":
+		put = func(out []float32, b []byte) {
+			for i := range out {
+				out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
+			}
+		}
+	default:
+		_, err := io.CopyN(io.Discard, r, n)
+		return nil, err
+	}
+	out := make([]float32, n/int64(size))
+	if raw, ok := rawfloat.Bytes(out); ok && dtype == "F32" {
+		// The file's bytes are the values; read them in place, a chunk at
+		// a time so that a hashing reader sees them while in cache.
+		for done := 0; done < len(raw); done += len(buf) {
+			if _, err := io.ReadFull(r, raw[done:min(done+len(buf), len(raw))]); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	step := len(buf) / size * size
+	for done := 0; done < len(out); {
+		k := min(int64(step), n-int64(done*size))
+		if _, err := io.ReadFull(r, buf[:k]); err != nil {
+			return nil, err
+		}
+		cnt := int(k) / size
+		put(out[done:done+cnt], buf[:k])
+		done += cnt
+	}
+	return out, nil
 }
 
 // Float32 converts a floating-point tensor to float32 values.
@@ -173,6 +334,9 @@ func (t Tensor) Int64() ([]int64, error) {
 
 // F32 makes an F32 tensor from values.
 func F32(name string, shape []int, v []float32) Tensor {
+	if raw, ok := rawfloat.Bytes(v); ok {
+		return Tensor{Name: name, DType: "F32", Shape: shape, Data: append([]byte(nil), raw...)}
+	}
 	b := make([]byte, 4*len(v))
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))

@@ -2,7 +2,10 @@ package safetensors
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -94,15 +97,83 @@ func FuzzParse(f *testing.F) {
 	Write(&buf, []Tensor{F32("x", []int{2}, []float32{1, 2})}, map[string]string{"k": "v"})
 	f.Add(buf.Bytes())
 	f.Add(header(`{"x":{"dtype":"F16","shape":[1,1],"data_offsets":[0,2]}}`))
+	f.Add(append(header(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}`), 1, 2, 3, 4))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		file, err := Parse(b)
+		streamed := map[string][]float32{}
+		serr := readFloat32(bytes.NewReader(b), int64(len(b)), nil, func(name string, _ []int, v []float32) error {
+			streamed[name] = v
+			return nil
+		})
+		if (err == nil) != (serr == nil) {
+			t.Fatalf("Parse error %v, ReadFloat32 error %v", err, serr)
+		}
 		if err != nil {
 			return
 		}
 		for _, ts := range file.Tensors {
-			if _, err := ts.Float32(); err != nil {
+			v, err := ts.Float32()
+			if err != nil {
 				ts.Int64()
+				continue
+			}
+			if !slices.EqualFunc(v, streamed[ts.Name], func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+				t.Fatalf("%s: streamed %v, parsed %v", ts.Name, streamed[ts.Name], v)
 			}
 		}
 	})
+}
+
+// TestReadFloat32 checks the streaming reader against Parse: every float
+// dtype, integer tensors skipped, gaps and overlapping ranges, the file's
+// digest, and errors that name the file.
+func TestReadFloat32(t *testing.T) {
+	ts := []Tensor{
+		F32("b.weight", []int{2, 3}, []float32{1, 2, 3, 4, 5, -6.5}),
+		F16("a.half", []int{3}, []float32{0.5, -2, 65504}),
+		I64("c.ids", []int{2}, []int64{-1, 49407}),
+		F32("scalar", []int{}, []float32{3}),
+	}
+	path := filepath.Join(t.TempDir(), "w.safetensors")
+	if err := WriteFile(path, ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	got := map[string][]float32{}
+	var order []string
+	err := ReadFloat32(path, h, func(name string, shape []int, v []float32) error {
+		got[name] = v
+		order = append(order, name)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	if want := sha256.Sum256(raw); !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Error("digest differs from the file's sha256")
+	}
+	if !slices.Equal(order, []string{"a.half", "b.weight", "scalar"}) { // storage order, no integers
+		t.Errorf("order %v", order)
+	}
+	if !slices.Equal(got["b.weight"], []float32{1, 2, 3, 4, 5, -6.5}) || !slices.Equal(got["a.half"], []float32{0.5, -2, 65504}) {
+		t.Errorf("values %v", got)
+	}
+	// A gap before the data and a tensor overlapping another (BF16 view
+	// of the F32 bytes) are read as Parse reads them.
+	b := append(header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"y":{"dtype":"BF16","shape":[2],"data_offsets":[4,8]}}`), 9, 9, 9, 9, 0, 0, 0x80, 0x3f)
+	got = map[string][]float32{}
+	if err := readFloat32(bytes.NewReader(b), int64(len(b)), nil, func(name string, _ []int, v []float32) error { got[name] = v; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got["x"], []float32{1}) || !slices.Equal(got["y"], []float32{0, 1}) {
+		t.Errorf("gap and overlap: %v", got)
+	}
+	if err := ReadFloat32(filepath.Join(t.TempDir(), "nope.safetensors"), nil, nil); err == nil || !strings.Contains(err.Error(), "nope.safetensors") {
+		t.Errorf("missing file: %v", err)
+	}
+	os.WriteFile(path, raw[:len(raw)-3], 0o644)
+	if err := ReadFloat32(path, nil, func(string, []int, []float32) error { return nil }); err == nil || !strings.Contains(err.Error(), "w.safetensors") {
+		t.Errorf("truncated file: %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/bench"
+	"github.com/dapobench/dapobench/bench/towerbench"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/onnx/runner"
@@ -121,17 +123,8 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("%w: models build: --act: %v", errUsage, err)
 		}
 	}
-	fmt.Fprintf(stderr, "models build: reading %s\n", *weights)
-	w, err := clip.ReadWeights(*weights)
-	if err != nil {
-		return err
-	}
-	sum, err := clip.FileSHA256(*weights)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "models build: writing the %s towers of %s into %s\n", o.Variant, a.Name, *out)
-	m, err := clip.Build(ctx, *out, a, w, o, clip.SourceInfo{File: filepath.Base(*weights), SHA256: sum})
+	fmt.Fprintf(stderr, "models build: the %s towers of %s from %s into %s\n", o.Variant, a.Name, *weights, *out)
+	m, err := clip.BuildFile(ctx, *out, a, *weights, o)
 	if err != nil {
 		return fmt.Errorf("models build: %s: %w", *weights, err)
 	}
@@ -232,5 +225,38 @@ func runModelsRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		fmt.Fprintf(stdout, "%s %v\n", path, shape)
 	}
+	return nil
+}
+
+func runModelsBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("models bench", stderr)
+	model := fs.String("model", "", "model directory (required)")
+	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
+	batch := fs.Int("batch", 0, "images per run (0: 1 on the CPU, 8 on a GPU)")
+	images := fs.Int("images", 0, "images timed after one warm-up batch (0: four batches)")
+	threads := fs.Int("threads", 0, "onnxruntime threads (0: one per CPU)")
+	reference := fs.String("reference", "", "second model directory (e.g. the float32 build of a --fp16 one) to compare outputs with on the same images")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireFlags(fs, "model"); err != nil {
+		return err
+	}
+	rt, err := runner.Open(runner.Options{Device: *device, Threads: *threads})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	r, err := towerbench.Measure(ctx, rt, *model, towerbench.Options{Batch: *batch, Images: *images, Reference: *reference, Seed: 1})
+	if err != nil {
+		return fmt.Errorf("models bench: %w", err)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	towerbench.Print(stdout, r)
 	return nil
 }

@@ -35,6 +35,7 @@ func commands() []command {
 		{"models build", "build a model directory (ONNX towers, token embeddings) from CLIP weights", runModelsBuild},
 		{"models tiny", "build a tiny seeded model directory for tests and demos", runModelsTiny},
 		{"models run", "run a model directory's towers on images and texts, writing .npy outputs", runModelsRun},
+		{"models bench", "time a model directory's image tower: images/s, peak memory, share of the device's peak", runModelsBench},
 		{"models import", "import learned prompts from a DAPO or AnomalyCLIP training checkpoint (.pth) into safetensors", runModelsImport},
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	"github.com/dapobench/dapobench/internal/half"
+	"github.com/dapobench/dapobench/internal/rawfloat"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 )
 
@@ -77,6 +78,7 @@ type Builder struct {
 	outputs []*pb.ValueInfoProto
 	names   map[string]bool
 	counter int
+	ext     *External // nil: initializers are held in memory
 }
 
 // New returns an empty builder computing in dtype float (Float32 or Float16).
@@ -162,16 +164,31 @@ func (b *Builder) weight(name string, shape []int, data []float32) string {
 		panic(fmt.Sprintf("graph: weight %s: %d values for shape %v", name, len(data), shape))
 	}
 	t := &pb.TensorProto{Name: name, DataType: int32(b.Float), Dims: dims64(shape)}
+	size := 4
+	put := func(dst []byte, v []float32) {
+		for i, x := range v {
+			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(x))
+		}
+	}
 	if b.Float == Float16 {
-		t.RawData = make([]byte, 2*len(data))
-		for i, v := range data {
-			binary.LittleEndian.PutUint16(t.RawData[2*i:], half.FromFloat32(v))
+		size = 2
+		put = func(dst []byte, v []float32) {
+			for i, x := range v {
+				binary.LittleEndian.PutUint16(dst[2*i:], half.FromFloat32(x))
+			}
 		}
-	} else {
-		t.RawData = make([]byte, 4*len(data))
-		for i, v := range data {
-			binary.LittleEndian.PutUint32(t.RawData[4*i:], math.Float32bits(v))
-		}
+	}
+	raw, le := rawfloat.Bytes(data)
+	switch {
+	case b.ext != nil && size*len(data) >= externalMin && le && size == 4:
+		b.ext.addRaw(t, raw) // float32 values are their own encoding
+	case b.ext != nil && size*len(data) >= externalMin:
+		b.ext.add(t, size*len(data), size, func(dst []byte, from int) { put(dst, data[from:from+len(dst)/size]) })
+	case le && size == 4:
+		t.RawData = append([]byte(nil), raw...)
+	default:
+		t.RawData = make([]byte, size*len(data))
+		put(t.RawData, data)
 	}
 	b.inits = append(b.inits, t)
 	return name
@@ -192,13 +209,26 @@ func (b *Builder) Ints(scalar bool, vals ...int64) string {
 	if !scalar {
 		t.Dims = []int64{int64(len(vals))}
 	}
-	t.RawData = make([]byte, 8*len(vals))
-	for i, v := range vals {
-		binary.LittleEndian.PutUint64(t.RawData[8*i:], uint64(v))
+	put := func(dst []byte, from int) {
+		for i, v := range vals[from : from+len(dst)/8] {
+			binary.LittleEndian.PutUint64(dst[8*i:], uint64(v))
+		}
+	}
+	if b.ext != nil && 8*len(vals) >= externalMin {
+		b.ext.add(t, 8*len(vals), 8, put)
+	} else {
+		t.RawData = make([]byte, 8*len(vals))
+		put(t.RawData, 0)
 	}
 	b.inits = append(b.inits, t)
 	return t.Name
 }
+
+// StreamTo sends every initializer of externalMin bytes or more made from
+// now on to x instead of holding it in memory: the builder of a large tower
+// then keeps only the graph's structure, and the weights are written once,
+// as they are made.
+func (b *Builder) StreamTo(x *External) { b.ext = x }
 
 func dims64(shape []int) []int64 {
 	out := make([]int64, len(shape))

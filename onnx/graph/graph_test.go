@@ -1,8 +1,10 @@
 package graph_test
 
 import (
+	"bytes"
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,4 +106,61 @@ func TestMarshalDeterministic(t *testing.T) {
 	if string(build()) != string(build()) {
 		t.Error("Marshal is not deterministic")
 	}
+}
+
+// TestStreamTo checks that a builder streaming its initializers writes the
+// same model and external-data bytes as WriteFile(external) of the same
+// graph held in memory, in float32 and float16, small tensors inline.
+func TestStreamTo(t *testing.T) {
+	build := func(b *graph.Builder) {
+		x := b.In(b.Input("x", graph.Float32, graph.Sym("n"), graph.N(700)))
+		w := make([]float32, 700*300)
+		for i := range w {
+			w[i] = float32(math.Sin(float64(i)))
+		}
+		y := b.MatMul(x, b.Weight("w", []int{700, 300}, w))
+		y = b.Add(y, b.Weight("bias", []int{3}, []float32{1, 2, 3})) // small: inline
+		ids := make([]int64, 200)
+		for i := range ids {
+			ids[i] = int64(i % 300)
+		}
+		y = b.Gather(y, b.Ints(false, ids...), 1)
+		b.Output(b.Out(y), "y", graph.Float32, graph.Sym("n"), graph.N(200))
+	}
+	for _, dt := range []graph.DType{graph.Float32, graph.Float16} {
+		dir := t.TempDir()
+		held := graph.New(dt)
+		build(held)
+		if err := graph.WriteFile(filepath.Join(dir, "held.onnx"), held.Model("m", nil), true); err != nil {
+			t.Fatal(err)
+		}
+		var data bytes.Buffer
+		streamed := graph.New(dt)
+		x := graph.NewExternal(&data, "held.onnx.data")
+		streamed.StreamTo(x)
+		build(streamed)
+		if x.Err() != nil {
+			t.Fatal(x.Err())
+		}
+		if err := graph.WriteFile(filepath.Join(dir, "streamed.onnx"), streamed.Model("m", nil), false); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			held string
+			got  []byte
+		}{{"held.onnx", read(t, filepath.Join(dir, "streamed.onnx"))}, {"held.onnx.data", data.Bytes()}} {
+			if want := read(t, filepath.Join(dir, c.held)); !bytes.Equal(c.got, want) {
+				t.Errorf("%v: streamed %s differs (%d bytes, want %d)", dt, c.held, len(c.got), len(want))
+			}
+		}
+	}
+}
+
+func read(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

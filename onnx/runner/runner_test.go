@@ -611,3 +611,43 @@ func TestCloseDuringUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestRunInto checks that bound outputs are written in place, equal Run's,
+// and that a bound output of the wrong size or name is an error.
+func TestRunInto(t *testing.T) {
+	rt := open(t, "cpu")
+	c := testmodel.NewClassifier(1, 16, 10, 50, 8)
+	s, err := rt.Load(context.Background(), writeModel(t, c, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, idx := batch(c, rand.New(rand.NewPCG(4, 5)), 3)
+	in := map[string]runner.Tensor{"x": {Shape: []int64{3, int64(c.K)}, Float32: x}, "idx": {Shape: []int64{3}, Int64: idx}}
+	want, err := s.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs := make([]float32, 3*c.M)
+	out, err := s.RunInto(context.Background(), in, map[string]runner.Tensor{"probs": {Shape: []int64{3, int64(c.M)}, Float32: probs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &out["probs"].Float32[0] != &probs[0] {
+		t.Error("the bound output is not the caller's slice")
+	}
+	if fmt.Sprint(probs) != fmt.Sprint(want["probs"].Float32) || fmt.Sprint(out["rows"].Float32) != fmt.Sprint(want["rows"].Float32) {
+		t.Errorf("RunInto differs from Run:\n%v\n%v", probs, want["probs"].Float32)
+	}
+	for _, tc := range []struct {
+		name string
+		out  map[string]runner.Tensor
+		want string
+	}{
+		{"short", map[string]runner.Tensor{"probs": {Shape: []int64{3, int64(c.M)}, Float32: probs[:5]}}, `output "probs": shape`},
+		{"unknown", map[string]runner.Tensor{"nope": {Shape: []int64{1}, Float32: probs[:1]}}, "unknown outputs nope"},
+	} {
+		if _, err := s.RunInto(context.Background(), in, tc.out); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}

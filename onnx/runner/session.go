@@ -71,6 +71,17 @@ func (s *Session) Provider() string { return s.provider }
 // dimension, such as the batch axis. Cancelling ctx asks onnxruntime to stop
 // between nodes and Run returns ctx's error.
 func (s *Session) Run(ctx context.Context, inputs map[string]Tensor) (map[string]Tensor, error) {
+	return s.RunInto(ctx, inputs, nil)
+}
+
+// RunInto is Run with outputs the caller allocated (I/O binding of host
+// memory): onnxruntime writes each output named in outputs straight into
+// its slice, which must have the shape and size the graph produces, instead
+// of into memory of its own that Run then copies. A caller that runs a
+// graph many times with the same shapes reuses its buffers and saves the
+// copy; outputs not named are allocated as in Run. The returned map holds
+// every output, the bound ones sharing the caller's slices.
+func (s *Session) RunInto(ctx context.Context, inputs, outputs map[string]Tensor) (map[string]Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("runner: run %s: %w", s.name, err)
 	}
@@ -92,7 +103,7 @@ func (s *Session) Run(ctx context.Context, inputs map[string]Tensor) (map[string
 		if !ok {
 			return nil, fmt.Errorf("runner: run %s: missing input %q (want %v)", s.name, in.Name, s.inputs)
 		}
-		v, err := newValue(in, t)
+		v, err := newValue("input", in, t)
 		if err != nil {
 			return nil, fmt.Errorf("runner: run %s: %w", s.name, err)
 		}
@@ -117,6 +128,29 @@ func (s *Session) Run(ctx context.Context, inputs map[string]Tensor) (map[string
 			}
 		}
 	}()
+	bound := 0
+	for i, o := range s.outputs {
+		t, ok := outputs[o.Name]
+		if !ok {
+			continue
+		}
+		v, err := newValue("output", o, t)
+		if err != nil {
+			return nil, fmt.Errorf("runner: run %s: %w", s.name, err)
+		}
+		outs[i] = v
+		bound++
+	}
+	if bound != len(outputs) {
+		var extra []string
+		for name := range outputs {
+			if !slices.ContainsFunc(s.outputs, func(i Info) bool { return i.Name == name }) {
+				extra = append(extra, name)
+			}
+		}
+		slices.Sort(extra)
+		return nil, fmt.Errorf("runner: run %s: unknown outputs %s (want %v)", s.name, strings.Join(extra, ", "), s.outputs)
+	}
 	if err := s.run(ctx, vals, outs); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("runner: run %s: %w", s.name, ctxErr)
@@ -125,6 +159,10 @@ func (s *Session) Run(ctx context.Context, inputs map[string]Tensor) (map[string
 	}
 	result := make(map[string]Tensor, len(outs))
 	for i, v := range outs {
+		if t, ok := outputs[s.outputs[i].Name]; ok {
+			result[s.outputs[i].Name] = t
+			continue
+		}
 		var t Tensor
 		switch v := v.(type) {
 		case *ort.Tensor[float32]:
@@ -185,7 +223,7 @@ func (s *Session) Close() error {
 
 // newValue checks a tensor against the graph's declared input and wraps it
 // for onnxruntime without copying.
-func newValue(in Info, t Tensor) (ort.Value, error) {
+func newValue(role string, in Info, t Tensor) (ort.Value, error) {
 	if t.DType() != in.DType {
 		got := "no data"
 		if t.DType() != 0 {
@@ -193,12 +231,12 @@ func newValue(in Info, t Tensor) (ort.Value, error) {
 		} else if t.Float32 != nil && t.Int64 != nil {
 			got = "both Float32 and Int64 set"
 		}
-		return nil, fmt.Errorf("input %q: want %v, got %s", in.Name, in.DType, got)
+		return nil, fmt.Errorf("%s %q: want %v, got %s", role, in.Name, in.DType, got)
 	}
 	n := int64(1)
 	for _, d := range t.Shape {
 		if d <= 0 {
-			return nil, fmt.Errorf("input %q: shape %v: every dimension must be positive", in.Name, t.Shape)
+			return nil, fmt.Errorf("%s %q: shape %v: every dimension must be positive", role, in.Name, t.Shape)
 		}
 		n *= d
 	}
@@ -208,7 +246,7 @@ func newValue(in Info, t Tensor) (ort.Value, error) {
 			ok = in.Shape[i] < 0 || in.Shape[i] == t.Shape[i]
 		}
 		if !ok {
-			return nil, fmt.Errorf("input %q: shape %v does not fit the graph's %v", in.Name, t.Shape, in.Shape)
+			return nil, fmt.Errorf("%s %q: shape %v does not fit the graph's %v", role, in.Name, t.Shape, in.Shape)
 		}
 	}
 	shape := ort.NewShape(t.Shape...)
@@ -217,19 +255,19 @@ func newValue(in Info, t Tensor) (ort.Value, error) {
 	switch in.DType {
 	case Float32:
 		if int64(len(t.Float32)) != n {
-			return nil, fmt.Errorf("input %q: shape %v needs %d values, got %d", in.Name, t.Shape, n, len(t.Float32))
+			return nil, fmt.Errorf("%s %q: shape %v needs %d values, got %d", role, in.Name, t.Shape, n, len(t.Float32))
 		}
 		v, err = ort.NewTensor(shape, t.Float32)
 	case Int64:
 		if int64(len(t.Int64)) != n {
-			return nil, fmt.Errorf("input %q: shape %v needs %d values, got %d", in.Name, t.Shape, n, len(t.Int64))
+			return nil, fmt.Errorf("%s %q: shape %v needs %d values, got %d", role, in.Name, t.Shape, n, len(t.Int64))
 		}
 		v, err = ort.NewTensor(shape, t.Int64)
 	default:
 		err = errors.New("unsupported type")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("input %q: %w", in.Name, err)
+		return nil, fmt.Errorf("%s %q: %w", role, in.Name, err)
 	}
 	return v, nil
 }
