@@ -32,7 +32,7 @@ type tower struct {
 	w    Weights
 	arch Arch
 	made map[string]string // initializers already added, by name
-	buf  []float32          // see scratch
+	buf  []float32         // see scratch
 }
 
 func newTower(a Arch, w Weights, s spec) *tower {

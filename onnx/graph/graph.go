@@ -14,8 +14,8 @@ import (
 	"strconv"
 
 	"github.com/dapobench/dapobench/internal/half"
-	"github.com/dapobench/dapobench/internal/rawfloat"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/internal/rawfloat"
 )
 
 // Opset is the ONNX operator-set version the graphs use; 17 is the first
