@@ -162,7 +162,7 @@ func (x *Extractor) Complete(ctx context.Context, b *Batch) ([]Features, error) 
 	if err != nil {
 		return nil, err
 	}
-	out, err := img.Run(ctx, in)
+	out, err := img.RunInto(ctx, in, outputBuffers(img, len(b.miss)))
 	if err != nil {
 		return nil, fmt.Errorf("bench: image tower: %w", err)
 	}
@@ -184,6 +184,34 @@ func (x *Extractor) Complete(ctx context.Context, b *Batch) ([]Features, error) 
 	x.Computed += len(b.miss)
 	b.pixels = nil
 	return b.features, nil
+}
+
+// outputBuffers allocates the outputs of a batch of n images in Go
+// memory, for onnxruntime to write into (Session.RunInto) instead of
+// into buffers of its own that would then be copied; outputs whose shape
+// depends on more than the batch are left to onnxruntime.
+func outputBuffers(s *runner.Session, n int) map[string]runner.Tensor {
+	out := map[string]runner.Tensor{}
+outputs:
+	for _, info := range s.Outputs() {
+		if info.Shape == nil || info.DType != runner.Float32 {
+			continue
+		}
+		shape := make([]int64, len(info.Shape))
+		size := int64(1)
+		for i, d := range info.Shape {
+			if d < 0 && i == 0 {
+				d = int64(n)
+			}
+			if d < 0 {
+				continue outputs
+			}
+			shape[i] = d
+			size *= d
+		}
+		out[info.Name] = runner.Tensor{Shape: shape, Float32: make([]float32, size)}
+	}
+	return out
 }
 
 // SplitBatch cuts the named batched outputs [B, …] of a graph into

@@ -9,6 +9,7 @@ import (
 	_ "image/jpeg" // JPEG: VisA, MAD-Real, Real-IAD
 	_ "image/png"  // PNG: MVTec-AD, MPDD, MAD-Sim, every mask
 	"io"
+	"math/bits"
 	"os"
 )
 
@@ -123,30 +124,7 @@ func toPlane(img image.Image) (plane, error) {
 		}
 		return p, nil
 	case *image.YCbCr:
-		p := plane{pix: make([]uint8, w*h*3), w: w, h: h, stride: 3 * w, ch: 3, ps: 3}
-		hs, vs := 1, 1 // chroma subsampling, as image.YCbCr.COffset applies it
-		switch m.SubsampleRatio {
-		case image.YCbCrSubsampleRatio422:
-			hs = 2
-		case image.YCbCrSubsampleRatio420:
-			hs, vs = 2, 2
-		case image.YCbCrSubsampleRatio440:
-			vs = 2
-		case image.YCbCrSubsampleRatio411:
-			hs = 4
-		case image.YCbCrSubsampleRatio410:
-			hs, vs = 4, 2
-		}
-		for y := range h {
-			out := p.pix[y*3*w : (y+1)*3*w]
-			yRow := m.Y[m.YOffset(b.Min.X, b.Min.Y+y):][:w]
-			cRow := ((b.Min.Y+y)/vs - b.Min.Y/vs) * m.CStride
-			for x, yy := range yRow {
-				ci := cRow + (b.Min.X+x)/hs - b.Min.X/hs
-				out[3*x], out[3*x+1], out[3*x+2] = color.YCbCrToRGB(yy, m.Cb[ci], m.Cr[ci])
-			}
-		}
-		return p, nil
+		return ycbcrPlane(m), nil
 	}
 	// Anything else (CMYK JPEGs, translucent premultiplied images) goes
 	// through the colour model, pixel by pixel.
@@ -159,4 +137,69 @@ func toPlane(img image.Image) (plane, error) {
 		}
 	}
 	return p, nil
+}
+
+// The chroma terms of color.YCbCrToRGB, by sample value: its integer
+// arithmetic split so that a pixel costs three additions and three clamps
+// (the same int32 sums, hence the same bytes).
+var crR, crG, cbG, cbB [256]int32
+
+func init() {
+	for v := range 256 {
+		c := int32(v) - 128
+		crR[v], crG[v] = 91881*c, -46802*c
+		cbG[v], cbB[v] = -22554*c, 116130*c
+	}
+}
+
+// clamp16 is YCbCrToRGB's rounding shift and clamp to 0..255.
+func clamp16(v int32) uint8 {
+	if uint32(v)&0xff000000 == 0 {
+		return uint8(v >> 16)
+	}
+	return uint8(^(v >> 31))
+}
+
+// ycbcrPlane converts a decoded JPEG to packed RGB exactly as
+// color.YCbCrToRGB does pixel by pixel, into a pooled buffer.
+func ycbcrPlane(m *image.YCbCr) plane {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	p := plane{pix: getPix(w * h * 3), w: w, h: h, stride: 3 * w, ch: 3, ps: 3, pooled: true}
+	hs, vs := 1, 1 // chroma subsampling, as image.YCbCr.COffset applies it
+	switch m.SubsampleRatio {
+	case image.YCbCrSubsampleRatio422:
+		hs = 2
+	case image.YCbCrSubsampleRatio420:
+		hs, vs = 2, 2
+	case image.YCbCrSubsampleRatio440:
+		vs = 2
+	case image.YCbCrSubsampleRatio411:
+		hs = 4
+	case image.YCbCrSubsampleRatio410:
+		hs, vs = 4, 2
+	}
+	for y := range h {
+		out := p.pix[y*3*w : (y+1)*3*w]
+		yRow := m.Y[m.YOffset(b.Min.X, b.Min.Y+y):][:w]
+		cRow := ((b.Min.Y+y)/vs - b.Min.Y/vs) * m.CStride
+		cb, cr := m.Cb[cRow:], m.Cr[cRow:]
+		x0, shift := b.Min.X, uint(bits.TrailingZeros(uint(hs)))
+		for x, yy := range yRow {
+			// (x0+x)/hs - x0/hs, by shifts for the usual origin ≥ 0
+			var ci int
+			if x0 >= 0 {
+				ci = (x0+x)>>shift - x0>>shift
+			} else {
+				ci = (x0+x)/hs - x0/hs
+			}
+			cb, cr := cb[ci], cr[ci]
+			yy1 := int32(yy) * 0x10101
+			o := out[3*x : 3*x+3 : 3*x+3]
+			o[0] = clamp16(yy1 + crR[cr])
+			o[1] = clamp16(yy1 + cbG[cb] + crG[cr])
+			o[2] = clamp16(yy1 + cbB[cb])
+		}
+	}
+	return p
 }

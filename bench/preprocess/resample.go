@@ -110,6 +110,18 @@ type plane struct {
 	pix          []uint8
 	w, h, stride int
 	ch, ps       int
+	pooled       bool // pix came from getPix and goes back with release
+	scratch      bool // pooled in resizePool
+}
+
+// release returns a pooled plane's pixels for reuse.
+func (p plane) release() {
+	switch {
+	case p.scratch:
+		resizePool.Put(&p.pix)
+	case p.pooled:
+		putPix(p.pix)
+	}
 }
 
 // resize squash-resizes src to dw×dh as Pillow does and calls emit with each
@@ -135,14 +147,16 @@ func resize(src plane, dw, dh int, f filter, emit func(y int, row []uint8)) {
 	// tmp holds rows [first, last) after the horizontal pass, packed.
 	var tmp plane
 	if needH {
-		tmp = plane{pix: make([]uint8, (last-first)*dw*ch), w: dw, h: last - first, stride: dw * ch, ch: ch, ps: ch}
+		tmp = plane{pix: getFrom(&resizePool, (last-first)*dw*ch), w: dw, h: last - first, stride: dw * ch, ch: ch, ps: ch, scratch: true}
+		defer tmp.release()
 		horizontal(tmp, src, first, precompute(src.w, dw, f))
 	} else {
 		tmp = src
 		tmp.pix = src.pix[first*src.stride:]
 		tmp.h = last - first
 		if src.ps != ch {
-			tmp = plane{pix: make([]uint8, tmp.h*dw*ch), w: dw, h: tmp.h, stride: dw * ch, ch: ch, ps: ch}
+			tmp = plane{pix: getFrom(&resizePool, tmp.h*dw*ch), w: dw, h: tmp.h, stride: dw * ch, ch: ch, ps: ch, scratch: true}
+			defer tmp.release()
 			for y := range tmp.h {
 				packRow(tmp.pix[y*tmp.stride:(y+1)*tmp.stride], src, first+y)
 			}
