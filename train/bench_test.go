@@ -23,14 +23,16 @@ import (
 // The step benchmark's model: the tiny one by default, so that `make
 // bench` stays quick; -train.arch=vit-b is a ViT-B/16-sized DAPO model
 // (vision width 768, 12 layers, 12 heads, patch 16 at 224 px; text width
-// 512, 12 layers) with seeded random weights, which takes minutes and
-// about 10 GB on a CPU:
+// 512, 12 layers) and -train.arch=vit-l OpenAI's ViT-L/14@336 at 518 px,
+// both with seeded random weights; they take minutes per step on a CPU
+// (`make bench-train` runs them):
 //
 //	go test -run '^$' -bench BenchmarkStep -benchtime 2x -timeout 60m ./train/ -train.arch=vit-b
 var (
-	benchArch   = flag.String("train.arch", "tiny", "step benchmark: tiny or vit-b")
-	benchBatch  = flag.Int("train.batch", 8, "step benchmark: images per step")
-	benchScheme = flag.String("train.scheme", checkpoints.DAPO, "step benchmark: dapo or anomalyclip")
+	benchArch      = flag.String("train.arch", "tiny", "step benchmark: tiny, vit-b or vit-l")
+	benchBatch     = flag.Int("train.batch", 8, "step benchmark: images per step")
+	benchScheme    = flag.String("train.scheme", checkpoints.DAPO, "step benchmark: dapo or anomalyclip")
+	benchRecompute = flag.String("train.recompute", "auto", "step benchmark: auto, on or off")
 )
 
 // vitB is a ViT-B/16 CLIP at 224 px with QuickGELU: OpenAI's ViT-B/16
@@ -78,24 +80,30 @@ func BenchmarkStep(b *testing.B) {
 	if *benchScheme == checkpoints.AnomalyCLIP {
 		variant = clip.AnomalyCLIP
 	}
+	size := 0
 	switch *benchArch {
 	case "tiny":
 		arch = clip.TinyArch(variant)
 	case "vit-b":
 		arch = vitB()
+	case "vit-l":
+		arch, size = vitL(), 518
 	default:
-		b.Fatalf("-train.arch %q: want tiny or vit-b", *benchArch)
+		b.Fatalf("-train.arch %q: want tiny, vit-b or vit-l", *benchArch)
+	}
+	rc, err := train.ParseRecompute(*benchRecompute)
+	if err != nil {
+		b.Fatal(err)
 	}
 	ctx := context.Background()
 	dir := b.TempDir()
-	seed := uint64(1)
-	man, err := clip.Build(ctx, dir, arch, clip.TinyWeights(arch, seed), clip.Options{Variant: variant}, clip.SourceInfo{Seed: &seed})
+	man, err := clip.BuildSeeded(ctx, dir, arch, 1, clip.Options{Variant: variant, ImageSize: size})
 	if err != nil {
 		b.Fatal(err)
 	}
 	m := tiny{dir, man}
 	g := graphOf(b, m, *benchScheme, "")
-	step, err := grad.Backward(g.Forward, train.OutLoss, g.Learnable, grad.Options{GradName: train.GradName, Keep: train.Terms()})
+	step, recomputes, err := train.Step(g, *benchBatch, rc)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -126,8 +134,13 @@ func BenchmarkStep(b *testing.B) {
 	debug.FreeOSMemory()
 	before, okRSS := procStatus("VmRSS")
 	reset := resetPeak()
-	name := fmt.Sprintf("%s/%s/batch%d/threads%d", *benchScheme, *benchArch, *benchBatch, r.Threads())
+	mode := "keep"
+	if recomputes {
+		mode = "recompute"
+	}
+	name := fmt.Sprintf("%s/%s/batch%d/%s/threads%d", *benchScheme, *benchArch, *benchBatch, mode, r.Threads())
 	b.Run(name, func(b *testing.B) {
+		var first float64 // peak after the first step
 		for b.Loop() {
 			out, err := sess.Run(ctx, f)
 			if err != nil {
@@ -136,15 +149,31 @@ func BenchmarkStep(b *testing.B) {
 			if v := out[train.OutLoss].Float32; len(v) != 1 || v[0] != v[0] {
 				b.Fatalf("loss %v", v)
 			}
+			if first == 0 {
+				first, _ = procStatus("VmHWM")
+			}
 		}
 		b.ReportMetric(float64(st.SavedBytes)/(1<<20), "saved_MB")
 		b.ReportMetric(float64(fwdNodes), "fwd_nodes")
 		b.ReportMetric(float64(st.BackwardNodes), "bwd_nodes")
 		if peak, ok := procStatus("VmHWM"); ok && okRSS {
 			b.ReportMetric(peak, "peak_RSS_MB")
+			// What the steps after the first added: 0 when memory does
+			// not grow from step to step.
+			b.ReportMetric(peak-first, "growth_MB")
 			if reset {
 				b.ReportMetric(peak-before, "step_RSS_MB")
 			}
 		}
 	})
+}
+
+// vitL is OpenAI's ViT-L/14@336px, the backbone of DAPO and AnomalyCLIP
+// (run at 518 px).
+func vitL() clip.Arch {
+	a, err := clip.Preset("ViT-L-14-336")
+	if err != nil {
+		panic(err)
+	}
+	return a
 }

@@ -356,3 +356,42 @@ func TestExternalData(t *testing.T) {
 		}
 	}
 }
+
+// TestRecompute checks that a recomputing step (the residual stream of
+// every block kept, the rest recomputed) returns the same loss and
+// gradients, bit for bit, as the step that keeps every activation, for
+// both schemes; and that auto keeps the tiny model's small step as it is.
+func TestRecompute(t *testing.T) {
+	race.SkipNumeric(t)
+	for _, scheme := range []string{checkpoints.DAPO, checkpoints.AnomalyCLIP} {
+		v := clip.DAPO
+		if scheme == checkpoints.AnomalyCLIP {
+			v = clip.AnomalyCLIP
+		}
+		m := tinyModel(t, v)
+		g := graphOf(t, m, scheme, "")
+		if n := len(train.BlockInputs(g.Forward)); n != 8 {
+			t.Fatalf("%s: %d block inputs, want 8 (4 per tower)", scheme, n)
+		}
+		f := feeds(t, m, g, 2, 5)
+		var outs []map[string]runner.Tensor
+		for _, r := range []train.Recompute{train.RecomputeOff, train.RecomputeOn, train.RecomputeAuto} {
+			step, recomputes, err := train.Step(g, 2, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if recomputes != (r == train.RecomputeOn) {
+				t.Errorf("%s %s: recomputes %v", scheme, r, recomputes)
+			}
+			outs = append(outs, runModel(t, step, m.dir, f))
+		}
+		for name, a := range outs[0] {
+			if !slices.Equal(a.Float32, outs[1][name].Float32) {
+				t.Errorf("%s: %s differs with recomputation", scheme, name)
+			}
+		}
+	}
+	if _, err := train.ParseRecompute("sometimes"); err == nil {
+		t.Error("no error for a bad recompute mode")
+	}
+}

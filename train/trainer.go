@@ -17,7 +17,6 @@ import (
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/loaders"
-	"github.com/dapobench/dapobench/onnx/grad"
 	"github.com/dapobench/dapobench/onnx/graph"
 	"github.com/dapobench/dapobench/onnx/runner"
 )
@@ -59,6 +58,9 @@ type Config struct {
 	// fine-tune or a continuation with another recipe); Adam starts
 	// afresh. The seed still draws the image order.
 	Init *Init
+	// Recompute trades a second forward pass for the activations a step
+	// keeps; "" is RecomputeAuto. The gradients are the same numbers.
+	Recompute Recompute
 	Recipe
 }
 
@@ -113,7 +115,11 @@ func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) 
 	if err != nil {
 		return nil, err
 	}
-	step, err := grad.Backward(g.Forward, OutLoss, g.Learnable, grad.Options{GradName: GradName, Keep: Terms()})
+	rc, err := ParseRecompute(string(cfg.Recompute))
+	if err != nil {
+		return nil, err
+	}
+	step, _, err := Step(g, cfg.Batch, rc)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

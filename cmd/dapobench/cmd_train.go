@@ -27,6 +27,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	resume := fs.String("resume", "", "continue from an epoch checkpoint FILE.epoch<N>.safetensors, optimiser state included")
 	initFile := fs.String("init", "", "start from the tensors of a learned-tensor file (models import or train output) or an epoch checkpoint, with a fresh optimiser")
 	maskRule := fs.String("mask-rule", "", "how resized ground-truth masks are read: truncate (defect only at level 255, DAPO's train.py) or threshold (> 0.5, AnomalyCLIP's train.py and the evaluation); default: the scheme's own trainer's")
+	recompute := fs.String("recompute", "auto", "recompute activations in the backward pass instead of keeping them: auto (when a step would keep more than 4 GiB), on or off; the gradients are the same")
 	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
 	threads := fs.Int("threads", 0, "onnxruntime threads (0: one per CPU)")
 	quiet := fs.Bool("quiet", false, "no progress output")
@@ -52,6 +53,10 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		rule = r
+	}
+	rc, err := train.ParseRecompute(*recompute)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	recipe, err := train.Defaults(*scheme)
 	if err != nil {
@@ -83,7 +88,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *quiet {
 		log = nil
 	}
-	cfg := train.Config{Scheme: *scheme, Variant: *variant, Dataset: d.id, Loader: d.options(), ModelDir: *modelDir, Recipe: recipe, MaskRule: rule}
+	cfg := train.Config{Scheme: *scheme, Variant: *variant, Dataset: d.id, Loader: d.options(), ModelDir: *modelDir, Recipe: recipe, MaskRule: rule, Recompute: rc}
 	res, err := train.RunJob(ctx, rt, train.Job{Config: cfg, Out: *out, Init: *initFile, Resume: *resume, Log: log})
 	if err != nil {
 		return err

@@ -20,6 +20,14 @@ type Options struct {
 	// Keep lists forward values to return as well (per-term losses for
 	// logging); each becomes an output of the same name.
 	Keep []string
+	// Checkpoints, when set, are the only forward values the step keeps
+	// for its backward part besides graph inputs and weights: every other
+	// value the backward part reads is computed again from the checkpoint
+	// before it when needed (see recompute). It trades one more forward
+	// pass for the activations of all but one segment; the gradients are
+	// the same numbers. The residual stream at each transformer block is
+	// the usual choice.
+	Checkpoints []string
 }
 
 // GradPrefix starts the names of the nodes Backward adds, so that tools
@@ -135,6 +143,7 @@ func backward(fwd *pb.ModelProto, loss string, wrt []string, opts Options) (*pb.
 
 	e := &emitter{b: b, shapes: map[string]string{}, sources: symbolSources(g)}
 	grads := map[string][]string{}
+	gradOf := map[string]string{} // summed gradient of each forward value
 	if flow[loss] {
 		grads[loss] = []string{e.ones(loss)}
 	}
@@ -145,6 +154,7 @@ func backward(fwd *pb.ModelProto, loss string, wrt []string, opts Options) (*pb.
 		for k, o := range n.GetOutput() {
 			if o != "" && flow[o] && len(grads[o]) > 0 {
 				gy[k] = e.sum(grads[o])
+				gradOf[o] = gy[k]
 				any = true
 			}
 		}
@@ -192,6 +202,11 @@ func backward(fwd *pb.ModelProto, loss string, wrt []string, opts Options) (*pb.
 	}
 	if b.err != nil {
 		return nil, b.err
+	}
+	if len(opts.Checkpoints) > 0 {
+		if err := recompute(b, nodes, opts.Checkpoints, gradOf); err != nil {
+			return nil, err
+		}
 	}
 	g.Output = outs
 	g.ValueInfo = nil // the forward's annotations may not match any more

@@ -218,3 +218,75 @@ func TestFloat16Towers(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpoints differentiates the tiny DAPO towers with the residual
+// stream of every block as checkpoints: the step returns the same loss and
+// bit-identical gradients, recomputes what it no longer keeps, and keeps
+// less.
+func TestCheckpoints(t *testing.T) {
+	img, txt := tinyTowers(t, clip.DAPO)
+	for _, tc := range []struct {
+		name  string
+		model *pb.ModelProto
+		wrt   []string
+	}{
+		{"image", img, []string{clip.InVisualPrompts}},
+		{"text", txt, []string{clip.InDeepTokens, clip.InEmbeds}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, feeds := towerLoss(t, tc.model, 7)
+			var cks []string
+			for _, n := range m.GetGraph().GetNode() {
+				if n.GetOpType() == "LayerNormalization" && strings.HasSuffix(n.GetInput()[1], ".ln_1.weight") {
+					cks = append(cks, n.GetInput()[0])
+				}
+			}
+			if len(cks) != 4 {
+				t.Fatalf("%d block inputs, want 4", len(cks))
+			}
+			plain, err := grad.Backward(m, "loss", tc.wrt, grad.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ck, err := grad.Backward(m, "loss", tc.wrt, grad.Options{Checkpoints: cks})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recomputed := 0
+			for _, n := range ck.GetGraph().GetNode() {
+				if strings.HasPrefix(n.GetName(), grad.GradPrefix+"recompute/") {
+					recomputed++
+				}
+			}
+			sizes := map[string]int64{"batch": 2, "prompts": 2}
+			sp, err := grad.Analyze(plain, sizes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := grad.Analyze(ck, sizes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("saved %d → %d bytes, %d nodes recomputed", sp.SavedBytes, sc.SavedBytes, recomputed)
+			if recomputed == 0 || sc.SavedBytes >= sp.SavedBytes/2 {
+				t.Errorf("saved %d → %d bytes with %d nodes recomputed: want less than half", sp.SavedBytes, sc.SavedBytes, recomputed)
+			}
+			want, got := run(t, plain, feeds), run(t, ck, feeds)
+			for name, w := range want {
+				g := got[name]
+				if len(g.Float32) != len(w.Float32) {
+					t.Fatalf("%s: %d values, want %d", name, len(g.Float32), len(w.Float32))
+				}
+				for i := range w.Float32 {
+					if math.Float32bits(g.Float32[i]) != math.Float32bits(w.Float32[i]) {
+						t.Fatalf("%s[%d] = %v with checkpoints, %v without", name, i, g.Float32[i], w.Float32[i])
+					}
+				}
+			}
+		})
+	}
+	m, _ := towerLoss(t, img, 7)
+	if _, err := grad.Backward(m, "loss", []string{clip.InVisualPrompts}, grad.Options{Checkpoints: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("unknown checkpoint: %v", err)
+	}
+}
