@@ -77,3 +77,23 @@ bench-metrics:
 	DAPOBENCH_BENCH_DATA=$(BENCH_METRICS_DIR) $(GO) test -count=1 -run '^TestWriteBenchData$$' ./metrics/
 	$(GO) test -run '^$$' -bench '^BenchmarkPixels$$' -benchtime 3x -count 5 -cpu 1 ./metrics/ | tee $(BENCH_METRICS_DIR)/go-bench.txt
 	$(PYTHON) metrics/testdata/bench_sklearn.py $(BENCH_METRICS_DIR)
+
+## bench-run: the pipeline against its own image tower on seeded ViT-B and ViT-L DAPO models
+##   (throughput, peak RSS, a second prompt variant over the warm cache); BIN_BEFORE=old binary
+##   measures an earlier build in the same rounds. RUNS, MODELS="vitb vitl", CATEGORY=bottle.
+.PHONY: bench-run bench-build bench-train
+bench-run: build
+	BIN=$(BIN) bash scripts/bench/pipeline.sh
+
+## bench-build: models build of a seeded ViT-L (1.7 GB of weights): seconds and peak RSS; BIN_BEFORE as above
+bench-build: build
+	BIN=$(BIN) GO=$(GO) bash scripts/bench/build.sh
+
+## bench-train: two training steps of a seeded ViT-L DAPO model at 518 px, batch 8 (TRAIN_ARCH=vit-b for
+##   ViT-B/16 at 224): step time, peak RSS and its growth from the first step to the second
+TRAIN_ARCH ?= vit-l
+TRAIN_BATCH ?= 8
+TRAIN_RECOMPUTE ?= auto
+bench-train: setup
+	$(GO) test -run '^$$' -bench '^BenchmarkStep$$' -benchtime 2x -timeout 120m ./train/ \
+	  -train.arch=$(TRAIN_ARCH) -train.batch=$(TRAIN_BATCH) -train.recompute=$(TRAIN_RECOMPUTE)

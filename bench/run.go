@@ -35,7 +35,7 @@ import (
 const DefaultBatch = 1
 
 // DefaultBatchFor is the number of images per image-tower run on an
-// execution provider (docs/README.md#batch): 1 on the CPU, where batching
+// execution provider (docs/README.md#perf-batch): 1 on the CPU, where batching
 // gains nothing (the tower's matrix products already fill every core) and
 // multiplies the activations held at once; 8 on a GPU, whose throughput
 // grows with the batch.
@@ -201,16 +201,16 @@ type ahead struct {
 	err   error
 }
 
-// runPending streams the pending categories through four stages
-// (docs/README.md#pipeline), each in its own goroutine so that they
-// overlap: the images are hashed, looked up in the cache, decoded and
-// preprocessed (prepare); the image tower runs on the cache misses
-// (tower); the images of a batch are scored in parallel and taken in
-// sample order into the metrics, examples and saved maps (scoreBatch,
-// collect); and each category's files and metrics are written when its
-// last image is in (finish). The first two stages run ahead across
-// category boundaries, at most two batches ahead of the scoring, which
-// bounds the memory the stream holds.
+// runPending streams the pending categories through their stages
+// (docs/README.md#perf-stages), which overlap: the images are hashed,
+// looked up in the cache, decoded and preprocessed (prepare, in a
+// goroutine); the image tower runs on the cache misses (tower, in another);
+// and in the caller's goroutine the images of each completed batch are
+// scored in parallel (scoreBatch), taken in sample order into the metrics,
+// examples and saved maps (collect), and each category's files and
+// metrics are written when its last image is in (finish). The first two
+// stages run ahead across category boundaries, at most two batches ahead
+// of the scoring, which bounds the memory the stream holds.
 func runPending(ctx context.Context, cfg Config, x *Extractor, todo []pending, records []results.CategoryRecord) error {
 	if len(todo) == 0 {
 		return nil

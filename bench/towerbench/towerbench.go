@@ -309,7 +309,7 @@ func MatMulPeak(ctx context.Context, rt *runner.Runtime, dtype string) (float64,
 	out := map[string]runner.Tensor{"c": {Shape: []int64{int64(m), int64(n)}, Float32: make([]float32, m*n)}}
 	best := math.Inf(1)
 	var total time.Duration
-	for i := 0; i < 4 || (i < 50 && total < 2*time.Second); i++ {
+	for i := 0; i < 3 || (i < 20 && total < time.Second/2); i++ {
 		t := time.Now()
 		if _, err := s.RunInto(ctx, in, out); err != nil {
 			return 0, err

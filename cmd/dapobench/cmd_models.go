@@ -79,6 +79,21 @@ func (b *buildFlags) options() (clip.Options, error) {
 	return o, nil
 }
 
+// archOf reads --arch or --arch-config; ok is false when neither is given.
+func archOf(cmd, preset, config string) (a clip.Arch, ok bool, err error) {
+	switch {
+	case preset != "" && config != "":
+		return a, false, fmt.Errorf("%w: %s: give exactly one of --arch and --arch-config", errUsage, cmd)
+	case preset != "":
+		a, err = clip.Preset(preset)
+	case config != "":
+		a, err = clip.ReadArch(config)
+	default:
+		return a, false, nil
+	}
+	return a, err == nil, err
+}
+
 func printManifest(w io.Writer, dir string, m *clip.Manifest) {
 	fmt.Fprintf(w, "wrote %s: %s %s, image %d (grid %d), feature layers %v, %s\n",
 		dir, m.Arch.Name, m.Variant, m.ImageSize, m.Grid, m.FeatureLayers, m.DType)
@@ -101,21 +116,15 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := requireFlags(fs, "weights", "variant", "out"); err != nil {
 		return err
 	}
-	if (*arch == "") == (*archConfig == "") {
-		return fmt.Errorf("%w: models build: give exactly one of --arch and --arch-config", errUsage)
-	}
 	o, err := bf.options()
 	if err != nil {
 		return err
 	}
-	var a clip.Arch
-	if *arch != "" {
-		a, err = clip.Preset(*arch)
-	} else {
-		a, err = clip.ReadArch(*archConfig)
-	}
+	a, ok, err := archOf("models build", *arch, *archConfig)
 	if err != nil {
 		return err
+	} else if !ok {
+		return fmt.Errorf("%w: models build: give exactly one of --arch and --arch-config", errUsage)
 	}
 	if *act != "" {
 		a.Act = clip.Act(*act)
@@ -150,17 +159,11 @@ func runModelsTiny(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	a := clip.TinyArch(o.Variant)
-	switch {
-	case *arch != "" && *archConfig != "":
-		return fmt.Errorf("%w: models tiny: give at most one of --arch and --arch-config", errUsage)
-	case *arch != "":
-		a, err = clip.Preset(*arch)
-	case *archConfig != "":
-		a, err = clip.ReadArch(*archConfig)
-	}
+	a, ok, err := archOf("models tiny", *arch, *archConfig)
 	if err != nil {
 		return err
+	} else if !ok {
+		a = clip.TinyArch(o.Variant)
 	}
 	m, err := clip.BuildSeeded(ctx, *out, a, *seed, o)
 	if err != nil {

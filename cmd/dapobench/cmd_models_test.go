@@ -15,8 +15,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dapobench/dapobench/bench/towerbench"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/internal/npy"
+	"runtime"
 )
 
 func modelsCLI(t *testing.T, args ...string) (string, string, error) {
@@ -290,5 +292,73 @@ func TestModelsRunBadImage(t *testing.T) {
 	_, _, err := modelsCLI(t, "models", "run", "--model", dir, "--device", "cpu", "--image", bad, "--out", filepath.Join(tmp, "o"))
 	if err == nil || !strings.Contains(err.Error(), "broken.png") {
 		t.Errorf("error %v does not name the image", err)
+	}
+}
+
+// TestModelsBench times a tiny model's image tower and compares its
+// float16 build with the float32 one on the same images; models tiny
+// --arch-config builds seeded weights of the architecture given.
+func TestModelsBench(t *testing.T) {
+	tmp := t.TempDir()
+	a := clip.TinyArch(clip.DAPO)
+	a.Name, a.VisionLayers = "tiny-deeper", 6
+	archJSON, _ := json.Marshal(a)
+	archPath := filepath.Join(tmp, "arch.json")
+	os.WriteFile(archPath, archJSON, 0o644)
+	f32, f16 := filepath.Join(tmp, "f32"), filepath.Join(tmp, "f16")
+	for _, args := range [][]string{
+		{"models", "tiny", "--variant", "dapo", "--arch-config", archPath, "--out", f32},
+		{"models", "tiny", "--variant", "dapo", "--arch-config", archPath, "--fp16", "--out", f16},
+	} {
+		if _, _, err := modelsCLI(t, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := clip.ReadManifest(f32); err != nil || m.Arch.Name != "tiny-deeper" || m.Arch.VisionLayers != 6 {
+		t.Fatalf("models tiny --arch-config: %+v %v", m, err)
+	}
+	stdout, _, err := modelsCLI(t, "models", "bench", "--model", f16, "--reference", f32, "--device", "cpu", "--batch", "2", "--images", "4", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r towerbench.Report
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	var raw map[string]any
+	json.Unmarshal([]byte(stdout), &raw)
+	for _, k := range []string{"images_per_s", "peak_rss_bytes"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("--json has no %s", k)
+		}
+	}
+	if r.Images != 4 || r.Batch != 2 || !(r.ImagesPerS > 0) || r.DType != "float16" || !(r.GFLOPPerImage > 0) || !(r.FractionOfPeak > 0) {
+		t.Errorf("report %+v", r)
+	}
+	if runtime.GOOS == "linux" && r.PeakRSSBytes <= 0 {
+		t.Errorf("peak RSS %d", r.PeakRSSBytes)
+	}
+	if len(r.Reference) != 5 { // image_embed and four patch layers
+		t.Fatalf("compared %d outputs, want 5: %+v", len(r.Reference), r.Reference)
+	}
+	for _, c := range r.Reference {
+		if !(c.Cosine > 0.999) || !(c.MaxAbsDiff < 0.05*c.MaxAbsRef) {
+			t.Errorf("%s: float16 against float32: %+v", c.Output, c)
+		}
+	}
+	stdout, _, err = modelsCLI(t, "models", "bench", "--model", f32, "--device", "cpu")
+	if err != nil || !strings.Contains(stdout, "images/s") || !strings.Contains(stdout, "peak") {
+		t.Errorf("text report: %v\n%s", err, stdout)
+	}
+	for _, args := range [][]string{
+		{"models", "bench"},
+		{"models", "tiny", "--variant", "dapo", "--arch", "ViT-L-14-336", "--arch-config", archPath, "--out", tmp},
+	} {
+		if _, _, err := modelsCLI(t, args...); !errors.Is(err, errUsage) {
+			t.Errorf("%v: error %v, want a usage error", args, err)
+		}
+	}
+	if _, _, err := modelsCLI(t, "models", "bench", "--model", f32, "--reference", filepath.Join(tmp, "none"), "--device", "cpu"); err == nil || !strings.Contains(err.Error(), "none") {
+		t.Errorf("missing reference: %v", err)
 	}
 }

@@ -144,7 +144,7 @@ func (rt *Runtime) sessionOptions(cuda bool) (*ort.SessionOptions, error) {
 		// The memory pattern pre-plans one block per input shape and
 		// keeps it: it made training steps grow from step to step and
 		// batched inference hold several times its activations, for no
-		// measurable speed (docs/README.md#memory).
+		// measurable speed (docs/README.md#perf-memory).
 		{"memory pattern", func() error { return so.SetMemPattern(false) }},
 	}
 	for _, s := range steps {
