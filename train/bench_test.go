@@ -10,7 +10,9 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
@@ -33,6 +35,7 @@ var (
 	benchBatch     = flag.Int("train.batch", 8, "step benchmark: images per step")
 	benchScheme    = flag.String("train.scheme", checkpoints.DAPO, "step benchmark: dapo or anomalyclip")
 	benchRecompute = flag.String("train.recompute", "auto", "step benchmark: auto, on or off")
+	benchSession   = flag.String("train.session", "train", "step benchmark: train (the trainer's load options) or plain (the runner's defaults)")
 )
 
 // vitB is a ViT-B/16 CLIP at 224 px with QuickGELU: OpenAI's ViT-B/16
@@ -59,6 +62,15 @@ func procStatus(field string) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // resetPeak resets the process's peak resident set size (VmHWM) to the
@@ -123,7 +135,15 @@ func BenchmarkStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	sess, err := r.LoadBytes(ctx, "step", data, dir)
+	lo := train.StepLoadOptions
+	switch *benchSession {
+	case "plain":
+		lo = runner.LoadOptions{}
+	case "train":
+	default:
+		b.Fatalf("-train.session %q: want train or plain", *benchSession)
+	}
+	sess, err := r.LoadBytesWith(ctx, "step", data, dir, lo)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -138,9 +158,10 @@ func BenchmarkStep(b *testing.B) {
 	if recomputes {
 		mode = "recompute"
 	}
-	name := fmt.Sprintf("%s/%s/batch%d/%s/threads%d", *benchScheme, *benchArch, *benchBatch, mode, r.Threads())
+	name := fmt.Sprintf("%s/%s/batch%d/%s/%s/threads%d", *benchScheme, *benchArch, *benchBatch, mode, *benchSession, r.Threads())
 	b.Run(name, func(b *testing.B) {
 		var first float64 // peak after the first step
+		cpu0 := cpuTime()
 		for b.Loop() {
 			out, err := sess.Run(ctx, f)
 			if err != nil {
@@ -153,6 +174,9 @@ func BenchmarkStep(b *testing.B) {
 				first, _ = procStatus("VmHWM")
 			}
 		}
+		// CPU seconds per step hold steady on a shared machine, where the
+		// wall time depends on what else runs.
+		b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu_s/op")
 		b.ReportMetric(float64(st.SavedBytes)/(1<<20), "saved_MB")
 		b.ReportMetric(float64(fwdNodes), "fwd_nodes")
 		b.ReportMetric(float64(st.BackwardNodes), "bwd_nodes")

@@ -6,6 +6,7 @@ import (
 
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
 	"github.com/dapobench/dapobench/onnx/grad"
+	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // Recompute says when a training step recomputes activations instead of
@@ -28,6 +29,12 @@ const (
 // recomputation and 4 GB with it, at the cost of a second forward pass; a
 // step that keeps less than this runs as it is.
 const RecomputeAbove = 4 << 30
+
+// StepLoadOptions are how a training step's session is loaded: each
+// weight is held once, not once per node that reads it, and memory is
+// returned to the system between steps rather than kept in a growing
+// arena (docs/README.md#train-memory).
+var StepLoadOptions = runner.LoadOptions{OneWeightCopy: true, NoArena: true}
 
 // ParseRecompute checks a --recompute value; "" is auto.
 func ParseRecompute(s string) (Recompute, error) {

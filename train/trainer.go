@@ -138,7 +138,7 @@ func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) 
 		}
 		initial = u.Tensors
 	}
-	sess, err := rt.LoadBytes(ctx, "train "+h.Variant, model, cfg.ModelDir)
+	sess, err := rt.LoadBytesWith(ctx, "train "+h.Variant, model, cfg.ModelDir, StepLoadOptions)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

@@ -77,7 +77,7 @@ func Open(opts Options) (*Runtime, error) {
 	if dev.Kind == CPU {
 		return rt, nil
 	}
-	so, err := rt.sessionOptions(true)
+	so, err := rt.sessionOptions(true, LoadOptions{})
 	if err != nil {
 		if dev.Kind == CUDA {
 			releaseEnv()
@@ -126,15 +126,16 @@ func (rt *Runtime) fallBack(cause error) {
 // sessionOptions builds fresh ORT session options. A half-configured CUDA
 // options object is never reused: on any CUDA error everything is released
 // and the caller builds CPU options from scratch.
-func (rt *Runtime) sessionOptions(cuda bool) (*ort.SessionOptions, error) {
+func (rt *Runtime) sessionOptions(cuda bool, lo LoadOptions) (*ort.SessionOptions, error) {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("runner: session options: %w", err)
 	}
-	steps := []struct {
+	type step struct {
 		what string
 		err  func() error
-	}{
+	}
+	steps := []step{
 		{"intra-op threads", func() error { return so.SetIntraOpNumThreads(rt.threads) }},
 		{"inter-op threads", func() error { return so.SetInterOpNumThreads(1) }},
 		// Spinning threads would burn the CPUs between runs while Go code
@@ -146,6 +147,12 @@ func (rt *Runtime) sessionOptions(cuda bool) (*ort.SessionOptions, error) {
 		// batched inference hold several times its activations, for no
 		// measurable speed (docs/README.md#perf-memory).
 		{"memory pattern", func() error { return so.SetMemPattern(false) }},
+	}
+	if lo.OneWeightCopy {
+		steps = append(steps, step{"pre-packing", func() error { return so.AddSessionConfigEntry("session.disable_prepacking", "1") }})
+	}
+	if lo.NoArena {
+		steps = append(steps, step{"memory arena", func() error { return so.SetCpuMemArena(false) }})
 	}
 	for _, s := range steps {
 		if err := s.err(); err != nil {
@@ -206,7 +213,7 @@ func (rt *Runtime) Load(ctx context.Context, path string) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner: load %s: %w", path, err)
 	}
-	return rt.load(ctx, path, sig, func(so *ort.SessionOptions, in, out []string) (*ort.DynamicAdvancedSession, error) {
+	return rt.load(ctx, path, sig, LoadOptions{}, func(so *ort.SessionOptions, in, out []string) (*ort.DynamicAdvancedSession, error) {
 		return ort.NewDynamicAdvancedSession(path, in, out, so)
 	})
 }
@@ -215,11 +222,34 @@ func (rt *Runtime) Load(ctx context.Context, path string) (*Session, error) {
 // messages only. dataDir is the folder that holds the model's external data
 // files; it may be empty when the model has none.
 func (rt *Runtime) LoadBytes(ctx context.Context, name string, model []byte, dataDir string) (*Session, error) {
+	return rt.LoadBytesWith(ctx, name, model, dataDir, LoadOptions{})
+}
+
+// LoadOptions adjust one session's memory use (docs/README.md#train-memory).
+type LoadOptions struct {
+	// OneWeightCopy turns off onnxruntime's pre-packing of constant
+	// matrix-product operands. Pre-packing gives every node that reads a
+	// weight its own packed copy, and onnxruntime drops the original only
+	// when all its readers packed it; in a training step each weight is
+	// read by the forward product, the backward product and the
+	// recomputed one, so pre-packing holds the weights three or four
+	// times. Without it, the weights are held once and packed as they
+	// are used.
+	OneWeightCopy bool
+	// NoArena turns off the CPU memory arena: tensors are allocated and
+	// freed with the system allocator, which returns large blocks to the
+	// system, so that memory does not creep up from run to run when the
+	// arena fragments; each run then faults its memory in afresh.
+	NoArena bool
+}
+
+// LoadBytesWith is LoadBytes with load options.
+func (rt *Runtime) LoadBytesWith(ctx context.Context, name string, model []byte, dataDir string, lo LoadOptions) (*Session, error) {
 	sig, err := readSignature(model)
 	if err != nil {
 		return nil, fmt.Errorf("runner: load %s: %w", name, err)
 	}
-	return rt.load(ctx, name, sig, func(so *ort.SessionOptions, in, out []string) (*ort.DynamicAdvancedSession, error) {
+	return rt.load(ctx, name, sig, lo, func(so *ort.SessionOptions, in, out []string) (*ort.DynamicAdvancedSession, error) {
 		if dataDir != "" {
 			if err := so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", dataDir); err != nil {
 				return nil, fmt.Errorf("external data folder %s: %w", dataDir, err)
@@ -231,7 +261,7 @@ func (rt *Runtime) LoadBytes(ctx context.Context, name string, model []byte, dat
 
 type sessionMaker func(so *ort.SessionOptions, in, out []string) (*ort.DynamicAdvancedSession, error)
 
-func (rt *Runtime) load(ctx context.Context, name string, sig signature, newSess sessionMaker) (*Session, error) {
+func (rt *Runtime) load(ctx context.Context, name string, sig signature, lo LoadOptions, newSess sessionMaker) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("runner: load %s: %w", name, err)
 	}
@@ -259,12 +289,12 @@ func (rt *Runtime) load(ctx context.Context, name string, sig signature, newSess
 	if closed {
 		return nil, fmt.Errorf("runner: load %s: runtime is closed", name)
 	}
-	s, err := rt.create(provider == ProviderCUDA, in, out, newSess)
+	s, err := rt.create(provider == ProviderCUDA, lo, in, out, newSess)
 	if err != nil && provider == ProviderCUDA && rt.dev.Kind == Auto {
 		// Auto: a GPU that configures but cannot create a session (no
 		// device, out of memory, unsupported graph) falls back, but only
 		// if the CPU accepts the model; otherwise the model is at fault.
-		if cpu, cpuErr := rt.create(false, in, out, newSess); cpuErr == nil {
+		if cpu, cpuErr := rt.create(false, lo, in, out, newSess); cpuErr == nil {
 			rt.fallBack(err)
 			s, err, provider = cpu, nil, ProviderCPU
 		}
@@ -287,8 +317,8 @@ func (rt *Runtime) load(ctx context.Context, name string, sig signature, newSess
 	return sess, nil
 }
 
-func (rt *Runtime) create(cuda bool, in, out []string, newSess sessionMaker) (*ort.DynamicAdvancedSession, error) {
-	so, err := rt.sessionOptions(cuda)
+func (rt *Runtime) create(cuda bool, lo LoadOptions, in, out []string, newSess sessionMaker) (*ort.DynamicAdvancedSession, error) {
+	so, err := rt.sessionOptions(cuda, lo)
 	if err != nil {
 		return nil, err
 	}

@@ -115,6 +115,7 @@ func TestRunMatchesGo(t *testing.T) {
 		{"file with external data", true, false},
 		{"bytes", false, true},
 		{"bytes with external data", true, true},
+		{"bytes, one weight copy, no arena", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeModel(t, c, tc.external)
@@ -129,7 +130,11 @@ func TestRunMatchesGo(t *testing.T) {
 				if tc.external {
 					dir = filepath.Dir(path)
 				}
-				s, err = rt.LoadBytes(context.Background(), "classifier", b, dir)
+				var lo runner.LoadOptions
+				if strings.Contains(tc.name, "no arena") {
+					lo = runner.LoadOptions{OneWeightCopy: true, NoArena: true}
+				}
+				s, err = rt.LoadBytesWith(context.Background(), "classifier", b, dir, lo)
 			} else {
 				s, err = rt.Load(context.Background(), path)
 			}
