@@ -160,7 +160,7 @@ func BenchmarkStep(b *testing.B) {
 	}
 	name := fmt.Sprintf("%s/%s/batch%d/%s/%s/threads%d", *benchScheme, *benchArch, *benchBatch, mode, *benchSession, r.Threads())
 	b.Run(name, func(b *testing.B) {
-		var first float64 // peak after the first step
+		var peaks []float64 // peak after each step
 		cpu0 := cpuTime()
 		for b.Loop() {
 			out, err := sess.Run(ctx, f)
@@ -170,9 +170,8 @@ func BenchmarkStep(b *testing.B) {
 			if v := out[train.OutLoss].Float32; len(v) != 1 || v[0] != v[0] {
 				b.Fatalf("loss %v", v)
 			}
-			if first == 0 {
-				first, _ = procStatus("VmHWM")
-			}
+			p, _ := procStatus("VmHWM")
+			peaks = append(peaks, p)
 		}
 		// CPU seconds per step hold steady on a shared machine, where the
 		// wall time depends on what else runs.
@@ -182,9 +181,13 @@ func BenchmarkStep(b *testing.B) {
 		b.ReportMetric(float64(st.BackwardNodes), "bwd_nodes")
 		if peak, ok := procStatus("VmHWM"); ok && okRSS {
 			b.ReportMetric(peak, "peak_RSS_MB")
-			// What the steps after the first added: 0 when memory does
-			// not grow from step to step.
-			b.ReportMetric(peak-first, "growth_MB")
+			// What the steps after the first added, and after the
+			// second (-benchtime 3x or more): 0 when memory does not grow
+			// from step to step.
+			b.ReportMetric(peak-peaks[0], "growth_MB")
+			if len(peaks) > 2 {
+				b.ReportMetric(peak-peaks[1], "growth_after2_MB")
+			}
 			if reset {
 				b.ReportMetric(peak-before, "step_RSS_MB")
 			}

@@ -31,10 +31,9 @@ const (
 const RecomputeAbove = 4 << 30
 
 // StepLoadOptions are how a training step's session is loaded: each
-// weight is held once, not once per node that reads it, and memory is
-// returned to the system between steps rather than kept in a growing
-// arena (docs/README.md#train-memory).
-var StepLoadOptions = runner.LoadOptions{OneWeightCopy: true, NoArena: true}
+// weight is held once, not once per node that reads it (the forward,
+// backward and recomputed products; docs/README.md#train-memory).
+var StepLoadOptions = runner.LoadOptions{OneWeightCopy: true}
 
 // ParseRecompute checks a --recompute value; "" is auto.
 func ParseRecompute(s string) (Recompute, error) {

@@ -151,9 +151,6 @@ func (rt *Runtime) sessionOptions(cuda bool, lo LoadOptions) (*ort.SessionOption
 	if lo.OneWeightCopy {
 		steps = append(steps, step{"pre-packing", func() error { return so.AddSessionConfigEntry("session.disable_prepacking", "1") }})
 	}
-	if lo.NoArena {
-		steps = append(steps, step{"memory arena", func() error { return so.SetCpuMemArena(false) }})
-	}
 	for _, s := range steps {
 		if err := s.err(); err != nil {
 			so.Destroy()
@@ -236,11 +233,6 @@ type LoadOptions struct {
 	// times. Without it, the weights are held once and packed as they
 	// are used.
 	OneWeightCopy bool
-	// NoArena turns off the CPU memory arena: tensors are allocated and
-	// freed with the system allocator, which returns large blocks to the
-	// system, so that memory does not creep up from run to run when the
-	// arena fragments; each run then faults its memory in afresh.
-	NoArena bool
 }
 
 // LoadBytesWith is LoadBytes with load options.

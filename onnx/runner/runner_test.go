@@ -115,7 +115,7 @@ func TestRunMatchesGo(t *testing.T) {
 		{"file with external data", true, false},
 		{"bytes", false, true},
 		{"bytes with external data", true, true},
-		{"bytes, one weight copy, no arena", false, true},
+		{"bytes, one weight copy", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeModel(t, c, tc.external)
@@ -131,8 +131,8 @@ func TestRunMatchesGo(t *testing.T) {
 					dir = filepath.Dir(path)
 				}
 				var lo runner.LoadOptions
-				if strings.Contains(tc.name, "no arena") {
-					lo = runner.LoadOptions{OneWeightCopy: true, NoArena: true}
+				if strings.Contains(tc.name, "one weight copy") {
+					lo = runner.LoadOptions{OneWeightCopy: true}
 				}
 				s, err = rt.LoadBytesWith(context.Background(), "classifier", b, dir, lo)
 			} else {
