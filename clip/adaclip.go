@@ -132,10 +132,11 @@ func adaclipImageGraph(a Arch, w Weights, s spec) (*pb.ModelProto, error) {
 	for i := range a.VisionLayers {
 		x = block(x, i)
 	}
-	plain := post(x)
-	t.Output(t.Out(plain), OutImageEmbedPlain, graph.Float32, batch, graph.N(e))
-
-	dyn := t.adaDynamic(plain, AdaCLIPVisualGen, vw)
+	// The heads read the graph output itself: onnxruntime's optimiser
+	// fails to load a graph whose value feeds both an output's Identity and
+	// these MatMuls.
+	t.Output(t.Out(post(x)), OutImageEmbedPlain, graph.Float32, batch, graph.N(e))
+	dyn := t.adaDynamic(t.In(OutImageEmbedPlain), AdaCLIPVisualGen, vw)
 	statics := make([]string, s.visualDepth)
 	for j := range statics {
 		statics[j] = t.In(t.Input(AdaCLIPVisualStatic(j), graph.Float32, graph.N(AdaCLIPPromptTokens), graph.N(vw)))
