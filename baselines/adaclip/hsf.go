@@ -75,6 +75,24 @@ func layerLogits(f []float32, t [2][]float32, e int) []float32 {
 	return out
 }
 
+// PatchLogits normalises the projected patch tokens of every feature layer
+// (raw[k] is [L, E]) and computes their logits 100·F·T ([L, 2]); raw is not
+// modified.
+func PatchLogits(raw [][]float32, t [2][]float32, e int) (patches, logits [][]float32, err error) {
+	patches, logits = make([][]float32, len(raw)), make([][]float32, len(raw))
+	for k, r := range raw {
+		if len(r) == 0 || len(r)%e != 0 {
+			return nil, nil, fmt.Errorf("adaclip: layer %d has %d token values, not a multiple of %d", k, len(r), e)
+		}
+		patches[k] = slices.Clone(r)
+		if err := normalizeRows(patches[k], e); err != nil {
+			return nil, nil, err
+		}
+		logits[k] = layerLogits(patches[k], t, e)
+	}
+	return patches, logits, nil
+}
+
 // meanLogits is the mean over layers of their [L, 2] logits, in float32
 // as torch.mean over the stacked layers.
 func meanLogits(logits [][]float32) []float32 {

@@ -167,18 +167,15 @@ func (sc *scorer) ScoreAt(ctx context.Context, n int, f bench.Features) (*bench.
 	if err != nil {
 		return nil, err
 	}
-	patches := make([][]float32, len(sc.layers))
-	logits := make([][]float32, len(sc.layers))
+	raw := make([][]float32, len(sc.layers))
 	for k, l := range sc.layers {
-		p, err := tensor(f, clip.OutPatch(l), g2*e)
-		if err != nil {
+		if raw[k], err = tensor(f, clip.OutPatch(l), g2*e); err != nil {
 			return nil, err
 		}
-		patches[k] = slices.Clone(p)
-		if err := normalizeRows(patches[k], e); err != nil {
-			return nil, err
-		}
-		logits[k] = layerLogits(patches[k], t, e)
+	}
+	patches, logits, err := PatchLogits(raw, t, e)
+	if err != nil {
+		return nil, err
 	}
 	var h []float32
 	if !sc.s.opt.NoHSF {
