@@ -156,6 +156,15 @@ func adaclipLoss(merged *pb.ModelProto, m *clip.Manifest, h *Head) (*pb.ModelPro
 	return b.Model()
 }
 
+// FusionHook sees the HSF of an AdaCLIP training step (0-based, counted
+// over the whole run) before the step trains with it, and returns the
+// fusion to train with: the one given, or another made with
+// adaclip.FusionOf from the step's unit patch tokens. The official-parity
+// test uses it to compare the clustering with the official one and, where
+// a float32 tie orders the top patches differently, to continue from the
+// official clustering (docs/method.md#adaclip-hsf-ties).
+type FusionHook func(step int, patches [][]float32, f *adaclip.Fusion) (*adaclip.Fusion, error)
+
 // adaclipPass is the forward pass AdaCLIP's step needs before its
 // gradient: the model's own image and text graphs with the current
 // tensors give the layer logits, from which HSF's top patches and k-means
@@ -171,17 +180,18 @@ type adaclipPass struct {
 	tk          *tokenizer.Tokenizer
 	table       clip.Tensor
 	stream      *kmeans.Stream
+	fusion      FusionHook
 
 	mu        sync.Mutex
 	sentences map[string]*adaclip.TextInputs // by class name
 }
 
-func newAdaCLIPPass(ctx context.Context, rt *runner.Runtime, dir string, m *clip.Manifest, h *Head, table clip.Tensor) (*adaclipPass, error) {
+func newAdaCLIPPass(ctx context.Context, rt *runner.Runtime, dir string, m *clip.Manifest, h *Head, table clip.Tensor, hook FusionHook) (*adaclipPass, error) {
 	tk, err := tokenizer.New()
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	p := &adaclipPass{man: m, h: h, tk: tk, table: table, sentences: map[string]*adaclip.TextInputs{},
+	p := &adaclipPass{man: m, h: h, tk: tk, table: table, sentences: map[string]*adaclip.TextInputs{}, fusion: hook,
 		stream: kmeans.NewStream(adaclip.KMeansSeed, adaclip.TopK(m.Grid*m.Grid), kmeans.Options{K: adaclip.Clusters, First: h.adaclipFirst})}
 	if p.image, err = rt.Load(ctx, m.Path(dir, "image")); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -272,6 +282,11 @@ func (p *adaclipPass) prepare(ctx context.Context, st *State, data *trainingSet,
 	f, err := adaclip.HSF(patches, logits, e, p.h.adaclipFirst, d)
 	if err != nil {
 		return fmt.Errorf("%s: %w", sample.RelImage, err)
+	}
+	if p.fusion != nil {
+		if f, err = p.fusion(st.Adam.Step, patches, f); err != nil {
+			return fmt.Errorf("%s: %w", sample.RelImage, err)
+		}
 	}
 	feeds[InHSFWeights] = runner.Tensor{Shape: []int64{1, int64(len(f.Weights))}, Float32: slices.Clone(f.Weights)}
 	return nil

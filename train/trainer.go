@@ -65,6 +65,9 @@ type Config struct {
 	// fine-tune or a continuation with another recipe); Adam starts
 	// afresh. The seed still draws the image order.
 	Init *Init
+	// AdaCLIPFusion, when set, sees and may replace each AdaCLIP step's
+	// HSF (FusionHook); nil trains with dapobench's own clustering.
+	AdaCLIPFusion FusionHook
 	Recipe
 }
 
@@ -164,7 +167,7 @@ func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) 
 	}
 	t := &Trainer{cfg: cfg, graph: g, sess: sess, data: data, state: st}
 	if cfg.Scheme == checkpoints.AdaCLIP {
-		if t.ada, err = newAdaCLIPPass(ctx, rt, cfg.ModelDir, man, h, table); err != nil {
+		if t.ada, err = newAdaCLIPPass(ctx, rt, cfg.ModelDir, man, h, table, cfg.AdaCLIPFusion); err != nil {
 			sess.Close()
 			return nil, err
 		}

@@ -143,10 +143,14 @@ func topIndices(v []float32, k int) []int {
 // (HybridSemanticFusion.forward, method/adaclip.py L233-L286;
 // docs/method.md#adaclip-hsf).
 type Fusion struct {
-	// Indices are the clustered patches, most anomalous first.
+	// Indices are the clustered patches, most anomalous first, and Prob
+	// their anomaly probabilities a (float32 ties between implementations
+	// can order them differently: docs/method.md#adaclip-hsf-ties).
 	Indices []int
-	// Labels are their k-means clusters.
-	Labels []int
+	Prob    []float32
+	// Labels are their k-means clusters, and Init the positions (in
+	// Indices) of the k-means++ seeds.
+	Labels, Init []int
 	// Weights [L] give the fused feature as a linear combination of the
 	// patch tokens: h = normalize(Σ_l Weights[l]·Σ_layers F[l]), with
 	// 1/(Clusters·layers·|cluster|) at a clustered patch and 0 elsewhere.
@@ -180,7 +184,8 @@ func HSF(patches [][]float32, logits [][]float32, e int, first kmeans.FirstCentr
 			return nil, fmt.Errorf("adaclip: hsf: layer %d has %d token values and %d logits, want %d×%d and %d×2", k, len(patches[k]), len(logits[k]), l, e, l)
 		}
 	}
-	idx := topIndices(abnormalProb(meanLogits(logits)), TopK(l))
+	prob := abnormalProb(meanLogits(logits))
+	idx := topIndices(prob, TopK(l))
 	nl := len(patches)
 	x := make([]float32, 0, len(idx)*nl*e)
 	for _, i := range idx {
@@ -192,8 +197,29 @@ func HSF(patches [][]float32, logits [][]float32, e int, first kmeans.FirstCentr
 	if err != nil {
 		return nil, fmt.Errorf("adaclip: hsf: %w", err)
 	}
+	f, err := FusionOf(patches, e, idx, r.Labels)
+	if err != nil {
+		return nil, err
+	}
+	f.Init = r.Init
+	for _, i := range idx {
+		f.Prob = append(f.Prob, prob[i])
+	}
+	return f, nil
+}
+
+// FusionOf is the fusion of given clustered patches (idx, most anomalous
+// first) and their cluster labels: the HSF weights and the feature h.
+func FusionOf(patches [][]float32, e int, idx, labels []int) (*Fusion, error) {
+	l := len(patches[0]) / e
+	if len(idx) != len(labels) {
+		return nil, fmt.Errorf("adaclip: hsf: %d patches, %d labels", len(idx), len(labels))
+	}
 	size := make([]int, Clusters)
-	for _, c := range r.Labels {
+	for n, c := range labels {
+		if c < 0 || c >= Clusters || idx[n] < 0 || idx[n] >= l {
+			return nil, fmt.Errorf("adaclip: hsf: patch %d in cluster %d", idx[n], c)
+		}
 		size[c]++
 	}
 	for c, n := range size {
@@ -201,10 +227,11 @@ func HSF(patches [][]float32, logits [][]float32, e int, first kmeans.FirstCentr
 			return nil, fmt.Errorf("adaclip: hsf: k-means left cluster %d of %d empty (duplicate patch tokens); the official code's image score is NaN here", c, Clusters)
 		}
 	}
-	f := &Fusion{Indices: idx, Labels: r.Labels, Weights: make([]float32, l)}
+	nl := len(patches)
+	f := &Fusion{Indices: slices.Clone(idx), Labels: slices.Clone(labels), Weights: make([]float32, l)}
 	h := make([]float64, e)
 	for n, i := range idx {
-		w := 1 / (float64(Clusters) * float64(nl) * float64(size[r.Labels[n]]))
+		w := 1 / (float64(Clusters) * float64(nl) * float64(size[labels[n]]))
 		f.Weights[i] = float32(w)
 		for k := range nl {
 			for j, v := range patches[k][i*e : (i+1)*e] {

@@ -73,7 +73,7 @@ def fit_vectors():
         x /= np.linalg.norm(x, axis=1, keepdims=True)  # unit rows, as HSF's tokens
         before = int(np.random.get_state()[2])
         labels = km.fit_predict(x)
-        fits.append({"n": n, "dim": dim, "x": [float(v) for v in x.ravel()],
+        fits.append({"n": n, "dim": dim, "x": [float(np.format_float_positional(v, unique=True)) for v in x.ravel()],
                      "init": records[-1], "labels": [int(v) for v in labels], "n_iter": int(km.n_iter_),
                      "pos_before": before, "pos_after": int(np.random.get_state()[2])})
     return fits
