@@ -18,11 +18,12 @@ var demoSchemes = []struct{ scheme, variant string }{
 	{"dapo", "dapo"},
 	{"winclip", "winclip"},
 	{"anomalyclip", "anomalyclip"},
+	{"adaclip", "adaclip"},
 }
 
 // cmdDemo is the main job on the embedded default: it generates the
-// synthetic fixtures, builds the tiny seeded models, runs DAPO, WinCLIP and
-// AnomalyCLIP on all six fixture datasets and writes a report. The models
+// synthetic fixtures, builds the tiny seeded models, runs DAPO, WinCLIP,
+// AnomalyCLIP and AdaCLIP on all six fixture datasets and writes a report. The models
 // are untrained and tiny: the numbers are a regression signal, not a
 // benchmark.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
