@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -255,12 +256,12 @@ type reference struct {
 		SumSquares float64 `json:"sum_squares"`
 	} `json:"after"`
 	Train []struct {
-		Image  string  `json:"image"`
-		Class  string  `json:"class"`
-		Loss   float64 `json:"loss"`
-		Image0 float64 `json:"loss_image"`
-		Focal  float64 `json:"loss_focal"`
-		Dice   float64 `json:"loss_dice"`
+		Image     string  `json:"image"`
+		Class     string  `json:"class"`
+		Loss      float64 `json:"loss"`
+		LossImage float64 `json:"loss_image"`
+		Focal     float64 `json:"loss_focal"`
+		Dice      float64 `json:"loss_dice"`
 	} `json:"train"`
 }
 
@@ -461,7 +462,7 @@ func TestOfficialParity(t *testing.T) {
 	for n := range officialInfer {
 		want := env.ref.Infer[n].Score
 		d := math.Abs(float64(scores[n]) - want)
-		dm := maxAbsDiff(maps[n], env.get(t, "infer/"+itoa(n)+"/map"))
+		dm := maxAbsDiff(maps[n], env.get(t, "infer/"+strconv.Itoa(n)+"/map"))
 		t.Logf("%s [%s]: score %.7f, official %.7f (|Δ| %.2g); map max |Δ| %.2g", officialInfer[n].image, officialInfer[n].class, scores[n], want, d, dm)
 		if d > officialTol {
 			t.Errorf("%s: score %.7f, official %.7f", officialInfer[n].image, scores[n], want)
@@ -494,15 +495,13 @@ func TestOfficialParity(t *testing.T) {
 	_, amaps := env.scoreAll(t, rt, mutated, "adaclip")
 	worst := 0.0
 	for n := range amaps {
-		worst = math.Max(worst, maxAbsDiff(amaps[n], env.get(t, "infer/"+itoa(n)+"/map")))
+		worst = math.Max(worst, maxAbsDiff(amaps[n], env.get(t, "infer/"+strconv.Itoa(n)+"/map")))
 	}
 	t.Logf("mutation: open_clip's antialiased bicubic positional resize moves the maps by up to %.3g", worst)
 	if worst <= officialTol {
 		t.Errorf("the antialiased positional resize gives the official maps (max |Δ| %.3g): the test does not see the resize", worst)
 	}
 }
-
-func itoa(n int) string { return string(rune('0' + n)) }
 
 // tieTol bounds the float32 near-ties of HSF's anomaly probabilities that
 // may order two top patches differently here and in torch: both compute a
@@ -608,7 +607,7 @@ func TestOfficialTraining(t *testing.T) {
 		for _, c := range []struct {
 			name      string
 			got, want float64
-		}{{"loss", s.Loss, r.Loss}, {"classification focal", s.ImageCE, r.Image0}, {"pixel terms", s.Local, r.Focal + r.Dice}} {
+		}{{"loss", s.Loss, r.Loss}, {"classification focal", s.ImageCE, r.LossImage}, {"pixel terms", s.Local, r.Focal + r.Dice}} {
 			rel := math.Abs(c.got-c.want) / math.Abs(c.want)
 			t.Logf("step %d (%s): %s %.7f, official %.7f (relative %.2g)", i+1, r.Class, c.name, c.got, c.want, rel)
 			if rel > officialTol {

@@ -80,6 +80,23 @@ func TestRun(t *testing.T) {
 		t.Errorf("results differ after recomputing the features:\n%s\n%s", a, b)
 	}
 
+	// Other visual prompts make other image features: never read from
+	// the entries of the first tensors.
+	o, err := adaclip.Parse("adaclip", adaclip.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Learned, err = checkpoints.Untrained(checkpoints.AdaCLIP, env.Model.Manifest, env.Model.TokenEmbedding, 2); err != nil {
+		t.Fatal(err)
+	}
+	seed2, err := adaclip.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, k := env.Run(t, seed2, "seed2", 0, "mvtec").Counts(); c == 0 || k != 0 {
+		t.Errorf("other learned tensors: %d image feature sets computed, %d cached; want none cached", c, k)
+	}
+
 	raw := newScheme(t, env, "adaclip/no-smoothing")
 	unsmoothed := env.Run(t, raw, "raw", 0, "mvtec", "visa")
 	e2e.CheckMetrics(t, unsmoothed)
