@@ -53,9 +53,9 @@ cmd_install() {
   log "installing ${missing[*]} from apt"
   export DEBIAN_FRONTEND=noninteractive
   # A fresh machine may have no package lists yet.
-  if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if ! apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null 2>&1; then
+    apt-get update -qq -o DPkg::Lock::Timeout=600 >/dev/null
+    apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
   fi
   # The packages' init scripts may try to start system daemons (without
   # systemd they do not); this cluster never uses them.
@@ -182,9 +182,10 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$DIR/log/jobcomp.txt
 MinJobAge=3600
-# afterok on a failed or cancelled job cancels the dependent job instead of
-# leaving it pending forever (DependencyNeverSatisfied).
-DependencyParameters=kill_invalid_depend
+# DependencyParameters is left at Slurm's default, as on most real clusters:
+# a job whose afterok dependency failed stays PENDING with reason
+# DependencyNeverSatisfied unless it was submitted with
+# --kill-on-invalid-dep=yes (then it ends CANCELLED).
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2,bf_interval=1,batch_sched_delay=0,sched_min_interval=0
 ReturnToService=2
