@@ -211,6 +211,18 @@ func MakeGraph(ctx context.Context, p *Plan, o PlanOptions) (*Graph, error) {
 	default:
 		return nil, fmt.Errorf("study: %s reads datasets: give the folder holding them (--data DIR, one sub-folder per dataset id)", p.File)
 	}
+	// Every dataset folder the jobs read must be there now.
+	var missing []string
+	for _, ds := range p.datasetsUsed() {
+		root := g.Root(Loader{Folder: (&builder{p: p}).loader(ds).Folder})
+		if st, err := os.Stat(root); err != nil || !st.IsDir() {
+			missing = append(missing, fmt.Sprintf("%s (%s)", ds, root))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("study: %s: dataset folders not found: %s; --data names the folder holding one sub-folder per dataset (or set datasets.ID.folder in the plan)",
+			p.File, strings.Join(missing, ", "))
+	}
 	b := &builder{p: p, g: g, byID: map[string]*Job{}}
 	if err := b.build(ctx); err != nil {
 		return nil, err
@@ -624,4 +636,23 @@ func ReadGraph(dir string) (*Graph, error) {
 	}
 	g.dir = dir
 	return &g, nil
+}
+
+// datasetsUsed lists the datasets the plan trains or evaluates on.
+func (p *Plan) datasetsUsed() []string {
+	var out []string
+	add := func(ds string) {
+		if !slices.Contains(out, ds) {
+			out = append(out, ds)
+		}
+	}
+	for _, t := range p.Train {
+		add(t.Dataset)
+	}
+	for _, e := range p.Evaluate {
+		for _, ds := range e.Datasets {
+			add(ds)
+		}
+	}
+	return out
 }

@@ -224,7 +224,7 @@ func (ex *executor) run(ctx context.Context, j *Job, log io.Writer) error {
 		err = ex.execute(ctx, j, log)
 	}
 	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("interrupted: %w", ctx.Err())
+		err = fmt.Errorf("%s: %w", interruptedPrefix, ctx.Err())
 	}
 	if rerr := g.end(j, rec, start, err); rerr != nil && err == nil {
 		err = rerr

@@ -33,6 +33,9 @@ type Record struct {
 	Error       string  `json:"error,omitempty"`
 }
 
+// interruptedPrefix starts the error of a job stopped by a signal.
+const interruptedPrefix = "interrupted"
+
 // Record files.
 const (
 	runningFile = "running.json"
@@ -79,7 +82,7 @@ const (
 	StateDone        = "done"
 	StateRunning     = "running"
 	StateFailed      = "failed"
-	StateInterrupted = "interrupted" // started, and its process is gone
+	StateInterrupted = "interrupted" // stopped by a signal, or its process is gone
 	StateReady       = "ready"       // every dependency is done
 	StateWaiting     = "waiting"     // some dependency is not done
 )
@@ -115,6 +118,10 @@ func Status(g *Graph) []JobStatus {
 			}
 		case failed != nil && failed.Fingerprint == j.Fingerprint:
 			s.State, s.Detail = StateFailed, failed.Error
+			if strings.HasPrefix(failed.Error, interruptedPrefix) {
+				s.State = StateInterrupted
+				s.Detail = fmt.Sprintf("%s at %s; run it again to resume", failed.Error, failed.Finished)
+			}
 		default:
 			s.State = StateReady
 			var wait []string
