@@ -1,5 +1,5 @@
 // Package study runs protocols and grids of many trainings and
-// evaluations as one unit: a plan file (YAML, docs/cluster.md#plan)
+// evaluations as one unit: a plan file (YAML, docs/cluster.md#study-plan)
 // describes the models, the methods with their variants, which datasets
 // prompts are trained on and which datasets they are tested on, and the
 // tables to produce. Plan expands it into a job graph with one stable id
@@ -12,5 +12,5 @@
 // Every file a job writes lies in a folder only that job writes (or, for
 // the per-category parts of one evaluation, in files named after the
 // category), and every file is written atomically, so that jobs can share
-// a study folder on a network filesystem (docs/cluster.md#shared-folder).
+// a study folder on a network filesystem (docs/cluster.md#study-shared-folder).
 package study

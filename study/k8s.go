@@ -15,7 +15,7 @@ import (
 const K8sDir = "k8s"
 
 // K8sOptions describe the pods of the Kubernetes target
-// (docs/cluster.md#kubernetes).
+// (docs/cluster.md#k8s-indexed-jobs).
 type K8sOptions struct {
 	Image string // a container image with dapobench and onnxruntime
 	// PVC is a PersistentVolumeClaim holding the study folder; it is

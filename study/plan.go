@@ -12,7 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Plan is a study as its plan file describes it (docs/cluster.md#plan).
+// Plan is a study as its plan file describes it (docs/cluster.md#study-plan).
 // ParsePlan fills it and checks it completely, so that a bad plan fails
 // before any job runs.
 type Plan struct {
@@ -567,7 +567,7 @@ func (d *decoder) positiveFloat(n *yaml.Node, key string) float64 {
 }
 
 // path decodes a path inside the study folder: relative, and not leaving
-// it (docs/cluster.md#shared-folder).
+// it (docs/cluster.md#study-shared-folder).
 func (d *decoder) path(n *yaml.Node, key string) string {
 	s := d.str(n, key)
 	if s == "" {
