@@ -57,10 +57,12 @@ type report struct {
 	runs     map[[2]string][]*rundir.Run // row, dataset → by seed index (nil: not finished)
 	missing  map[[2]string]string        // why a cell has no runs
 	planned  map[[2]string]bool          // the study evaluates the row on the dataset
+	compared map[[2]*rundir.Run]*rundir.Comparison
 }
 
 func newReport(g *Graph) (*report, error) {
-	r := &report{g: g, runs: map[[2]string][]*rundir.Run{}, missing: map[[2]string]string{}, planned: map[[2]string]bool{}}
+	r := &report{g: g, runs: map[[2]string][]*rundir.Run{}, missing: map[[2]string]string{}, planned: map[[2]string]bool{},
+		compared: map[[2]*rundir.Run]*rundir.Comparison{}}
 	evaluated := map[string]bool{}
 	for _, j := range g.Jobs {
 		e := j.Eval
@@ -543,9 +545,14 @@ func (r *report) pairTests(ctx context.Context, ref, row, ds, metric string) ([]
 		if p[0] == nil || p[1] == nil {
 			return nil, "not finished yet (dapobench study status)", nil
 		}
-		c, err := rundir.Compare(ctx, p[0], p[1], rundir.CompareOptions{Seed: bootstrapSeed, Resamples: bootstrapResamples, Level: level})
-		if err != nil {
-			return nil, "", fmt.Errorf("study: report: %s against %s on %s: %w", row, ref, ds, err)
+		c := r.compared[p]
+		if c == nil {
+			var err error
+			c, err = rundir.Compare(ctx, p[0], p[1], rundir.CompareOptions{Seed: bootstrapSeed, Resamples: bootstrapResamples, Level: level})
+			if err != nil {
+				return nil, "", fmt.Errorf("study: report: %s against %s on %s: %w", row, ref, ds, err)
+			}
+			r.compared[p] = c
 		}
 		pt := pairTest{note: "undefined"}
 		for _, cr := range c.Rows {

@@ -164,20 +164,7 @@ func (ex *executor) runAll(ctx context.Context, parallel int, log io.Writer) err
 			active++
 			go func(j *Job) {
 				start := time.Now()
-				f, err := os.MkdirAll(g.jobDir(j), 0o755), error(nil)
-				var w io.Writer = io.Discard
-				if f == nil {
-					var lf *os.File
-					if lf, err = os.Create(filepath.Join(g.jobDir(j), logFile)); err == nil {
-						defer lf.Close()
-						w = lf
-					}
-				} else {
-					err = f
-				}
-				if err == nil {
-					err = ex.run(ctx, j, w)
-				}
+				err := ex.run(ctx, j, nil)
 				results <- result{j.N, err, time.Since(start).Seconds()}
 			}(j)
 		}
@@ -206,7 +193,9 @@ func (ex *executor) runAll(ctx context.Context, parallel int, log io.Writer) err
 	return nil
 }
 
-// run runs one job with its records: running, then done or failed.
+// run runs one job with its records: running, then done or failed. The
+// job's log goes to its log.txt (appended to, so that a resumed attempt
+// follows the one it resumes) and to log, if not nil.
 func (ex *executor) run(ctx context.Context, j *Job, log io.Writer) error {
 	g := ex.g
 	prev := g.previous(j)
@@ -214,6 +203,17 @@ func (ex *executor) run(ctx context.Context, j *Job, log io.Writer) error {
 	if err != nil {
 		return err
 	}
+	lf, err := os.OpenFile(filepath.Join(g.jobDir(j), logFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("study: %w", err)
+	}
+	defer lf.Close()
+	if log == nil {
+		log = lf
+	} else {
+		log = io.MultiWriter(lf, log)
+	}
+	fmt.Fprintf(log, "== %s: job %d (%s), fingerprint %s, %s\n", j.ID, j.N, j.Kind, j.Fingerprint, time.Now().UTC().Format(time.RFC3339))
 	start := time.Now()
 	if prev != "" && prev != j.Fingerprint {
 		// An attempt under another plan: its partial outputs must not be

@@ -75,23 +75,23 @@ func TestGraph(t *testing.T) {
 		}
 	}
 	want := []string{
-		"models model/dapo", "models model/winclip",
-		"train train/mvtec/dapo/s42",
-		"evaluate eval/dapo/mpdd/s42", "evaluate part/dapo/real-iad/s42/audiojack", "evaluate part/dapo/real-iad/s42/toy_brick",
+		"models model/anomalyclip", "models model/winclip",
+		"train train/mvtec/anomalyclip/s111",
+		"evaluate eval/anomalyclip/mpdd/s111", "evaluate part/anomalyclip/real-iad/s111/audiojack", "evaluate part/anomalyclip/real-iad/s111/toy_brick",
 		"evaluate eval/winclip/mpdd", "evaluate part/winclip/real-iad/audiojack", "evaluate part/winclip/real-iad/toy_brick",
-		"merge eval/dapo/real-iad/s42", "merge eval/winclip/real-iad",
+		"merge eval/anomalyclip/real-iad/s111", "merge eval/winclip/real-iad",
 		"report report",
 	}
 	if !slices.Equal(ids, want) {
 		t.Errorf("jobs:\n%s\nwant:\n%s", strings.Join(ids, "\n"), strings.Join(want, "\n"))
 	}
-	merge, _ := g.Job("eval/dapo/real-iad/s42")
+	merge, _ := g.Job("eval/anomalyclip/real-iad/s111")
 	if merge.Kind != KindMerge || !slices.Equal(merge.Eval.Parts, []string{"audiojack", "toy_brick"}) || len(merge.Deps) != 4 {
 		t.Errorf("merge job %+v, deps %v", merge.Eval, merge.Deps)
 	}
-	ev, _ := g.Job("eval/dapo/mpdd/s42")
-	if tr, _ := g.Job("train/mvtec/dapo/s42"); !slices.Contains(ev.Deps, tr.N) || ev.Eval.Prompts != tr.Train.Out {
-		t.Errorf("DAPO on mpdd: deps %v, prompts %s; want the training %d and its %s", ev.Deps, ev.Eval.Prompts, tr.N, tr.Train.Out)
+	ev, _ := g.Job("eval/anomalyclip/mpdd/s111")
+	if tr, _ := g.Job("train/mvtec/anomalyclip/s111"); !slices.Contains(ev.Deps, tr.N) || ev.Eval.Prompts != tr.Train.Out {
+		t.Errorf("AnomalyCLIP on mpdd: deps %v, prompts %s; want the training %d and its %s", ev.Deps, ev.Eval.Prompts, tr.N, tr.Train.Out)
 	}
 	if j, err := g.Job("3"); err != nil || j != ev {
 		t.Errorf("job 3: %v %v", j, err)
@@ -148,7 +148,7 @@ func TestRun(t *testing.T) {
 	}
 
 	// A training killed after its first epoch resumes from the checkpoint.
-	tr, _ := g.Job("train/mvtec/dapo/s42")
+	tr, _ := g.Job("train/mvtec/anomalyclip/s111")
 	out := g.Path(tr.Train.Out)
 	prompts, err := os.ReadFile(out)
 	if err != nil {
@@ -160,10 +160,10 @@ func TestRun(t *testing.T) {
 		}
 	}
 	log.Reset()
-	if err := Run(ctx, b, RunOptions{Job: "train/mvtec/dapo/s42", Device: "cpu", Log: &log}); err != nil {
+	if err := Run(ctx, b, RunOptions{Job: "train/mvtec/anomalyclip/s111", Device: "cpu", Log: &log}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "resumed from prompts.epoch1.safetensors after epoch 1") {
+	if !strings.Contains(log.String(), "resumed from prompts.epoch2.safetensors after epoch 2") {
 		t.Errorf("the training did not resume:\n%s", log.String())
 	}
 	if again, _ := os.ReadFile(out); !bytes.Equal(again, prompts) {
@@ -171,7 +171,7 @@ func TestRun(t *testing.T) {
 	}
 
 	// A merge whose results were lost reads its parts' records again.
-	mj, _ := g.Job("eval/dapo/real-iad/s42")
+	mj, _ := g.Job("eval/anomalyclip/real-iad/s111")
 	for _, f := range []string{filepath.Join(g.Path(mj.Eval.Out), "results.json"), filepath.Join(g.jobDir(mj), doneFile)} {
 		if err := os.Remove(f); err != nil {
 			t.Fatal(err)
@@ -190,20 +190,20 @@ func TestRun(t *testing.T) {
 	sameOutputs(t, "after resuming", want, studyOutputs(t, b))
 
 	// A job whose dependency is not done refuses to start.
-	part, _ := g.Job("part/dapo/real-iad/s42/audiojack")
+	part, _ := g.Job("part/anomalyclip/real-iad/s111/audiojack")
 	for _, j := range []*Job{part, mj} {
 		if err := os.Remove(filepath.Join(g.jobDir(j), doneFile)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := Run(ctx, b, RunOptions{Job: mj.ID, Device: "cpu"}); err == nil || !strings.Contains(err.Error(), "needs part/dapo/real-iad/s42/audiojack, which is not done") {
+	if err := Run(ctx, b, RunOptions{Job: mj.ID, Device: "cpu"}); err == nil || !strings.Contains(err.Error(), "needs part/anomalyclip/real-iad/s111/audiojack, which is not done") {
 		t.Errorf("merge before its part: %v", err)
 	}
 
 	// Another recipe: the training and everything after it run again.
 	plan, _ := os.ReadFile("testdata/mini.yaml")
 	changed := filepath.Join(t.TempDir(), "mini.yaml")
-	if err := os.WriteFile(changed, bytes.Replace(plan, []byte("epochs: 2"), []byte("epochs: 1"), 1), 0o644); err != nil {
+	if err := os.WriteFile(changed, bytes.Replace(plan, []byte("epochs: 3"), []byte("epochs: 2"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p, err := ParsePlan(changed)
@@ -216,12 +216,12 @@ func TestRun(t *testing.T) {
 	states := map[string]string{}
 	for _, s := range Status(g) {
 		states[s.Job.ID] = s.State
-		if s.Job.ID == "train/mvtec/dapo/s42" && !s.Stale {
+		if s.Job.ID == "train/mvtec/anomalyclip/s111" && !s.Stale {
 			t.Error("the retrained job is not marked as changed")
 		}
 	}
-	for id, want := range map[string]string{"model/dapo": StateDone, "eval/winclip/mpdd": StateDone, "train/mvtec/dapo/s42": StateReady,
-		"eval/dapo/mpdd/s42": StateWaiting, "part/dapo/real-iad/s42/audiojack": StateWaiting} {
+	for id, want := range map[string]string{"model/anomalyclip": StateDone, "eval/winclip/mpdd": StateDone, "train/mvtec/anomalyclip/s111": StateReady,
+		"eval/anomalyclip/mpdd/s111": StateWaiting, "part/anomalyclip/real-iad/s111/audiojack": StateWaiting} {
 		if states[id] != want {
 			t.Errorf("%s: %s, want %s", id, states[id], want)
 		}

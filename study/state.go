@@ -200,7 +200,7 @@ func (g *Graph) begin(j *Job) (*Record, error) {
 // previous returns the fingerprint of the job's last attempt, "" if none.
 func (g *Graph) previous(j *Job) string {
 	dir := g.jobDir(j)
-	for _, f := range []string{doneFile, failedFile} {
+	for _, f := range []string{doneFile, failedFile, runningFile} {
 		if r, err := readRecord(filepath.Join(dir, f)); err == nil {
 			return r.Fingerprint
 		}
