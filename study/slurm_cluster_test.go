@@ -139,8 +139,8 @@ func TestSlurm(t *testing.T) {
 	})
 	same(t, "Slurm with a killed task", want, outputs(t, kl))
 	log, err := os.ReadFile(filepath.Join(kl, study.JobsDir, "train", "mvtec", "dapo", "s42", "log.txt"))
-	if err == nil && !strings.Contains(string(log), "resumed from") {
-		t.Logf("the resubmitted training's log does not say it resumed:\n%s", log)
+	if err != nil || !strings.Contains(string(log), "resumed from prompts.epoch") {
+		t.Errorf("the resubmitted training did not resume from its epoch checkpoint (%v):\n%s", err, log)
 	}
 }
 
