@@ -208,6 +208,16 @@ func adaclipTextGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	return t.Model("text", s.meta("text"))
 }
 
+// adaclipArch is the architecture AdaCLIP's code actually runs: it builds
+// the final model as CLIP(**model_cfg) from a config without quick_gelu, so
+// both towers run exact GELU whatever the weights were trained with
+// (docs/method.md#adaclip-gelu). Build applies it, and model.json records
+// it.
+func adaclipArch(a Arch) Arch {
+	a.Act = GELU
+	return a
+}
+
 // checkAdaCLIP reports what an architecture lacks for AdaCLIP: its text
 // prompts have embed_dim channels and enter the text stream, so the text
 // width must equal the embedding width (768 for ViT-L); the prompted
