@@ -19,7 +19,7 @@ func TestBicubicTorch(t *testing.T) {
 	}
 	var ref struct {
 		Cases []struct {
-			G0, G1, W       int
+			G0, G1, W      int
 			Table, Resized []float32
 		} `json:"cases"`
 	}
