@@ -140,6 +140,28 @@ func (m *Model) ImageTower(ctx context.Context) (*runner.Session, error) {
 	return img, nil
 }
 
+// TextTower returns the text tower's session, loading it on first use.
+func (m *Model) TextTower(ctx context.Context) (*runner.Session, error) {
+	if m.Manifest.Files["text"] == "" {
+		return nil, fmt.Errorf("bench: %s has no text tower", m.Dir)
+	}
+	if err := m.loadText(ctx); err != nil {
+		return nil, err
+	}
+	textMu.Lock()
+	defer textMu.Unlock()
+	return m.Text, nil
+}
+
+// GraphInputs are the inputs of one of the model's graphs ("image",
+// "text", "window") as its file declares them, loaded or not.
+func (m *Model) GraphInputs(key string) ([]runner.Info, error) {
+	if m.Manifest.Files[key] == "" {
+		return nil, fmt.Errorf("bench: %s has no %s graph", m.Dir, key)
+	}
+	return runner.ReadInputs(m.Manifest.Path(m.Dir, key))
+}
+
 // ImageLoaded reports whether the image tower has been loaded.
 func (m *Model) ImageLoaded() bool {
 	imageMu.Lock()

@@ -125,12 +125,15 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 	// current one is scored and its metrics computed.
 	records := make([]results.CategoryRecord, len(set.Categories))
 	var todo []pending
+	first := 0 // run-order index of the category's first sample
 	for i, name := range set.Categories {
 		samples := byCat[name]
 		if len(samples) == 0 {
 			return nil, fmt.Errorf("bench: %s: %s: no test samples", cfg.Dataset, name)
 		}
-		c := Category{Dataset: cfg.Dataset, Name: name, PromptName: samples[0].CategoryName}
+		c := Category{Dataset: cfg.Dataset, Name: name, PromptName: samples[0].CategoryName, Cache: cfg.Cache}
+		cFirst := first
+		first += len(samples)
 		for _, s := range samples {
 			if s.Label == 1 && !slices.Contains(c.DefectTypes, s.DefectType) {
 				c.DefectTypes = append(c.DefectTypes, s.DefectType)
@@ -144,7 +147,7 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 			records[i] = r
 			continue
 		}
-		todo = append(todo, pending{index: i, c: c, samples: samples, fp: fp, path: recPath})
+		todo = append(todo, pending{index: i, c: c, samples: samples, fp: fp, path: recPath, first: cFirst})
 	}
 	if err := runPending(ctx, cfg, x, todo, records); err != nil {
 		return nil, err
@@ -189,6 +192,7 @@ type pending struct {
 	samples []loaders.Sample
 	fp      string // fingerprint
 	path    string // record file
+	first   int    // run-order index of its first sample (PositionScorer)
 }
 
 // ahead is a batch of one category: prepared ahead of the image tower by
@@ -331,7 +335,7 @@ func scoreCategory(ctx context.Context, cfg Config, x *Extractor, p pending, k i
 		if a.cat != k || a.start != done {
 			return results.CategoryRecord{}, 0, fmt.Errorf("bench: %s: internal error: batch of category %d at %d, want %d at %d", p.c.Name, a.cat, a.start, k, done)
 		}
-		batch, outs, err := scoreBatch(ctx, cfg, x, sc, p.samples, a)
+		batch, outs, err := scoreBatch(ctx, cfg, x, sc, p.samples, a, p.first)
 		if err != nil {
 			return results.CategoryRecord{}, 0, err
 		}
@@ -352,15 +356,16 @@ func scoreCategory(ctx context.Context, cfg Config, x *Extractor, p pending, k i
 	return r, computed, err
 }
 
-// scoreBatch scores the images of a completed batch in parallel.
-func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, samples []loaders.Sample, a ahead) ([]loaders.Sample, []scored, error) {
+// scoreBatch scores the images of a completed batch in parallel; first is
+// the run-order index of the category's first sample (PositionScorer).
+func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, samples []loaders.Sample, a ahead, first int) ([]loaders.Sample, []scored, error) {
 	feats := a.feats
 	batch := samples[a.start : a.start+len(feats)]
 	outs := make([]scored, len(batch))
 	size := x.Spec().Size
 	err := parallel.For(ctx, len(batch), cfg.Workers, func(ctx context.Context, i int) error {
 		var err error
-		outs[i], err = scoreOne(ctx, sc, feats[i], batch[i], x, size)
+		outs[i], err = scoreOne(ctx, sc, first+a.start+i, feats[i], batch[i], x, size)
 		return err
 	})
 	return batch, outs, err
@@ -419,9 +424,16 @@ func (c *collector) finish(ctx context.Context, name string, samples []loaders.S
 	return c.t.record(ctx, c.cfg.AUPRO)
 }
 
-// scoreOne scores one image and resizes its mask to the evaluation size.
-func scoreOne(ctx context.Context, sc Scorer, f Features, s loaders.Sample, x *Extractor, size int) (scored, error) {
-	out, err := sc.Score(ctx, f)
+// scoreOne scores the run's n-th image and resizes its mask to the
+// evaluation size.
+func scoreOne(ctx context.Context, sc Scorer, n int, f Features, s loaders.Sample, x *Extractor, size int) (scored, error) {
+	var out *Output
+	var err error
+	if ps, ok := sc.(PositionScorer); ok {
+		out, err = ps.ScoreAt(ctx, n, f)
+	} else {
+		out, err = sc.Score(ctx, f)
+	}
 	if err != nil {
 		return scored{}, fmt.Errorf("bench: %s: %w", s.RelImage, err)
 	}

@@ -206,3 +206,19 @@ func valueInfo(vi *onnxpb.ValueInfoProto) Info {
 	}
 	return info
 }
+
+// ReadInputs returns the inputs a model file declares, in graph order,
+// without creating a session: what a caller needs to know to feed a graph
+// it has not loaded yet.
+func ReadInputs(path string) ([]Info, error) {
+	data, unmap, err := mapFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %s: %w", path, err)
+	}
+	defer unmap()
+	sig, err := readSignature(data)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %s: %w", path, err)
+	}
+	return sig.inputs, nil
+}
