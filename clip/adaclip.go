@@ -77,13 +77,24 @@ func (t *tower) adaLinear(x, weight, bias string, out, in int) string {
 	return t.Add(t.MatMul(x, t.Transpose(w, 1, 0)), b)
 }
 
+// adaRows is adaLinear on the rows of x [B, in], computed so that each
+// row's result does not depend on B: onnxruntime multiplies a single row by
+// a fed (not constant) matrix on another path than several rows, which
+// rounds differently, so the rows are stacked twice, [2, B, in], and the
+// first copy is kept. A batch of one image then gives the features a
+// batch of several gives (docs/README.md#perf-batch).
+func (t *tower) adaRows(x, weight, bias string, out, in int) string {
+	x3 := t.Reshape(x, 1, -1, int64(in))
+	return t.Gather(t.adaLinear(t.Concat(0, x3, x3), weight, bias, out, in), t.Ints(true, 0), 0)
+}
+
 // adaDynamic is a ProjectLayer(stack=True) of AdaCLIPPromptTokens heads on
 // the plain image embedding e [B, E]: [B, 5, width]
-// (docs/method.md#adaclip-dynamic-prompts).
-func (t *tower) adaDynamic(e string, name func(int, string) string, width int) string {
+// (docs/method.md#adaclip-dynamic-prompts). lin is the head's product.
+func (t *tower) adaDynamic(e string, name func(int, string) string, width int, lin func(x, weight, bias string, out, in int) string) string {
 	heads := make([]string, AdaCLIPPromptTokens)
 	for i := range heads {
-		h := t.adaLinear(e, name(i, "weight"), name(i, "bias"), width, t.arch.EmbedDim)
+		h := lin(e, name(i, "weight"), name(i, "bias"), width, t.arch.EmbedDim)
 		heads[i] = t.Reshape(h, 0, 1, int64(width))
 	}
 	return t.Concat(1, heads...)
@@ -136,7 +147,7 @@ func adaclipImageGraph(a Arch, w Weights, s spec) (*pb.ModelProto, error) {
 	// fails to load a graph whose value feeds both an output's Identity and
 	// these MatMuls.
 	t.Output(t.Out(post(x)), OutImageEmbedPlain, graph.Float32, batch, graph.N(e))
-	dyn := t.adaDynamic(t.In(OutImageEmbedPlain), AdaCLIPVisualGen, vw)
+	dyn := t.adaDynamic(t.In(OutImageEmbedPlain), AdaCLIPVisualGen, vw, t.adaRows)
 	statics := make([]string, s.visualDepth)
 	for j := range statics {
 		statics[j] = t.In(t.Input(AdaCLIPVisualStatic(j), graph.Float32, graph.N(AdaCLIPPromptTokens), graph.N(vw)))
@@ -165,7 +176,7 @@ func adaclipImageGraph(a Arch, w Weights, s spec) (*pb.ModelProto, error) {
 		proj := t.adaLinear(tokens, AdaCLIPPatchHead(k, "weight"), AdaCLIPPatchHead(k, "bias"), e, vw)
 		t.Output(t.Out(proj), OutPatch(i+1), graph.Float32, batch, graph.N(g*g), graph.N(e))
 	}
-	embed := t.adaLinear(post(x), AdaCLIPClsHead("weight"), AdaCLIPClsHead("bias"), e, e)
+	embed := t.adaRows(post(x), AdaCLIPClsHead("weight"), AdaCLIPClsHead("bias"), e, e)
 	t.Output(t.Out(embed), OutImageEmbed, graph.Float32, batch, graph.N(e))
 	return t.Model("image", s.meta("image")), nil
 }
@@ -184,7 +195,7 @@ func adaclipTextGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	x := t.In(t.Input(InEmbeds, graph.Float32, n, graph.N(ctx), graph.N(tw)))
 	eot := t.Input(InEOTIndex, graph.Int64, n)
 	plain := t.In(t.Input(InImageEmbedPlain, graph.Float32, graph.N(1), graph.N(a.EmbedDim)))
-	dyn := t.adaDynamic(plain, AdaCLIPTextGen, tw)
+	dyn := t.adaDynamic(plain, AdaCLIPTextGen, tw, t.adaLinear)
 	x = t.Add(x, t.weight("positional_embedding"))
 	m := make([]float32, ctx*ctx)
 	for i := range ctx {
