@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dapobench/dapobench/internal/budget/budgettest"
 	"github.com/dapobench/dapobench/loaders"
 )
 
@@ -346,6 +347,53 @@ func TestBadInput(t *testing.T) {
 			kind:   loaders.ErrLayout,
 			want:   []string{"mvtec: bottle: test: bottle/test/good/004.PNG: unexpected dataset layout: unexpected file (images are .png)"},
 		},
+		// Decompression bombs: a few dozen bytes declaring 10^10 pixels
+		// (internal/budget/testdata). The header check refuses them in a
+		// plain scan already; no decoder allocates what they declare.
+		{
+			name:   "image bomb",
+			id:     "mvtec",
+			break_: func(t *testing.T, r string) { bomb(t, r, "bottle/test/good/000.png", "gray.png") },
+			kind:   loaders.ErrTooLarge,
+			want:   []string{"mvtec: bottle: test: bottle/test/good/000.png: image over the pixel budget", "100000×100000", "DAPOBENCH_MAX_PIXELS"},
+		},
+		{
+			name:   "image bomb deep",
+			id:     "mvtec",
+			opt:    loaders.Options{Deep: true},
+			break_: func(t *testing.T, r string) { bomb(t, r, "bottle/test/good/000.png", "gray.png") },
+			kind:   loaders.ErrTooLarge,
+			want:   []string{"mvtec: bottle: test: bottle/test/good/000.png: image over the pixel budget"},
+		},
+		{
+			name:   "jpeg bomb",
+			id:     "visa",
+			break_: func(t *testing.T, r string) { bomb(t, r, candleAnomaly, "rgb.jpg") },
+			kind:   loaders.ErrTooLarge,
+			want:   []string{"visa: candle: test: " + candleAnomaly + ": image over the pixel budget", "65000×65000"},
+		},
+		{
+			name:   "rgb mask bomb of a normal sample",
+			id:     "mad-sim",
+			break_: func(t *testing.T, r string) { bomb(t, r, "01Gorilla/ground_truth/good/0_mask.png", "rgb.png") },
+			kind:   loaders.ErrTooLarge,
+			want:   []string{"mad-sim: 01Gorilla: test: 01Gorilla/ground_truth/good/0_mask.png: image over the pixel budget"},
+		},
+		{
+			name:   "class-id mask bomb",
+			id:     "visa",
+			opt:    loaders.Options{Deep: true},
+			break_: func(t *testing.T, r string) { bomb(t, r, candleMask, "palette.png") },
+			kind:   loaders.ErrTooLarge,
+			want:   []string{"visa: candle: test: " + candleMask + ": image over the pixel budget"},
+		},
+		{
+			name:   "png too short for its size",
+			id:     "mvtec",
+			break_: func(t *testing.T, r string) { bomb(t, r, "bottle/ground_truth/broken_large/000_mask.png", "thin.png") },
+			kind:   loaders.ErrCorruptImage,
+			want:   []string{"mvtec: bottle: test: bottle/ground_truth/broken_large/000_mask.png", "a PNG of 69 bytes cannot hold 13000×13000 pixels"},
+		},
 		{
 			name:   "real-iad several resolutions",
 			id:     "real-iad",
@@ -377,6 +425,17 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bomb replaces a file of the tree with one of the crafted files of
+// internal/budget/testdata.
+func bomb(t *testing.T, root, rel, name string) {
+	t.Helper()
+	b, err := os.ReadFile(budgettest.Bomb(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, root, rel, string(b))
 }
 
 func rm(t *testing.T, root, rel string) {

@@ -16,6 +16,7 @@ var (
 	ErrUnknownCategory    = errors.New("unknown category")
 	ErrUnknownDataset     = errors.New("unknown dataset")
 	ErrCorruptImage       = errors.New("cannot decode image")
+	ErrTooLarge           = errors.New("image over the pixel budget")
 	ErrSplitFileNotFound  = errors.New("split file not found")
 	ErrEmptySplit         = errors.New("empty split")
 	ErrInvalidMetadata    = errors.New("invalid metadata")
