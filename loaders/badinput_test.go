@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -395,6 +396,76 @@ func TestBadInput(t *testing.T) {
 			want:   []string{"mvtec: bottle: test: bottle/ground_truth/broken_large/000_mask.png", "a PNG of 69 bytes cannot hold 13000×13000 pixels"},
 		},
 		{
+			name: "dangling category link",
+			id:   "mvtec",
+			break_: func(t *testing.T, r string) {
+				os.RemoveAll(filepath.Join(r, "hazelnut"))
+				symlink(t, filepath.Join(r, "..", "elsewhere", "hazelnut"), r, "hazelnut")
+			},
+			kind: loaders.ErrBadLink,
+			want: []string{"mvtec: hazelnut: broken symbolic link: symbolic link to ", "elsewhere/hazelnut, which does not exist"},
+		},
+		{
+			name: "looping links",
+			id:   "mpdd",
+			break_: func(t *testing.T, r string) {
+				symlink(t, "b", r, "tubes/test/good/a.png")
+				symlink(t, "a.png", r, "tubes/test/good/b")
+			},
+			kind: loaders.ErrBadLink,
+			want: []string{"mpdd: tubes/test/good/a.png: broken symbolic link: symbolic link to b loops"},
+		},
+		{
+			name:   "folder link to its own parent",
+			id:     "mvtec",
+			break_: func(t *testing.T, r string) { symlink(t, "..", r, "bottle/test/again") },
+			kind:   loaders.ErrBadLink,
+			want:   []string{"mvtec: bottle/test/again: broken symbolic link: symbolic link to .. loops (the folder contains the link)"},
+		},
+		// Options the dataset has no use for are refused, not ignored.
+		{
+			name: "protocol of a dataset with one split",
+			id:   "mvtec",
+			opt:  loaders.Options{Protocol: "2cls_fewshot"},
+			kind: loaders.ErrOption,
+			want: []string{"mvtec: the protocol option does not apply: mvtec has one split"},
+		},
+		{
+			name: "resolution outside real-iad",
+			id:   "visa",
+			opt:  loaders.Options{Resolution: "512"},
+			kind: loaders.ErrOption,
+			want: []string{"visa: the resolution option does not apply"},
+		},
+		{
+			name: "views outside real-iad",
+			id:   "mad-real",
+			opt:  loaders.Options{Views: []string{"C1"}},
+			kind: loaders.ErrOption,
+			want: []string{"mad-real: the views option does not apply"},
+		},
+		{
+			name: "protocol beside a meta.json",
+			id:   "visa",
+			opt:  loaders.Options{Meta: "meta.json", Protocol: "1cls"},
+			kind: loaders.ErrOption,
+			want: []string{"visa: the protocol option does not apply with a meta.json"},
+		},
+		{
+			name: "unknown visa protocol",
+			id:   "visa",
+			opt:  loaders.Options{Protocol: "3cls"},
+			kind: loaders.ErrOption,
+			want: []string{`visa: unknown protocol "3cls"; valid: 1cls, 2cls_fewshot, 2cls_highshot, prepared`},
+		},
+		{
+			name: "unknown real-iad view",
+			id:   "real-iad",
+			opt:  loaders.Options{Views: []string{"C6"}},
+			kind: loaders.ErrOption,
+			want: []string{`real-iad: unknown view "C6"`},
+		},
+		{
 			name:   "real-iad several resolutions",
 			id:     "real-iad",
 			break_: func(t *testing.T, r string) { mkdir(t, r, "realiad_512/audiojack") },
@@ -436,6 +507,50 @@ func bomb(t *testing.T, root, rel, name string) {
 		t.Fatal(err)
 	}
 	write(t, root, rel, string(b))
+}
+
+// symlink makes root/rel a symbolic link to target.
+func symlink(t *testing.T, target, root, rel string) {
+	t.Helper()
+	mkdir(t, root, filepath.Dir(rel))
+	if err := os.Symlink(target, filepath.Join(root, rel)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSymlinkedCategories assembles a dataset with ln -s, as one gathered
+// from several disks: categories and single images that are links load
+// exactly as the tree they point at.
+func TestSymlinkedCategories(t *testing.T) {
+	root := cloneTree(t, "mvtec")
+	want, err := loaders.Load(context.Background(), "mvtec", loaders.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	for _, c := range []string{"bottle", "grid"} {
+		if err := os.Rename(filepath.Join(root, c), filepath.Join(other, c)); err != nil {
+			t.Fatal(err)
+		}
+		symlink(t, filepath.Join(other, c), root, c)
+	}
+	img := "hazelnut/test/good/000.png"
+	if err := os.Rename(filepath.Join(root, img), filepath.Join(other, "000.png")); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, filepath.Join(other, "000.png"), root, img)
+	got, err := loaders.Load(context.Background(), "mvtec", loaders.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Categories, want.Categories) || len(got.Samples) != len(want.Samples) {
+		t.Fatalf("through links: categories %v, %d samples; the tree itself: %v, %d", got.Categories, len(got.Samples), want.Categories, len(want.Samples))
+	}
+	for i := range got.Samples {
+		if got.Samples[i].RelImage != want.Samples[i].RelImage || got.Samples[i].RelMask != want.Samples[i].RelMask {
+			t.Errorf("sample %d: %s, want %s", i, got.Samples[i].RelImage, want.Samples[i].RelImage)
+		}
+	}
 }
 
 func rm(t *testing.T, root, rel string) {
@@ -525,5 +640,24 @@ func writeGray(t *testing.T, root, rel string, w, h int, v uint8) {
 	defer f.Close()
 	if err := png.Encode(f, img); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheckOutside refuses outputs inside the dataset root, directly, as
+// the root itself, or through a symbolic link, and accepts one beside it.
+func TestCheckOutside(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "mvtec")
+	mkdir(t, root, "bottle")
+	symlink(t, filepath.Join(root, "bottle"), dir, "link")
+	for _, out := range []string{filepath.Join(root, "runs", "x"), root, filepath.Join(root, "bottle", "results.json"), filepath.Join(dir, "link", "run")} {
+		if err := loaders.CheckOutside(root, out); !errors.Is(err, loaders.ErrOption) || !strings.Contains(err.Error(), "inside the dataset root") {
+			t.Errorf("%s: %v", out, err)
+		}
+	}
+	for _, out := range []string{filepath.Join(dir, "runs", "x"), filepath.Join(dir, "mvtec-run")} {
+		if err := loaders.CheckOutside(root, out); err != nil {
+			t.Errorf("%s: %v", out, err)
+		}
 	}
 }

@@ -26,6 +26,7 @@ var (
 	ErrNormalMaskNotEmpty = errors.New("normal sample has a non-empty mask")
 	ErrNonBinaryMask      = errors.New("mask is not binary")
 	ErrLayout             = errors.New("unexpected dataset layout")
+	ErrBadLink            = errors.New("broken symbolic link")
 )
 
 // Error is an invalid-input error with the place it was found. File is
