@@ -105,16 +105,22 @@ type Batch struct {
 	pixels   []float32 // preprocessed misses, NCHW
 }
 
-// Prepare hashes the images, reads what the cache holds, and decodes and
-// preprocesses the rest. A corrupt cache entry is counted by the cache and
-// recomputed, never used.
-func (x *Extractor) Prepare(ctx context.Context, paths []string) (*Batch, error) {
+// Prepare reads what the cache holds for the images, and decodes and
+// preprocesses the rest. contents are the images' sha256 as
+// featcache.HashFile gives them (nil: Prepare hashes the files). A corrupt
+// cache entry is counted by the cache and recomputed, never used.
+func (x *Extractor) Prepare(ctx context.Context, paths, contents []string) (*Batch, error) {
 	b := &Batch{Paths: paths, keys: make([]featcache.Key, len(paths)), features: make([]Features, len(paths))}
 	for i, p := range paths {
 		if x.cache != nil {
-			content, err := featcache.HashFile(p)
-			if err != nil {
-				return nil, fmt.Errorf("bench: %w", err)
+			var content string
+			if contents != nil {
+				content = contents[i]
+			} else {
+				var err error
+				if content, err = featcache.HashFile(p); err != nil {
+					return nil, fmt.Errorf("bench: %w", err)
+				}
 			}
 			b.keys[i] = featcache.Key{Model: x.modelKey, Preprocess: x.preKey, Content: content}
 			e, err := x.cache.Get(ctx, b.keys[i])

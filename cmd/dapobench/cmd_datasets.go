@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,10 +20,8 @@ type datasetFlags struct {
 	id, root, category, protocol, resolution, views, meta string
 }
 
-func (d *datasetFlags) register(fs interface {
-	StringVar(p *string, name, value, usage string)
-}) {
-	fs.StringVar(&d.id, "dataset", "", "dataset id: "+strings.Join(datasetIDs(), ", "))
+func (d *datasetFlags) register(fs *flag.FlagSet) {
+	checkedVar(fs, &d.id, "dataset", "", "dataset `id`: "+strings.Join(datasetIDs(), ", "), func(s string) error { _, err := loaders.Lookup(s); return err })
 	fs.StringVar(&d.root, "root", "", "dataset root directory")
 	fs.StringVar(&d.category, "category", "", "read one category only")
 	fs.StringVar(&d.protocol, "protocol", "", "VisA split (1cls, 2cls_fewshot, 2cls_highshot, prepared) or Real-IAD JSON set (realiad_jsons, realiad_jsons_sv, …)")

@@ -24,18 +24,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var d datasetFlags
 	d.register(fs)
 	modelDir := fs.String("model", "", "model directory (dapobench models build or models tiny)")
-	scheme := fs.String("scheme", "", "prompt scheme: "+strings.Join(schemes.Names(), ", "))
+	scheme := checkedString(fs, "scheme", "", "prompt scheme: "+strings.Join(schemes.Names(), ", "), func(s string) error { _, err := schemes.Lookup(s); return err })
 	variant := fs.String("variant", "", "named variant of the scheme (see -list-variants)")
 	listVariants := fs.Bool("list-variants", false, "list the variants of --scheme and exit")
 	prompts := fs.String("prompts", "", "learned prompt tensors (dapobench models import); default: untrained, seeded")
 	seed := fs.Uint64("seed", 1, "seed of untrained prompt tensors")
 	words := fs.String("words", "", "defect words, comma-separated, instead of the dataset's vocabulary")
-	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
-	threads := fs.Int("threads", 0, "onnxruntime threads (0: one per CPU)")
-	out := fs.String("out", "", "run directory (default runs/<dataset>-<scheme>)")
+	device := deviceFlag(fs)
+	threads := threadsFlag(fs)
+	out := fs.String("out", "", "run directory (default runs/<dataset>-<scheme or variant>[-<each setting that is not the default>])")
 	cacheDir := fs.String("cache", defaultCacheDir(), "feature cache directory (\"\" disables the cache)")
-	aupro := fs.String("aupro", string(metrics.AUPROCflow200), "AU-PRO variant: cflow200 (DAPO/AnomalyCLIP code) or mvtec (MVTec evaluation script)")
-	batch := fs.Int("batch", bench.DefaultBatch, "images per image-tower run")
+	aupro := auproFlag(fs)
+	batch := atLeast(fs, "batch", bench.DefaultBatch, 1, "images per image-tower run")
 	saveMaps := fs.Bool("save-maps", false, "write every anomaly map as .npy under RUNDIR/maps")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	if err := parseFlags(fs, args); err != nil {
@@ -58,12 +58,28 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := requireFlags(fs, "dataset", "root", "model"); err != nil {
 		return err
 	}
-	av, err := metrics.ParseAUPROVariant(*aupro)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := checkVariant(spec, *variant); err != nil {
+		return err
 	}
+	o := schemes.Options{Variant: *variant, Prompts: *prompts, Seed: *seed}
+	if *words != "" {
+		for _, w := range strings.Split(*words, ",") {
+			if w = strings.TrimSpace(w); w == "" {
+				return fmt.Errorf("%w: run: --words %q: an empty word (want comma-separated words)", errUsage, *words)
+			}
+			o.Words = append(o.Words, w)
+		}
+	}
+	av, _ := metrics.ParseAUPROVariant(*aupro)
 	if *out == "" {
-		*out = filepath.Join("runs", d.id+"-"+strings.ReplaceAll(*scheme, "/", "-"))
+		name := *scheme
+		if *variant != "" {
+			name = *variant
+		}
+		if *out, err = bench.DefaultOut(bench.OutName{Dataset: d.id, Scheme: name, Model: *modelDir, Prompts: *prompts,
+			Seed: *seed, Words: o.Words, AUPRO: *aupro, Loader: d.options()}); err != nil {
+			return err
+		}
 	}
 	var progress io.Writer = stderr
 	if *quiet {
@@ -81,12 +97,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer m.Close()
-	o := schemes.Options{Variant: *variant, Prompts: *prompts, Seed: *seed}
-	if *words != "" {
-		for _, w := range strings.Split(*words, ",") {
-			o.Words = append(o.Words, strings.TrimSpace(w))
-		}
-	}
 	s, err := spec.Build(m, o)
 	if err != nil {
 		return err
@@ -98,7 +108,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	cfg := bench.Config{Dataset: d.id, Loader: d.options(), Model: m, Scheme: s, Out: *out, Cache: cache,
-		AUPRO: av, Batch: *batch, SaveMaps: *saveMaps, Progress: progress}
+		AUPRO: av, Batch: *batch, SaveMaps: *saveMaps, Progress: progress, PromptsFile: *prompts}
 	cats, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err
@@ -110,6 +120,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	reports.Summary(stdout, res)
 	fmt.Fprintf(stdout, "\nwrote %s (%s, %s)\n", filepath.Join(*out, results.FileName), s.Settings()["prompts"], rt.Provider())
 	return nil
+}
+
+// checkVariant refuses a --variant the scheme does not have.
+func checkVariant(spec schemes.Spec, variant string) error {
+	var names []string
+	for _, v := range spec.Variants() {
+		if v.Name == variant || variant == "" {
+			return nil
+		}
+		names = append(names, v.Name)
+	}
+	return fmt.Errorf("%w: --variant %q: unknown variant of %s; valid: %s", errUsage, variant, spec.Name, strings.Join(names, ", "))
 }
 
 // defaultCacheDir is the per-user feature cache.
