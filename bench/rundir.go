@@ -214,11 +214,11 @@ func reuse(cfg Config, recPath, fp string, inputs map[string]string, samples []l
 	if err := json.Unmarshal(b, &r); err != nil {
 		return r, fmt.Sprintf("its record is damaged (%v)", err)
 	}
-	if r.Fingerprint != fp {
+	if d := differences(r.Inputs, inputs); r.Fingerprint != fp || len(d) > 0 {
 		if r.Inputs == nil {
 			return r, "its record predates input fingerprints"
 		}
-		if d := differences(r.Inputs, inputs); len(d) > 0 {
+		if len(d) > 0 {
 			var what []string
 			for _, k := range []string{"dapobench", "samples", "images", "masks"} {
 				if r.Inputs[k] != inputs[k] {

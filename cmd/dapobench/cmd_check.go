@@ -42,7 +42,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	run, err := rundir.Open(pos[0])
 	if err != nil {
-		return fmt.Errorf("%w: %v", errCannotCheck, err)
+		return fmt.Errorf("%w: %w", errCannotCheck, err)
 	}
 	path, now := run.Path, run.Results
 	old, err := results.Read(*golden)
@@ -52,12 +52,12 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w: check: golden file %s does not exist; create it with --update", errCannotCheck, *golden)
 	case err != nil:
-		return fmt.Errorf("%w: %v", errCannotCheck, err)
+		return fmt.Errorf("%w: %w", errCannotCheck, err)
 	}
 	var changes []reports.Change
 	if old != nil {
 		if changes, err = reports.Drift(old, now, *tol); err != nil {
-			return fmt.Errorf("%w: %v", errCannotCheck, err)
+			return fmt.Errorf("%w: %w", errCannotCheck, err)
 		}
 	}
 	if *update {
