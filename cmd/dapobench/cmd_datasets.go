@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/loaders"
 
 	"github.com/dapobench/dapobench/internal/atomicfile"
@@ -21,7 +22,7 @@ type datasetFlags struct {
 }
 
 func (d *datasetFlags) register(fs *flag.FlagSet) {
-	checkedVar(fs, &d.id, "dataset", "", "dataset `id`: "+strings.Join(datasetIDs(), ", "), func(s string) error { _, err := loaders.Lookup(s); return err })
+	cliflag.StringVar(fs, &d.id, "dataset", "", "dataset `id`: "+strings.Join(datasetIDs(), ", "), func(s string) error { _, err := loaders.Lookup(s); return err })
 	fs.StringVar(&d.root, "root", "", "dataset root directory")
 	fs.StringVar(&d.category, "category", "", "read one category only")
 	fs.StringVar(&d.protocol, "protocol", "", "VisA split (1cls, 2cls_fewshot, 2cls_highshot, prepared) or Real-IAD JSON set (realiad_jsons, realiad_jsons_sv, …)")

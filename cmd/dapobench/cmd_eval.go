@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/bench"
+	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/metrics/mapio"
 	"github.com/dapobench/dapobench/reports"
@@ -24,7 +25,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	scoresFile := fs.String("scores", "", "CSV of path,score image scores (path as in the dataset); default: the maximum of each map")
 	out := fs.String("out", "results.json", "results file to write")
 	scheme := fs.String("scheme", "external", "method name recorded in results.json")
-	workers := atLeast(fs, "workers", 0, 0, "categories evaluated at once (0: one per CPU)")
+	workers := cliflag.AtLeast(fs, "workers", 0, 0, "categories evaluated at once (0: one per CPU)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	resizeGT := fs.Bool("resize-gt", false, "resize each ground-truth mask to its (square) map's size, bilinear then > 0.5, as the CLIP pipelines evaluate at 518 px, instead of requiring maps at the ground-truth size (reads dapobench run --save-maps output)")
 	if err := parseFlags(fs, args); err != nil {

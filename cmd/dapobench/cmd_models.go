@@ -13,6 +13,7 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/onnx/runner"
 )
@@ -57,10 +58,10 @@ type buildFlags struct {
 }
 
 func (b *buildFlags) register(fs *flag.FlagSet) {
-	checkedVar(fs, &b.variant, "variant", "", "tower variant: plain, anomalyclip, dapo or winclip (required)", func(s string) error { _, err := clip.ParseVariant(s); return err })
+	cliflag.StringVar(fs, &b.variant, "variant", "", "tower variant: plain, anomalyclip, dapo or winclip (required)", func(s string) error { _, err := clip.ParseVariant(s); return err })
 	fs.IntVar(&b.imageSize, "image-size", 0, "input image side; 0 keeps the architecture's (positional embedding resized otherwise)")
 	fs.Var(&b.layers, "feature-layers", "1-indexed blocks whose patch tokens the image tower returns (default: the variant's)")
-	checkedVar(fs, &b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias or bilinear (default: the variant's)", func(s string) error {
+	cliflag.StringVar(fs, &b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias or bilinear (default: the variant's)", func(s string) error {
 		if p := clip.PosResize(s); p != clip.BicubicAntialias && p != clip.Bilinear {
 			return fmt.Errorf("want %s or %s", clip.BicubicAntialias, clip.Bilinear)
 		}
@@ -90,7 +91,7 @@ func printManifest(w io.Writer, dir string, m *clip.Manifest) {
 func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("models build", stderr)
 	weights := fs.String("weights", "", "CLIP weights: safetensors or torch .pt/.pth, OpenAI/open_clip or Hugging Face names (required)")
-	arch := checkedString(fs, "arch", "", "architecture preset: "+strings.Join(clip.PresetNames(), ", "), func(s string) error { _, err := clip.Preset(s); return err })
+	arch := cliflag.String(fs, "arch", "", "architecture preset: "+strings.Join(clip.PresetNames(), ", "), func(s string) error { _, err := clip.Preset(s); return err })
 	archConfig := fs.String("arch-config", "", "architecture JSON file (instead of --arch)")
 	out := fs.String("out", "", "model directory to write (required)")
 	// APRIL-GAN and MultiADS rebuild ViT-L with exact GELU

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/featcache"
+	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/reports"
@@ -24,7 +25,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var d datasetFlags
 	d.register(fs)
 	modelDir := fs.String("model", "", "model directory (dapobench models build or models tiny)")
-	scheme := checkedString(fs, "scheme", "", "prompt scheme: "+strings.Join(schemes.Names(), ", "), func(s string) error { _, err := schemes.Lookup(s); return err })
+	scheme := cliflag.String(fs, "scheme", "", "prompt scheme: "+strings.Join(schemes.Names(), ", "), func(s string) error { _, err := schemes.Lookup(s); return err })
 	variant := fs.String("variant", "", "named variant of the scheme (see -list-variants)")
 	listVariants := fs.Bool("list-variants", false, "list the variants of --scheme and exit")
 	prompts := fs.String("prompts", "", "learned prompt tensors (dapobench models import); default: untrained, seeded")
@@ -35,7 +36,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "", "run directory (default runs/<dataset>-<scheme or variant>[-<each setting that is not the default>])")
 	cacheDir := fs.String("cache", defaultCacheDir(), "feature cache directory (\"\" disables the cache)")
 	aupro := auproFlag(fs)
-	batch := atLeast(fs, "batch", bench.DefaultBatch, 1, "images per image-tower run")
+	batch := cliflag.AtLeast(fs, "batch", bench.DefaultBatch, 1, "images per image-tower run")
 	saveMaps := fs.Bool("save-maps", false, "write every anomaly map as .npy under RUNDIR/maps")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	if err := parseFlags(fs, args); err != nil {
@@ -58,16 +59,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := requireFlags(fs, "dataset", "root", "model"); err != nil {
 		return err
 	}
-	if err := checkVariant(spec, *variant); err != nil {
+	if err := spec.CheckVariant(*variant); err != nil {
 		return err
 	}
 	o := schemes.Options{Variant: *variant, Prompts: *prompts, Seed: *seed}
 	if *words != "" {
-		for _, w := range strings.Split(*words, ",") {
-			if w = strings.TrimSpace(w); w == "" {
-				return fmt.Errorf("%w: run: --words %q: an empty word (want comma-separated words)", errUsage, *words)
-			}
-			o.Words = append(o.Words, w)
+		if o.Words, err = schemes.ParseWords(*words); err != nil {
+			return err
 		}
 	}
 	av, _ := metrics.ParseAUPROVariant(*aupro)
@@ -120,18 +118,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	reports.Summary(stdout, res)
 	fmt.Fprintf(stdout, "\nwrote %s (%s, %s)\n", filepath.Join(*out, results.FileName), s.Settings()["prompts"], rt.Provider())
 	return nil
-}
-
-// checkVariant refuses a --variant the scheme does not have.
-func checkVariant(spec schemes.Spec, variant string) error {
-	var names []string
-	for _, v := range spec.Variants() {
-		if v.Name == variant || variant == "" {
-			return nil
-		}
-		names = append(names, v.Name)
-	}
-	return fmt.Errorf("%w: --variant %q: unknown variant of %s; valid: %s", errUsage, variant, spec.Name, strings.Join(names, ", "))
 }
 
 // defaultCacheDir is the per-user feature cache.

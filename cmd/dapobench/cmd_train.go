@@ -42,7 +42,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if spec, err := schemes.Lookup(*scheme); err != nil {
 		return err
-	} else if err := checkVariant(spec, *variant); err != nil {
+	} else if err := spec.CheckVariant(*variant); err != nil {
 		return err
 	}
 	if !strings.HasSuffix(*out, ".safetensors") {
