@@ -9,6 +9,7 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/internal/cliflag"
+	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/metrics/mapio"
 	"github.com/dapobench/dapobench/reports"
@@ -37,6 +38,9 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	av, err := metrics.ParseAUPROVariant(*aupro)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := loaders.CheckOutside(d.root, *out); err != nil {
+		return err
 	}
 	if st, err := os.Stat(*maps); err != nil || !st.IsDir() {
 		return fmt.Errorf("eval: maps directory %s: not a directory", *maps)

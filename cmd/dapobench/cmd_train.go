@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/checkpoints"
+	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/schemes"
 	"github.com/dapobench/dapobench/train"
@@ -47,6 +48,9 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if !strings.HasSuffix(*out, ".safetensors") {
 		return fmt.Errorf("%w: train: --out %q: want a FILE.safetensors name", errUsage, *out)
+	}
+	if err := loaders.CheckOutside(d.root, *out); err != nil {
+		return err
 	}
 	if *resume != "" && *initFile != "" {
 		return fmt.Errorf("%w: train: give --resume (continue a run, optimiser state included) or --init (start from tensors with a fresh optimiser), not both", errUsage)

@@ -340,6 +340,8 @@ func TestExitCodes(t *testing.T) {
 		{with(train, "--dataset", "nope"), 2, "unknown dataset"},
 		{with(eval, "--aupro", "x"), 2, "-aupro"},
 		{with(eval, "--workers", "-1"), 2, "-workers"},
+		{with(eval, "--out", filepath.Join(root, "results.json")), 2, "inside the dataset root"},
+		{with(train, "--out", filepath.Join(root, "tubes", "p.safetensors")), 2, "inside the dataset root"},
 		{[]string{"models", "build", "--weights", "w.pth", "--arch", "ViT-H", "--variant", "plain", "--out", tmp}, 2, "ViT-H"},
 		{[]string{"models", "build", "--weights", "w.pth", "--arch", "ViT-L-14-336", "--variant", "clipper", "--out", tmp}, 2, "clipper"},
 		{[]string{"models", "tiny", "--variant", "dapo", "--pos-resize", "nearest", "--out", tmp}, 2, "nearest"},
