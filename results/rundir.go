@@ -35,12 +35,12 @@ type CategoryRecord struct {
 	// Inputs digest what else the numbers depend on: the dapobench
 	// version and the sample list with the content of every image and
 	// mask. A record whose inputs differ is recomputed, saying which.
-	Inputs map[string]string `json:"inputs,omitempty"`
-	NNormal     int    `json:"n_normal"`
-	NAnomalous  int    `json:"n_anomalous"`
-	Image       Binary `json:"image"`
-	Pixel       Binary `json:"pixel"`
-	AUPRO       Metric `json:"pixel_aupro"`
+	Inputs     map[string]string `json:"inputs,omitempty"`
+	NNormal    int               `json:"n_normal"`
+	NAnomalous int               `json:"n_anomalous"`
+	Image      Binary            `json:"image"`
+	Pixel      Binary            `json:"pixel"`
+	AUPRO      Metric            `json:"pixel_aupro"`
 	// MultiType holds the per-class pixel metrics, when the scheme has a
 	// multi-type output.
 	MultiType *MultiType `json:"multi_type,omitempty"`
