@@ -16,7 +16,7 @@ var (
 	ErrUnknownCategory    = errors.New("unknown category")
 	ErrUnknownDataset     = errors.New("unknown dataset")
 	ErrCorruptImage       = errors.New("cannot decode image")
-	ErrTooLarge           = errors.New("image over the pixel budget")
+	ErrTooLarge           = errors.New("image too large")
 	ErrSplitFileNotFound  = errors.New("split file not found")
 	ErrEmptySplit         = errors.New("empty split")
 	ErrInvalidMetadata    = errors.New("invalid metadata")

@@ -266,10 +266,10 @@ func TestHostileDatasets(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"datasets", "scan", "--dataset", "mad-sim", "--root", gorilla}, "01Gorilla/ground_truth/good/0_mask.png: image over the pixel budget"},
-		{[]string{"datasets", "scan", "--dataset", "mvtec", "--root", bottle, "--deep"}, "bottle/test/good/000.png: image over the pixel budget"},
+		{[]string{"datasets", "scan", "--dataset", "mad-sim", "--root", gorilla}, "01Gorilla/ground_truth/good/0_mask.png: image too large"},
+		{[]string{"datasets", "scan", "--dataset", "mvtec", "--root", bottle, "--deep"}, "bottle/test/good/000.png: image too large"},
 		{[]string{"run", "--dataset", "mad-sim", "--root", gorilla, "--model", model, "--scheme", "dapo", "--device", "cpu",
-			"--out", filepath.Join(t.TempDir(), "run"), "--quiet", "--cache", ""}, "01Gorilla/ground_truth/good/0_mask.png: image over the pixel budget"},
+			"--out", filepath.Join(t.TempDir(), "run"), "--quiet", "--cache", ""}, "01Gorilla/ground_truth/good/0_mask.png: image too large"},
 		{[]string{"models", "import", "--scheme", "dapo", "--checkpoint", filepath.Join("..", "..", "clip", "testdata", "torch", "bombs", "huge_storage.pth"),
 			"--out", filepath.Join(t.TempDir(), "x.safetensors")}, "huge_storage.pth"},
 		{[]string{"models", "import", "--scheme", "dapo", "--checkpoint", filepath.Join("..", "..", "clip", "testdata", "torch", "bombs", "negative_size.pth"),

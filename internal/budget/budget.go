@@ -46,6 +46,13 @@ const (
 // ErrExceeded marks a file whose header declares more than a budget allows.
 var ErrExceeded = errors.New("over the size budget")
 
+// exceeded is an error that says by how much a budget was exceeded and
+// matches ErrExceeded without repeating its text.
+type exceeded string
+
+func (e exceeded) Error() string        { return string(e) }
+func (e exceeded) Is(target error) bool { return target == ErrExceeded }
+
 // limit reads a budget from its environment variable, or the default.
 func limit(env string, def int64) (int64, error) {
 	s := os.Getenv(env)
@@ -79,8 +86,8 @@ func CheckPixels(width, height int) error {
 		return err
 	}
 	if n := int64(width) * int64(height); n > max {
-		return fmt.Errorf("%w: %d×%d = %d pixels, more than %d (raise %s for larger images)",
-			ErrExceeded, width, height, n, max, PixelsEnv)
+		return exceeded(fmt.Sprintf("%d×%d = %d pixels, more than the pixel budget of %d (raise %s for larger images)",
+			width, height, n, max, PixelsEnv))
 	}
 	return nil
 }
@@ -123,8 +130,8 @@ func (t *Tensors) Take(n int64, what string) error {
 		return fmt.Errorf("%s: %d values", what, n)
 	}
 	if n > t.max-t.used {
-		return fmt.Errorf("%w: %s: %d values, with %d before them more than %d in one file (raise %s for larger models)",
-			ErrExceeded, what, n, t.used, t.max, TensorEnv)
+		return exceeded(fmt.Sprintf("%s: %d values, with %d before them more than the tensor budget of %d per file (raise %s for larger models)",
+			what, n, t.used, t.max, TensorEnv))
 	}
 	t.used += n
 	return nil

@@ -18,7 +18,7 @@ func DecodePNG(data []byte) (*Map, error) {
 		return nil, fmt.Errorf("mapio: png: %v: %w", err, ErrFormat)
 	}
 	if err := budget.CheckPixels(cfg.Width, cfg.Height); err != nil {
-		return nil, fmt.Errorf("mapio: png: image size %d×%d: %v: %w", cfg.Width, cfg.Height, err, ErrFormat)
+		return nil, fmt.Errorf("mapio: png: image size: %v: %w", err, ErrFormat)
 	}
 	// Deflate expands at most budget.DeflateRatio times; a smaller file
 	// cannot hold the image.

@@ -183,7 +183,7 @@ func (t *tiffFile) check() error {
 	}
 	t.width, t.height = get(tagWidth, 0), get(tagHeight, 0)
 	if err := budget.CheckPixels(t.width, t.height); err != nil {
-		return tiffErr("image size %d×%d: %v", t.width, t.height, err)
+		return tiffErr("image size: %v", err)
 	}
 	if spp := get(tagSamplesPerPixel, 1); spp != 1 {
 		return tiffErr("%d samples per pixel: a map must be single-channel", spp)
