@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -134,6 +135,11 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 		}
 		if why != "" {
 			logf(cfg.Progress, "%s: %s: recomputed: %s", cfg.Scheme.Name(), name, why)
+		}
+		// The old record goes before any of its files is overwritten, so
+		// that an interruption never pairs it with new scores or maps.
+		if err := os.Remove(recPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("bench: %w", err)
 		}
 		start := time.Now()
 		c0, k0 := x.Computed, x.Cached
