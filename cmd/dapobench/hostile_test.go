@@ -348,6 +348,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"models", "run", "--model", model, "--text", "x", "--device", "cuda:x", "--out", tmp}, 2, "cuda:x"},
 		{[]string{"check", "--golden", filepath.Join(tmp, "none.json"), filepath.Join("..", "..", "reports", "testdata", "mpdd-dapo.results.json")}, 3, "does not exist"},
 		{[]string{"check", "--golden", filepath.Join("..", "..", "reports", "testdata", "mpdd-dapo.results.json"), tmp}, 3, "incomplete run directory"},
+		{[]string{"study", "run", tmp, "--jobs", "0"}, 2, "-jobs"},
+		{[]string{"study", "run", tmp, "--device", "tpu"}, 2, "tpu"},
 		{[]string{"datasets"}, 2, "give a command"},
 		{[]string{"datasets", "check"}, 2, `unknown command "datasets check"`},
 		{[]string{"train"}, 2, "--scheme is required"},
@@ -358,7 +360,7 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 	// A command group lists its commands on -h.
-	for _, g := range []string{"datasets", "models", "fixtures"} {
+	for _, g := range []string{"datasets", "models", "fixtures", "study"} {
 		stdout, _, err := runCLI(t, g, "-h")
 		if err != nil || !strings.Contains(stdout, "usage: dapobench "+g+" <command>") || !strings.Contains(stdout, "  "+g+" ") {
 			t.Errorf("%s -h: %v\n%s", g, err, stdout)
