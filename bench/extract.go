@@ -105,11 +105,17 @@ type Batch struct {
 	pixels   []float32 // preprocessed misses, NCHW
 }
 
-// Prepare reads what the cache holds for the images, and decodes and
-// preprocesses the rest. contents are the images' sha256 as
-// featcache.HashFile gives them (nil: Prepare hashes the files). A corrupt
-// cache entry is counted by the cache and recomputed, never used.
-func (x *Extractor) Prepare(ctx context.Context, paths, contents []string) (*Batch, error) {
+// Prepare hashes the images, reads what the cache holds, and decodes and
+// preprocesses the rest. A corrupt cache entry is counted by the cache and
+// recomputed, never used.
+func (x *Extractor) Prepare(ctx context.Context, paths []string) (*Batch, error) {
+	return x.PrepareHashed(ctx, paths, nil)
+}
+
+// PrepareHashed is Prepare for images whose sha256 (as featcache.HashFile
+// gives them, the cache keys) the caller already has, as a run does after
+// fingerprinting a category; nil contents hashes the files.
+func (x *Extractor) PrepareHashed(ctx context.Context, paths, contents []string) (*Batch, error) {
 	b := &Batch{Paths: paths, keys: make([]featcache.Key, len(paths)), features: make([]Features, len(paths))}
 	for i, p := range paths {
 		if x.cache != nil {

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -108,12 +109,15 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 		return nil, err
 	}
 	var records []results.CategoryRecord
+	first := 0 // run-order index of the category's first sample
 	for _, name := range set.Categories {
 		samples := byCat[name]
 		if len(samples) == 0 {
 			return nil, fmt.Errorf("bench: %s: %s: no test samples", cfg.Dataset, name)
 		}
-		c := Category{Dataset: cfg.Dataset, Name: name, PromptName: samples[0].CategoryName}
+		c := Category{Dataset: cfg.Dataset, Name: name, PromptName: samples[0].CategoryName, Cache: cfg.Cache}
+		cFirst := first
+		first += len(samples)
 		for _, s := range samples {
 			if s.Label == 1 && !slices.Contains(c.DefectTypes, s.DefectType) {
 				c.DefectTypes = append(c.DefectTypes, s.DefectType)
@@ -125,10 +129,9 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 			return nil, err
 		}
 		inputs := categoryInputs(samples, content)
-		fp := fingerprint(name, config, inputs)
 		recPath := filepath.Join(catDir, results.CategoryFile(name)+".json")
-		r, why := reuse(cfg, recPath, fp, inputs, samples)
-		if why == "" && r.Fingerprint == fp {
+		r, why := reuse(cfg, recPath, name, config, inputs, cFirst, samples)
+		if why == "" && r.Fingerprint != "" {
 			logf(cfg.Progress, "%s: %s: done earlier, read from %s", cfg.Scheme.Name(), name, recPath)
 			records = append(records, r)
 			continue
@@ -143,11 +146,14 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 		}
 		start := time.Now()
 		c0, k0 := x.Computed, x.Cached
-		r, err = runCategory(ctx, cfg, x, c, samples, content.images)
+		r, positional, err := runCategory(ctx, cfg, x, c, samples, content.images, cFirst)
 		if err != nil {
 			return nil, err
 		}
-		r.Fingerprint, r.Config, r.Inputs = fp, config, inputs
+		if positional {
+			inputs[positionInput] = strconv.Itoa(cFirst)
+		}
+		r.Fingerprint, r.Config, r.Inputs = fingerprint(name, config, inputs), config, inputs
 		r.Seconds = time.Since(start).Seconds()
 		r.Computed, r.Cached = x.Computed-c0, x.Cached-k0
 		if err := writeJSON(recPath, r); err != nil {
@@ -188,42 +194,44 @@ type ahead struct {
 // images of a batch are scored in parallel (scoreBatch), the outputs are
 // taken in sample order (collect), and the category's files and metrics
 // are written at the end (finish).
-func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samples []loaders.Sample, contents []string) (results.CategoryRecord, error) {
+func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samples []loaders.Sample, contents []string, first int) (rec results.CategoryRecord, positional bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sc, err := cfg.Scheme.Prepare(ctx, cfg.Model, c)
 	if err != nil {
-		return results.CategoryRecord{}, err
+		return results.CategoryRecord{}, false, err
 	}
 	if cl, ok := sc.(io.Closer); ok {
 		defer cl.Close()
 	}
 	t, err := newTally(c.Name, sc.Classes(), sc.ClassOf)
 	if err != nil {
-		return results.CategoryRecord{}, err
+		return results.CategoryRecord{}, false, err
 	}
 	col := &collector{cfg: cfg, size: x.Spec().Size, t: t, ex: newExamples(), classes: sc.Classes()}
 	prog := progress.New(cfg.Progress, len(samples), cfg.Scheme.Name()+" "+c.Name)
 	for p := range prefetch(ctx, x, samples, contents, cfg.Batch) {
 		if p.err != nil {
-			return results.CategoryRecord{}, p.err
+			return results.CategoryRecord{}, false, p.err
 		}
-		batch, outs, err := scoreBatch(ctx, cfg, x, sc, samples, p)
+		batch, outs, err := scoreBatch(ctx, cfg, x, sc, samples, p, first)
 		if err != nil {
-			return results.CategoryRecord{}, err
+			return results.CategoryRecord{}, false, err
 		}
 		for i, s := range batch {
 			if err := col.collect(s, outs[i]); err != nil {
-				return results.CategoryRecord{}, err
+				return results.CategoryRecord{}, false, err
 			}
 		}
 		prog.Add(len(batch))
 	}
 	prog.Finish()
 	if err := ctx.Err(); err != nil {
-		return results.CategoryRecord{}, err
+		return results.CategoryRecord{}, false, err
 	}
-	return col.finish(ctx, c.Name, samples)
+	_, positional = sc.(PositionScorer)
+	rec, err = col.finish(ctx, c.Name, samples)
+	return rec, positional, err
 }
 
 // prefetch reads the cache for, decodes and preprocesses the batches of a
@@ -239,7 +247,7 @@ func prefetch(ctx context.Context, x *Extractor, samples []loaders.Sample, conte
 			for _, s := range samples[start:end] {
 				paths = append(paths, s.ImagePath)
 			}
-			b, err := x.Prepare(ctx, paths, contents[start:end])
+			b, err := x.PrepareHashed(ctx, paths, contents[start:end])
 			select {
 			case ch <- ahead{b, start, err}:
 			case <-ctx.Done():
@@ -254,8 +262,9 @@ func prefetch(ctx context.Context, x *Extractor, samples []loaders.Sample, conte
 }
 
 // scoreBatch completes a prepared batch (the image tower for cache misses)
-// and scores its images in parallel.
-func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, samples []loaders.Sample, p ahead) ([]loaders.Sample, []scored, error) {
+// and scores its images in parallel; first is the run-order index of the
+// category's first sample (PositionScorer).
+func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, samples []loaders.Sample, p ahead, first int) ([]loaders.Sample, []scored, error) {
 	feats, err := x.Complete(ctx, p.b)
 	if err != nil {
 		return nil, nil, err
@@ -265,7 +274,7 @@ func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, sample
 	size := x.Spec().Size
 	err = parallel.For(ctx, len(batch), cfg.Workers, func(ctx context.Context, i int) error {
 		var err error
-		outs[i], err = scoreOne(ctx, sc, feats[i], batch[i], x, size)
+		outs[i], err = scoreOne(ctx, sc, first+p.start+i, feats[i], batch[i], x, size)
 		return err
 	})
 	return batch, outs, err
@@ -324,9 +333,16 @@ func (c *collector) finish(ctx context.Context, name string, samples []loaders.S
 	return c.t.record(ctx, c.cfg.AUPRO)
 }
 
-// scoreOne scores one image and resizes its mask to the evaluation size.
-func scoreOne(ctx context.Context, sc Scorer, f Features, s loaders.Sample, x *Extractor, size int) (scored, error) {
-	out, err := sc.Score(ctx, f)
+// scoreOne scores the run's n-th image and resizes its mask to the
+// evaluation size.
+func scoreOne(ctx context.Context, sc Scorer, n int, f Features, s loaders.Sample, x *Extractor, size int) (scored, error) {
+	var out *Output
+	var err error
+	if ps, ok := sc.(PositionScorer); ok {
+		out, err = ps.ScoreAt(ctx, n, f)
+	} else {
+		out, err = sc.Score(ctx, f)
+	}
 	if err != nil {
 		return scored{}, fmt.Errorf("bench: %s: %w", s.RelImage, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -200,10 +201,17 @@ func checkOut(out string, config map[string]string) error {
 	return nil
 }
 
+// positionInput is the input key of a category's place in the run: the
+// run-order index of its first sample, recorded only for schemes whose
+// scores depend on it (PositionScorer).
+const positionInput = "position"
+
 // reuse reads a category's record and says whether it can stand for the
-// category as a fresh run would compute it: same fingerprint, and every
-// file the category wrote still there. When it cannot, why says so.
-func reuse(cfg Config, recPath, fp string, inputs map[string]string, samples []loaders.Sample) (r results.CategoryRecord, why string) {
+// category as a fresh run would compute it: the fingerprint of the
+// configuration and inputs (with the category's place in the run, first,
+// when its scores depend on it), and every file the category wrote still
+// there. When it cannot, why says so ("" also when there is no record).
+func reuse(cfg Config, recPath, category string, config, inputs map[string]string, first int, samples []loaders.Sample) (r results.CategoryRecord, why string) {
 	b, err := os.ReadFile(recPath)
 	if errors.Is(err, os.ErrNotExist) {
 		return r, ""
@@ -214,19 +222,24 @@ func reuse(cfg Config, recPath, fp string, inputs map[string]string, samples []l
 	if err := json.Unmarshal(b, &r); err != nil {
 		return r, fmt.Sprintf("its record is damaged (%v)", err)
 	}
-	if d := differences(r.Inputs, inputs); r.Fingerprint != fp || len(d) > 0 {
+	if _, ok := r.Inputs[positionInput]; ok {
+		inputs = maps.Clone(inputs)
+		inputs[positionInput] = strconv.Itoa(first)
+	}
+	if d := differences(r.Inputs, inputs); r.Fingerprint != fingerprint(category, config, inputs) || len(d) > 0 {
 		if r.Inputs == nil {
 			return r, "its record predates input fingerprints"
 		}
 		if len(d) > 0 {
 			var what []string
-			for _, k := range []string{"dapobench", "samples", "images", "masks"} {
+			for _, k := range []string{"dapobench", "samples", "images", "masks", positionInput} {
 				if r.Inputs[k] != inputs[k] {
 					what = append(what, map[string]string{
-						"dapobench": fmt.Sprintf("the dapobench version changed (%s → %s)", r.Inputs[k], inputs[k]),
-						"samples":   "the sample list changed (files, labels or defect types)",
-						"images":    "the content of its images changed",
-						"masks":     "the content of its masks changed",
+						"dapobench":   fmt.Sprintf("the dapobench version changed (%s → %s)", r.Inputs[k], inputs[k]),
+						"samples":     "the sample list changed (files, labels or defect types)",
+						"images":      "the content of its images changed",
+						"masks":       "the content of its masks changed",
+						positionInput: fmt.Sprintf("its place in the run changed (first sample %s → %s), on which the scheme's scores depend", r.Inputs[k], inputs[k]),
 					}[k])
 				}
 			}

@@ -1,5 +1,5 @@
-// Package checkpoints holds the learned prompt tensors of the two learned
-// schemes, DAPO and AnomalyCLIP, in one canonical safetensors layout that
+// Package checkpoints holds the learned prompt tensors of the learned
+// schemes, DAPO, AnomalyCLIP and AdaCLIP, in one canonical safetensors layout that
 // the schemes load. It imports them from the official training
 // checkpoints (torch zip .pth; docs/method.md#dapo-checkpoint,
 // docs/method.md#anomalyclip-checkpoint) and makes seeded
@@ -19,7 +19,8 @@
 //	anomalyclip  abnormal_ctx         [12, Dt]         prompt_learner.ctx_neg
 //	anomalyclip  text_deep            [depth, 4, Dt]   prompt_learner.compound_prompts_text.{i} stacked
 //
-// with E = 10 prompt groups and l = 5 context tokens for DAPO. For ViT-L
+// with E = 10 prompt groups and l = 5 context tokens for DAPO. AdaCLIP's
+// tensors keep their official names (adaclip.go). For ViT-L
 // the text depth is 12 (DAPO) or 8 (AnomalyCLIP), the visual depth 24 and
 // there are 4 adapters; a model directory's model.json gives the depths of
 // smaller models.
@@ -40,7 +41,11 @@ import (
 const (
 	DAPO        = "dapo"
 	AnomalyCLIP = "anomalyclip"
+	AdaCLIP     = "adaclip"
 )
+
+// Schemes lists the schemes with learned tensors.
+func Schemes() []string { return []string{DAPO, AnomalyCLIP, AdaCLIP} }
 
 // Canonical tensor names; adapters are named by AdapterWeight and AdapterBias.
 const (
@@ -150,6 +155,9 @@ func DimsOf(scheme string, m *clip.Manifest) (Dims, error) {
 			PromptTokens:      clip.DeepTokens,
 			FeatureLayers:     clip.DefaultFeatureLayers(v, a.VisionLayers),
 		}
+		if v == clip.AdaCLIP {
+			man.PromptTokens = clip.AdaCLIPPromptTokens
+		}
 		d := dimsOf(scheme, man)
 		d.Origin = "the official " + officialArch + " sizes"
 		return d, nil
@@ -160,8 +168,8 @@ func DimsOf(scheme string, m *clip.Manifest) (Dims, error) {
 	if m.PromptTokens <= 0 || m.TextPromptDepth <= 0 {
 		return Dims{}, fmt.Errorf("checkpoints: model %s (%s) has no deep text prompts", m.Arch.Name, m.Variant)
 	}
-	if v == clip.DAPO && (m.VisualPromptDepth <= 0 || len(m.FeatureLayers) == 0) {
-		return Dims{}, fmt.Errorf("checkpoints: dapo model %s has no deep visual prompts or no feature layers", m.Arch.Name)
+	if (v == clip.DAPO || v == clip.AdaCLIP) && (m.VisualPromptDepth <= 0 || len(m.FeatureLayers) == 0) {
+		return Dims{}, fmt.Errorf("checkpoints: %s model %s has no deep visual prompts or no feature layers", scheme, m.Arch.Name)
 	}
 	d := dimsOf(scheme, m)
 	d.Origin = "model " + m.Arch.Name
@@ -173,10 +181,13 @@ func dimsOf(scheme string, m *clip.Manifest) Dims {
 		Scheme: scheme, DeepTokens: m.PromptTokens, TextDepth: m.TextPromptDepth,
 		TextWidth: m.Arch.TextWidth, VisionWidth: m.Arch.VisionWidth, EmbedDim: m.Arch.EmbedDim,
 	}
-	if scheme == DAPO {
+	switch scheme {
+	case DAPO:
 		d.Groups, d.CtxTokens = DAPOGroups, DAPOContextTokens
 		d.VisualDepth, d.Adapters = m.VisualPromptDepth, len(m.FeatureLayers)
-	} else {
+	case AdaCLIP:
+		d.VisualDepth, d.Adapters = m.VisualPromptDepth, len(m.FeatureLayers)
+	default:
 		d.CtxTokens = AnomalyCLIPContextTokens
 	}
 	return d
@@ -188,12 +199,17 @@ func variant(scheme string) (clip.Variant, error) {
 		return clip.DAPO, nil
 	case AnomalyCLIP:
 		return clip.AnomalyCLIP, nil
+	case AdaCLIP:
+		return clip.AdaCLIP, nil
 	}
-	return "", fmt.Errorf("checkpoints: unknown scheme %q (want %s or %s)", scheme, DAPO, AnomalyCLIP)
+	return "", fmt.Errorf("checkpoints: unknown scheme %q (want %s)", scheme, strings.Join(Schemes(), ", "))
 }
 
 // Shapes lists every canonical tensor of d with its shape.
 func (d Dims) Shapes() map[string][]int {
+	if d.Scheme == AdaCLIP {
+		return adaclipShapes(d)
+	}
 	ctx := []int{d.CtxTokens, d.TextWidth}
 	if d.Scheme == DAPO {
 		ctx = []int{d.Groups, d.CtxTokens, d.TextWidth}
@@ -218,6 +234,9 @@ func (d Dims) Shapes() map[string][]int {
 func (l *Learned) Dims() (Dims, error) {
 	if _, err := variant(l.Scheme); err != nil {
 		return Dims{}, err
+	}
+	if l.Scheme == AdaCLIP {
+		return adaclipDims(l.Tensors)
 	}
 	shape := func(name string, rank int) ([]int, error) {
 		t, ok := l.Tensors[name]

@@ -41,6 +41,9 @@ type source struct {
 
 // layout is the state dicts a scheme's checkpoint must hold for d.
 func layout(d Dims) []component {
+	if d.Scheme == AdaCLIP {
+		return adaclipLayout(d)
+	}
 	if d.Scheme == AnomalyCLIP {
 		ctx := []int{1, 1, d.CtxTokens, d.TextWidth} // n_cls × n_templates × n_ctx × width
 		c := component{
@@ -92,8 +95,8 @@ func layout(d Dims) []component {
 	return []component{prompt, visual, adapter}
 }
 
-// Import reads an official training checkpoint of a scheme (DAPO or
-// AnomalyCLIP; a torch zip .pth as torch.save writes it) and returns its
+// Import reads an official training checkpoint of a scheme (DAPO,
+// AnomalyCLIP or AdaCLIP; a torch zip .pth as torch.save writes it) and returns its
 // learned tensors under the canonical names, checked against m (nil: the
 // official ViT-L/14@336px sizes).
 //

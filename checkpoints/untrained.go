@@ -32,8 +32,10 @@ const visualInitFanIn = 3
 // v = sqrt(6/(3·patch²+Dv)) (docs/method.md#dapo-visual-prompt-init); the
 // adapters are torch.nn.Linear's default, weight and bias
 // U(−1/sqrt(Dv), 1/sqrt(Dv)) (docs/method.md#dapo-adapters). AnomalyCLIP:
-// every tensor N(0, 0.02²) (docs/method.md#anomalyclip-prompt-init);
-// tokenEmbedding is unused and may be empty.
+// every tensor N(0, 0.02²) (docs/method.md#anomalyclip-prompt-init).
+// AdaCLIP: static prompts N(0, 0.02²), heads torch.nn.Linear's default
+// (docs/method.md#adaclip-init). tokenEmbedding is used by DAPO alone and
+// may be empty otherwise.
 //
 // The draws are this package's own (torch's generator is not
 // reproduced): each tensor has a PCG stream keyed by the seed and its
@@ -56,6 +58,10 @@ func Untrained(scheme string, m *clip.Manifest, tokenEmbedding clip.Tensor, seed
 			t.Data[i] = float32(draw(r, i))
 		}
 		l.Tensors[name] = t
+	}
+	if scheme == AdaCLIP {
+		adaclipUntrained(d, fill)
+		return l, nil
 	}
 	if scheme == AnomalyCLIP {
 		for _, name := range []string{NormalCtx, AbnormalCtx, TextDeep} {

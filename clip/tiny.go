@@ -11,18 +11,25 @@ import (
 // 49,408-token vocabulary and 77-token context, with widths and depths
 // small enough that building and running a model takes milliseconds.
 // WinCLIP's tiny model uses GELU like ViT-B-16-plus-240; the others use
-// QuickGELU like ViT-L-14-336.
+// QuickGELU like ViT-L-14-336. AdaCLIP's runs exact GELU as its code runs
+// ViT-L (docs/method.md#adaclip-gelu), with embed_dim = text_width as its
+// text prompts need, at 48 pixels: 36 patches, enough for its 20 k-means
+// clusters (docs/method.md#adaclip-hsf).
 func TinyArch(v Variant) Arch {
 	act := QuickGELU
-	if v == WinCLIP {
+	if v == WinCLIP || v == AdaCLIP {
 		act = GELU
 	}
-	return Arch{
+	a := Arch{
 		Name: "tiny-" + string(act), ImageSize: 32, PatchSize: 8,
 		VisionWidth: 32, VisionLayers: 4, VisionHeads: 2,
 		TextWidth: 32, TextLayers: 4, TextHeads: 2,
 		ContextLength: 77, VocabSize: 49408, EmbedDim: 16, Act: act,
 	}
+	if v == AdaCLIP {
+		a.Name, a.ImageSize, a.EmbedDim = "tiny-adaclip", 48, a.TextWidth
+	}
+	return a
 }
 
 // TinyWeights returns seeded random weights for a. The same seed always

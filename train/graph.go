@@ -104,6 +104,9 @@ func BuildGraph(m *clip.Manifest, h *Head, image, text *pb.ModelProto, table cli
 }
 
 func buildGraph(m *clip.Manifest, h *Head, image, text *pb.ModelProto, table clip.Tensor, tk *tokenizer.Tokenizer) (*Graph, error) {
+	if h.Scheme == checkpoints.AdaCLIP {
+		return adaclipGraph(m, h, image, text)
+	}
 	want := clip.DAPO
 	if h.Scheme == checkpoints.AnomalyCLIP {
 		want = clip.AnomalyCLIP

@@ -58,12 +58,12 @@ type buildFlags struct {
 }
 
 func (b *buildFlags) register(fs *flag.FlagSet) {
-	cliflag.StringVar(fs, &b.variant, "variant", "", "tower variant: plain, anomalyclip, dapo or winclip (required)", func(s string) error { _, err := clip.ParseVariant(s); return err })
+	cliflag.StringVar(fs, &b.variant, "variant", "", "tower variant: plain, anomalyclip, dapo, winclip or adaclip (required)", func(s string) error { _, err := clip.ParseVariant(s); return err })
 	fs.IntVar(&b.imageSize, "image-size", 0, "input image side; 0 keeps the architecture's (positional embedding resized otherwise)")
 	fs.Var(&b.layers, "feature-layers", "1-indexed blocks whose patch tokens the image tower returns (default: the variant's)")
-	cliflag.StringVar(fs, &b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias or bilinear (default: the variant's)", func(s string) error {
-		if p := clip.PosResize(s); p != clip.BicubicAntialias && p != clip.Bilinear {
-			return fmt.Errorf("want %s or %s", clip.BicubicAntialias, clip.Bilinear)
+	cliflag.StringVar(fs, &b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias, bilinear or bicubic (default: the variant's)", func(s string) error {
+		if p := clip.PosResize(s); p != clip.BicubicAntialias && p != clip.Bilinear && p != clip.Bicubic {
+			return fmt.Errorf("want %s, %s or %s", clip.BicubicAntialias, clip.Bilinear, clip.Bicubic)
 		}
 		return nil
 	})
@@ -96,7 +96,7 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	out := fs.String("out", "", "model directory to write (required)")
 	// APRIL-GAN and MultiADS rebuild ViT-L with exact GELU
 	// (docs/method.md#aprilgan-gelu).
-	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (APRIL-GAN and MultiADS run ViT-L with exact GELU)")
+	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (APRIL-GAN, MultiADS and AdaCLIP run ViT-L with exact GELU)")
 	var bf buildFlags
 	bf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
