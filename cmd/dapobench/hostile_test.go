@@ -367,3 +367,44 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestRunResumePosition: AdaCLIP's scores depend on an image's place in
+// the run (bench.PositionScorer), so a category first run alone and then
+// as part of the whole dataset is recomputed, saying why, and the result is
+// a fresh run's; for DAPO, whose scores do not, it is read back.
+func TestRunResumePosition(t *testing.T) {
+	data := genFixtures(t)
+	tmp := t.TempDir()
+	root := filepath.Join(data, "mpdd")
+	for _, c := range []struct {
+		scheme, why string
+	}{
+		{"adaclip", "tubes: recomputed: its place in the run changed (first sample 0 → 7)"},
+		{"dapo", "tubes: done earlier"},
+	} {
+		model := filepath.Join(tmp, "models", c.scheme)
+		if _, _, err := runCLI(t, "models", "tiny", "--out", model, "--variant", c.scheme); err != nil {
+			t.Fatal(err)
+		}
+		run := func(out string, extra ...string) (string, []byte) {
+			t.Helper()
+			args := append([]string{"run", "--dataset", "mpdd", "--root", root, "--model", model, "--scheme", c.scheme,
+				"--device", "cpu", "--cache", filepath.Join(tmp, "cache"), "--out", out}, extra...)
+			_, stderr, err := runCLI(t, args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			b, _ := os.ReadFile(filepath.Join(out, "results.json"))
+			return stderr, b
+		}
+		out := filepath.Join(tmp, c.scheme)
+		run(out, "--category", "tubes", "--quiet")
+		stderr, got := run(out)
+		if !strings.Contains(stderr, c.why) {
+			t.Errorf("%s: log lacks %q:\n%s", c.scheme, c.why, stderr)
+		}
+		if _, want := run(filepath.Join(tmp, c.scheme+"-fresh"), "--quiet"); !bytes.Equal(got, want) {
+			t.Errorf("%s: resumed results differ from a fresh run's", c.scheme)
+		}
+	}
+}
