@@ -67,7 +67,7 @@ func (e *examples) write(out, category string, size int) error {
 		list = append(list, results.Example{Kind: kind, Image: k.s.ImagePath, Mask: k.s.MaskPath, RelImage: k.s.RelImage,
 			DefectType: k.s.DefectType, Score: k.score, Map: rel, Size: size})
 	}
-	return writeJSON(filepath.Join(dir, "examples.json"), list)
+	return writeJSON(filepath.Join(dir, results.ExamplesFile), list)
 }
 
 // writeScores writes the image scores of a category, one row per test

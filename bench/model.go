@@ -33,6 +33,10 @@ type Model struct {
 	// ImageHash identifies the image tower: sha256 over model.json and the
 	// image graph files. It is the model part of the feature-cache key.
 	ImageHash string
+	// Hash identifies the whole directory: sha256 over model.json and every
+	// file it lists (both towers, the token embedding). Resumed runs
+	// compare it (docs/README.md#rundir-resume).
+	Hash string
 }
 
 // OpenModel loads a model directory. The tokenizer vocabulary must be the
@@ -76,42 +80,60 @@ func OpenModel(ctx context.Context, rt *runner.Runtime, dir string) (*Model, err
 	if m.Tokenizer, err = tokenizer.New(); err != nil {
 		return nil, err
 	}
-	if m.ImageHash, err = imageHash(dir, man); err != nil {
+	if m.ImageHash, m.Hash, err = modelHashes(dir, man); err != nil {
 		return nil, err
 	}
 	ok = true
 	return m, nil
 }
 
-// imageHash hashes model.json and every file of the image-side graphs
+// modelHashes hashes model.json and every file of the image-side graphs
 // (with their external data), so that a rebuilt model never reads stale
-// cache entries.
-func imageHash(dir string, man *clip.Manifest) (string, error) {
-	h := sha256.New()
-	files := []string{clip.ManifestFile}
+// cache entries (image); and, in the same pass, model.json and every file
+// the directory lists (all).
+func modelHashes(dir string, man *clip.Manifest) (image, all string, err error) {
+	var files, imageFiles []string
+	add := func(f string) {
+		files = append(files, f)
+		if _, err := os.Stat(filepath.Join(dir, f+".data")); err == nil {
+			files = append(files, f+".data")
+		}
+	}
 	for _, key := range []string{"image", "window"} {
 		if f := man.Files[key]; f != "" {
-			files = append(files, f)
-			if _, err := os.Stat(filepath.Join(dir, f+".data")); err == nil {
-				files = append(files, f+".data")
-			}
+			add(f)
 		}
 	}
+	imageFiles = append([]string{clip.ManifestFile}, files...)
+	keys := make([]string, 0, len(man.Files))
+	for k := range man.Files {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		add(man.Files[k])
+	}
+	files = append(files, clip.ManifestFile)
 	sort.Strings(files)
 	files = slices.Compact(files)
+	hi, ha := sha256.New(), sha256.New()
 	for _, f := range files {
+		w := io.Writer(ha)
+		if slices.Contains(imageFiles, f) {
+			w = io.MultiWriter(hi, ha)
+		}
 		fh, err := os.Open(filepath.Join(dir, f))
 		if err != nil {
-			return "", fmt.Errorf("bench: %w", err)
+			return "", "", fmt.Errorf("bench: %w", err)
 		}
-		io.WriteString(h, f+"\n")
-		_, err = io.Copy(h, fh)
+		io.WriteString(w, f+"\n")
+		_, err = io.Copy(w, fh)
 		fh.Close()
 		if err != nil {
-			return "", fmt.Errorf("bench: %s: %w", f, err)
+			return "", "", fmt.Errorf("bench: %s: %w", f, err)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(hi.Sum(nil)), hex.EncodeToString(ha.Sum(nil)), nil
 }
 
 // Close releases the sessions.

@@ -2,9 +2,8 @@ package bench
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,32 +49,24 @@ type Config struct {
 	Progress io.Writer
 	// Workers score images in parallel (0: GOMAXPROCS).
 	Workers int
-}
-
-// fingerprint identifies everything a category's numbers depend on, so
-// that resuming never mixes results of different settings.
-func fingerprint(cfg Config, c Category, samples []loaders.Sample) string {
-	h := sha256.New()
-	settings := cfg.Scheme.Settings()
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	fmt.Fprintf(h, "scheme %s\nmodel %s\naupro %s\ncategory %s\n", cfg.Scheme.Name(), cfg.Model.ImageHash, cfg.AUPRO, c.Name)
-	for _, k := range keys {
-		fmt.Fprintf(h, "%s=%s\n", k, settings[k])
-	}
-	for _, s := range samples {
-		fmt.Fprintf(h, "%s %s %d %s\n", s.RelImage, s.RelMask, s.Label, s.DefectType)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:24]
+	// PromptsFile is the file of learned prompt tensors the scheme was
+	// built from ("" when untrained): its content is part of the run's
+	// configuration.
+	PromptsFile string
 }
 
 // Run evaluates the scheme on every category of the dataset's test split
-// and returns the per-category results in category order. Categories
-// whose record in Out/categories matches the current settings are read
-// back instead of recomputed.
+// and returns the per-category results in category order.
+//
+// Out is a run directory of one configuration (docs/README.md#rundir-resume):
+// a directory inside the dataset root, or one holding records of another
+// configuration, is refused before anything is written. A category whose
+// record in Out/categories has the fingerprint a fresh run would have (the
+// configuration, the dapobench version, the samples and the content of
+// their images and masks) and whose scores, examples and maps are all
+// there is read back; any other is recomputed, and the log says why.
+// results.json and manifest.json are removed first: only Finish writes them
+// again, so an interrupted run never reads as complete.
 func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = DefaultBatch
@@ -84,6 +76,16 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 	}
 	if cfg.AUPRO == "" {
 		cfg.AUPRO = metrics.AUPROCflow200
+	}
+	if err := loaders.CheckOutside(cfg.Loader.Root, cfg.Out); err != nil {
+		return nil, err
+	}
+	config, err := runConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOut(cfg.Out, config); err != nil {
+		return nil, err
 	}
 	set, err := loaders.Load(ctx, cfg.Dataset, cfg.Loader)
 	if err != nil {
@@ -103,6 +105,9 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 	if err := os.MkdirAll(catDir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	if err := clearFinish(cfg.Out); err != nil {
+		return nil, err
+	}
 	var records []results.CategoryRecord
 	first := 0 // run-order index of the category's first sample
 	for _, name := range set.Categories {
@@ -119,20 +124,36 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 			}
 		}
 		sort.Strings(c.DefectTypes)
-		fp := fingerprint(cfg, c, samples)
+		content, err := hashContent(ctx, samples)
+		if err != nil {
+			return nil, err
+		}
+		inputs := categoryInputs(samples, content)
 		recPath := filepath.Join(catDir, results.CategoryFile(name)+".json")
-		if r, ok := readRecord(recPath, fp); ok {
+		r, why := reuse(cfg, recPath, name, config, inputs, cFirst, samples)
+		if why == "" && r.Fingerprint != "" {
 			logf(cfg.Progress, "%s: %s: done earlier, read from %s", cfg.Scheme.Name(), name, recPath)
 			records = append(records, r)
 			continue
 		}
+		if why != "" {
+			logf(cfg.Progress, "%s: %s: recomputed: %s", cfg.Scheme.Name(), name, why)
+		}
+		// The old record goes before any of its files is overwritten, so
+		// that an interruption never pairs it with new scores or maps.
+		if err := os.Remove(recPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
 		start := time.Now()
 		c0, k0 := x.Computed, x.Cached
-		r, err := runCategory(ctx, cfg, x, c, samples, cFirst)
+		r, positional, err := runCategory(ctx, cfg, x, c, samples, content.images, cFirst)
 		if err != nil {
 			return nil, err
 		}
-		r.Fingerprint = fp
+		if positional {
+			inputs[positionInput] = strconv.Itoa(cFirst)
+		}
+		r.Fingerprint, r.Config, r.Inputs = fingerprint(name, config, inputs), config, inputs
 		r.Seconds = time.Since(start).Seconds()
 		r.Computed, r.Cached = x.Computed-c0, x.Cached-k0
 		if err := writeJSON(recPath, r); err != nil {
@@ -146,18 +167,6 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 		}
 	}
 	return records, nil
-}
-
-func readRecord(p, fp string) (results.CategoryRecord, bool) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return results.CategoryRecord{}, false
-	}
-	var r results.CategoryRecord
-	if json.Unmarshal(b, &r) != nil || r.Fingerprint != fp {
-		return results.CategoryRecord{}, false
-	}
-	return r, true
 }
 
 func logf(w io.Writer, format string, args ...any) {
@@ -185,47 +194,50 @@ type ahead struct {
 // images of a batch are scored in parallel (scoreBatch), the outputs are
 // taken in sample order (collect), and the category's files and metrics
 // are written at the end (finish).
-func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samples []loaders.Sample, first int) (results.CategoryRecord, error) {
+func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samples []loaders.Sample, contents []string, first int) (rec results.CategoryRecord, positional bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sc, err := cfg.Scheme.Prepare(ctx, cfg.Model, c)
 	if err != nil {
-		return results.CategoryRecord{}, err
+		return results.CategoryRecord{}, false, err
 	}
 	if cl, ok := sc.(io.Closer); ok {
 		defer cl.Close()
 	}
 	t, err := newTally(c.Name, sc.Classes(), sc.ClassOf)
 	if err != nil {
-		return results.CategoryRecord{}, err
+		return results.CategoryRecord{}, false, err
 	}
 	col := &collector{cfg: cfg, size: x.Spec().Size, t: t, ex: newExamples(), classes: sc.Classes()}
 	prog := progress.New(cfg.Progress, len(samples), cfg.Scheme.Name()+" "+c.Name)
-	for p := range prefetch(ctx, x, samples, cfg.Batch) {
+	for p := range prefetch(ctx, x, samples, contents, cfg.Batch) {
 		if p.err != nil {
-			return results.CategoryRecord{}, p.err
+			return results.CategoryRecord{}, false, p.err
 		}
 		batch, outs, err := scoreBatch(ctx, cfg, x, sc, samples, p, first)
 		if err != nil {
-			return results.CategoryRecord{}, err
+			return results.CategoryRecord{}, false, err
 		}
 		for i, s := range batch {
 			if err := col.collect(s, outs[i]); err != nil {
-				return results.CategoryRecord{}, err
+				return results.CategoryRecord{}, false, err
 			}
 		}
 		prog.Add(len(batch))
 	}
 	prog.Finish()
 	if err := ctx.Err(); err != nil {
-		return results.CategoryRecord{}, err
+		return results.CategoryRecord{}, false, err
 	}
-	return col.finish(ctx, c.Name, samples)
+	_, positional = sc.(PositionScorer)
+	rec, err = col.finish(ctx, c.Name, samples)
+	return rec, positional, err
 }
 
-// prefetch hashes, reads the cache for, decodes and preprocesses the
-// batches of a category, one batch ahead of the consumer.
-func prefetch(ctx context.Context, x *Extractor, samples []loaders.Sample, size int) <-chan ahead {
+// prefetch reads the cache for, decodes and preprocesses the batches of a
+// category, one batch ahead of the consumer; contents are the images'
+// sha256, the cache keys.
+func prefetch(ctx context.Context, x *Extractor, samples []loaders.Sample, contents []string, size int) <-chan ahead {
 	ch := make(chan ahead, 1)
 	go func() {
 		defer close(ch)
@@ -235,7 +247,7 @@ func prefetch(ctx context.Context, x *Extractor, samples []loaders.Sample, size 
 			for _, s := range samples[start:end] {
 				paths = append(paths, s.ImagePath)
 			}
-			b, err := x.Prepare(ctx, paths)
+			b, err := x.PrepareHashed(ctx, paths, contents[start:end])
 			select {
 			case ch <- ahead{b, start, err}:
 			case <-ctx.Done():

@@ -362,7 +362,7 @@ func (ex *executor) eval(ctx context.Context, j *Job, log io.Writer) error {
 		return err
 	}
 	cfg := bench.Config{Dataset: e.Loader.Dataset, Loader: loaderOptions(g, e.Loader), Model: m, Scheme: s, Out: out,
-		Cache: cache, AUPRO: av, Batch: e.Batch, Progress: log}
+		Cache: cache, AUPRO: av, Batch: e.Batch, Progress: log, PromptsFile: g.Path(e.Prompts)}
 	cats, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err

@@ -3,10 +3,15 @@ package safetensors
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dapobench/dapobench/internal/budget"
+	"github.com/dapobench/dapobench/internal/budget/budgettest"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -78,6 +83,15 @@ func TestParseErrors(t *testing.T) {
 		{"offsets", header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`), "outside"},
 		{"size", append(header(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}`), 0, 0, 0, 0), "want 8"},
 		{"shape", header(`{"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}`), "bad shape"},
+		{"overflowing shape", header(`{"x":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}`), "bad shape"},
+		// The format requires the data to be indexed entirely, once.
+		{"overlap", append(header(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`), make([]byte, 8)...), `"y": data offsets [4, 8) overlaps`},
+		{"same bytes twice", append(header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`), make([]byte, 4)...), "overlaps"},
+		{"hole", append(header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`), make([]byte, 8)...), "leaves bytes [0, 4) unindexed"},
+		{"inverted", append(header(`{"x":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}`), make([]byte, 4)...), "outside"},
+		{"trailing data", append(header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`), make([]byte, 12)...), "index 4 of the 12 data bytes"},
+		{"duplicate name", append(header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`), make([]byte, 4)...), "listed twice"},
+		{"junk after header", append(header(`{}x`), make([]byte, 0)...), "after the JSON object"},
 	} {
 		_, err := Parse(c.buf)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -89,20 +103,50 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestReadFileBeforeData checks that ReadFile judges a file by its header
+// before reading its data: a 100 000 × 100 000 tensor declared in a few
+// bytes is refused having allocated next to nothing, and so is a file over
+// the tensor budget.
+func TestReadFileBeforeData(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bomb.safetensors")
+	if err := os.WriteFile(p, append(header(`{"x":{"dtype":"F32","shape":[100000,100000],"data_offsets":[0,40000000000]}}`), 1, 2, 3, 4), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	budgettest.Allocs(t, 1<<16, func() {
+		if _, err := ReadFile(p); err == nil || !strings.Contains(err.Error(), "outside the 4 data bytes") || !strings.Contains(err.Error(), "bomb.safetensors") {
+			t.Errorf("bomb: %v", err)
+		}
+	})
+	q := filepath.Join(dir, "w.safetensors")
+	if err := WriteFile(q, []Tensor{F32("x", []int{4, 4}, make([]float32, 16))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(budget.TensorEnv, "15")
+	if _, err := ReadFile(q); !errors.Is(err, budget.ErrExceeded) || !strings.Contains(err.Error(), budget.TensorEnv) {
+		t.Errorf("over the budget: %v", err)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	var buf bytes.Buffer
 	Write(&buf, []Tensor{F32("x", []int{2}, []float32{1, 2})}, map[string]string{"k": "v"})
 	f.Add(buf.Bytes())
 	f.Add(header(`{"x":{"dtype":"F16","shape":[1,1],"data_offsets":[0,2]}}`))
+	budgettest.Limit(f, budgettest.SmallPixels, 1<<16)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		file, err := Parse(b)
-		if err != nil {
-			return
-		}
-		for _, ts := range file.Tensors {
-			if _, err := ts.Float32(); err != nil {
-				ts.Int64()
+		// Parse aliases its input; only conversions allocate, at most 2×
+		// the data (F16 to float32) plus the header's structures.
+		budgettest.Allocs(t, 1<<20+16*uint64(len(b)), func() {
+			file, err := Parse(b)
+			if err != nil {
+				return
 			}
-		}
+			for _, ts := range file.Tensors {
+				if _, err := ts.Float32(); err != nil {
+					ts.Int64()
+				}
+			}
+		})
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/onnx/runner"
 )
@@ -57,10 +58,15 @@ type buildFlags struct {
 }
 
 func (b *buildFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&b.variant, "variant", "", "tower variant: plain, anomalyclip, dapo, winclip or adaclip (required)")
+	cliflag.StringVar(fs, &b.variant, "variant", "", "tower variant: plain, anomalyclip, dapo, winclip or adaclip (required)", func(s string) error { _, err := clip.ParseVariant(s); return err })
 	fs.IntVar(&b.imageSize, "image-size", 0, "input image side; 0 keeps the architecture's (positional embedding resized otherwise)")
 	fs.Var(&b.layers, "feature-layers", "1-indexed blocks whose patch tokens the image tower returns (default: the variant's)")
-	fs.StringVar(&b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias, bilinear or bicubic (default: the variant's)")
+	cliflag.StringVar(fs, &b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias, bilinear or bicubic (default: the variant's)", func(s string) error {
+		if p := clip.PosResize(s); p != clip.BicubicAntialias && p != clip.Bilinear && p != clip.Bicubic {
+			return fmt.Errorf("want %s, %s or %s", clip.BicubicAntialias, clip.Bilinear, clip.Bicubic)
+		}
+		return nil
+	})
 	fs.BoolVar(&b.fp16, "fp16", false, "store weights and compute in float16 (for GPUs); inputs and outputs stay float32")
 	fs.BoolVar(&b.external, "external-data", false, "store weights as ONNX external data even when small")
 }
@@ -85,7 +91,7 @@ func printManifest(w io.Writer, dir string, m *clip.Manifest) {
 func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("models build", stderr)
 	weights := fs.String("weights", "", "CLIP weights: safetensors or torch .pt/.pth, OpenAI/open_clip or Hugging Face names (required)")
-	arch := fs.String("arch", "", "architecture preset: "+strings.Join(clip.PresetNames(), ", "))
+	arch := cliflag.String(fs, "arch", "", "architecture preset: "+strings.Join(clip.PresetNames(), ", "), func(s string) error { _, err := clip.Preset(s); return err })
 	archConfig := fs.String("arch-config", "", "architecture JSON file (instead of --arch)")
 	out := fs.String("out", "", "model directory to write (required)")
 	// APRIL-GAN and MultiADS rebuild ViT-L with exact GELU
@@ -168,7 +174,7 @@ func runModelsRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	model := fs.String("model", "", "model directory (required)")
 	out := fs.String("out", "", "folder for the .npy outputs (required)")
 	prompts := fs.String("prompts", "", "safetensors with learned inputs (visual_prompts, deep_tokens); zeros when absent")
-	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
+	device := deviceFlag(fs)
 	var images, texts stringsFlag
 	fs.Var(&images, "image", "image file (repeatable)")
 	fs.Var(&texts, "text", "text prompt (repeatable)")

@@ -114,7 +114,7 @@ func TestReportErrors(t *testing.T) {
 		{[]string{"report", "--out", dir}, true, "at least one run directory"},
 		{[]string{"report", dir}, true, "--out is required"},
 		{[]string{"report", dir, "--out", dir, "--bogus"}, true, "flag provided but not defined"},
-		{[]string{"report", dir, "--out", filepath.Join(dir, "o")}, false, "has no results.json"},
+		{[]string{"report", dir, "--out", filepath.Join(dir, "o")}, false, "incomplete run directory: no results.json"},
 	} {
 		_, _, err := runCLI(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) || errors.Is(err, errUsage) != c.usage {

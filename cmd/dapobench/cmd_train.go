@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/checkpoints"
+	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/schemes"
 	"github.com/dapobench/dapobench/train"
 )
 
@@ -28,8 +30,8 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	resume := fs.String("resume", "", "continue from an epoch checkpoint FILE.epoch<N>.safetensors, optimiser state included")
 	initFile := fs.String("init", "", "start from the tensors of a learned-tensor file (models import or train output) or an epoch checkpoint, with a fresh optimiser")
 	maskRule := fs.String("mask-rule", "", "how resized ground-truth masks are read: truncate (defect only at level 255, DAPO's train.py) or threshold (> 0.5, AnomalyCLIP's train.py and the evaluation); default: the scheme's own trainer's")
-	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
-	threads := fs.Int("threads", 0, "onnxruntime threads (0: one per CPU)")
+	device := deviceFlag(fs)
+	threads := threadsFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress output")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -40,8 +42,16 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !slices.Contains(checkpoints.Schemes(), *scheme) {
 		return fmt.Errorf("%w: train: --scheme %q: want one of %s", errUsage, *scheme, strings.Join(checkpoints.Schemes(), ", "))
 	}
+	if spec, err := schemes.Lookup(*scheme); err != nil {
+		return err
+	} else if err := spec.CheckVariant(*variant); err != nil {
+		return err
+	}
 	if !strings.HasSuffix(*out, ".safetensors") {
 		return fmt.Errorf("%w: train: --out %q: want a FILE.safetensors name", errUsage, *out)
+	}
+	if err := loaders.CheckOutside(d.root, *out); err != nil {
+		return err
 	}
 	if *resume != "" && *initFile != "" {
 		return fmt.Errorf("%w: train: give --resume (continue a run, optimiser state included) or --init (start from tensors with a fresh optimiser), not both", errUsage)
