@@ -32,8 +32,10 @@ const visualInitFanIn = 3
 // v = sqrt(6/(3·patch²+Dv)) (docs/method.md#dapo-visual-prompt-init); the
 // adapters are torch.nn.Linear's default, weight and bias
 // U(−1/sqrt(Dv), 1/sqrt(Dv)) (docs/method.md#dapo-adapters). AnomalyCLIP:
-// every tensor N(0, 0.02²) (docs/method.md#anomalyclip-prompt-init);
-// tokenEmbedding is unused and may be empty.
+// every tensor N(0, 0.02²) (docs/method.md#anomalyclip-prompt-init).
+// APRIL-GAN and MultiADS: their LinearLayer's nn.Linear default, weight
+// and bias U(−1/sqrt(Dv), 1/sqrt(Dv)) (docs/method.md#aprilgan-linear).
+// tokenEmbedding is used by DAPO alone and may be empty otherwise.
 //
 // The draws are this package's own (torch's generator is not
 // reproduced): each tensor has a PCG stream keyed by the seed and its
@@ -57,10 +59,22 @@ func Untrained(scheme string, m *clip.Manifest, tokenEmbedding clip.Tensor, seed
 		}
 		l.Tensors[name] = t
 	}
-	if scheme == AnomalyCLIP {
+	bound := 1 / math.Sqrt(float64(d.VisionWidth)) // fan_in of every adapter
+	adapters := func() {
+		for i := range d.Adapters {
+			for _, name := range []string{AdapterWeight(i), AdapterBias(i)} {
+				fill(name, func(r *stream, _ int) float64 { return bound * r.symmetric() })
+			}
+		}
+	}
+	switch {
+	case scheme == AnomalyCLIP:
 		for _, name := range []string{NormalCtx, AbnormalCtx, TextDeep} {
 			fill(name, func(r *stream, _ int) float64 { return anomalyCLIPInitStd * r.normal() })
 		}
+		return l, nil
+	case LinearOnly(scheme):
+		adapters()
 		return l, nil
 	}
 	mean, std, err := columnStats(tokenEmbedding, arch.VocabSize, d.TextWidth)
@@ -75,12 +89,7 @@ func Untrained(scheme string, m *clip.Manifest, tokenEmbedding clip.Tensor, seed
 	}
 	v := visualBound(arch.PatchSize, d.VisionWidth)
 	fill(VisualPrompts, func(r *stream, _ int) float64 { return v * r.symmetric() })
-	bound := 1 / math.Sqrt(float64(d.VisionWidth)) // fan_in of every adapter
-	for i := range d.Adapters {
-		for _, name := range []string{AdapterWeight(i), AdapterBias(i)} {
-			fill(name, func(r *stream, _ int) float64 { return bound * r.symmetric() })
-		}
-	}
+	adapters()
 	return l, nil
 }
 

@@ -96,8 +96,11 @@ type SourceInfo struct {
 // Build writes a model directory: the graphs of the variant, the
 // token-embedding table, and model.json last, so that a directory with a
 // model.json is complete. Weights are checked against the architecture
-// first; a missing or mis-shaped tensor is an error naming it.
+// first; a missing or mis-shaped tensor is an error naming it. The
+// activation is the one the variant's official code runs (FactoryArch),
+// and model.json records it.
 func Build(ctx context.Context, dir string, a Arch, w Weights, o Options, src SourceInfo) (*Manifest, error) {
+	a = FactoryArch(o.Variant, a, o.ImageSize)
 	s, err := resolve(a, o)
 	if err != nil {
 		return nil, err

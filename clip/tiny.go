@@ -10,11 +10,12 @@ import (
 // TinyArch is the small architecture of the seeded test models: the full
 // 49,408-token vocabulary and 77-token context, with widths and depths
 // small enough that building and running a model takes milliseconds.
-// WinCLIP's tiny model uses GELU like ViT-B-16-plus-240; the others use
-// QuickGELU like ViT-L-14-336.
+// WinCLIP's tiny model uses GELU like ViT-B-16-plus-240, APRIL-GAN's and
+// MultiADS' exact GELU like the ViT-L their factory rebuilds at 518 pixels
+// (FactoryArch); the others use QuickGELU like ViT-L-14-336.
 func TinyArch(v Variant) Arch {
 	act := QuickGELU
-	if v == WinCLIP {
+	if v == WinCLIP || v == APRILGAN || v == MultiADS {
 		act = GELU
 	}
 	return Arch{

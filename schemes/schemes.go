@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/baselines/anomalyclip"
+	"github.com/dapobench/dapobench/baselines/aprilgan"
 	"github.com/dapobench/dapobench/baselines/winclip"
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/checkpoints"
@@ -43,6 +44,7 @@ func All() []Spec {
 		{"dapo", dapo.Variants, buildDAPO},
 		{"winclip", winclip.Variants, buildWinCLIP},
 		{"anomalyclip", anomalyclip.Variants, buildAnomalyCLIP},
+		{"aprilgan", aprilgan.Variants, buildAPRILGAN},
 	}
 }
 
@@ -126,4 +128,19 @@ func buildAnomalyCLIP(m *bench.Model, o Options) (bench.Scheme, error) {
 		return nil, err
 	}
 	return anomalyclip.New(opt)
+}
+
+func buildAPRILGAN(m *bench.Model, o Options) (bench.Scheme, error) {
+	if o.Words != nil {
+		return nil, fmt.Errorf("%w: aprilgan uses its prompt ensemble; --words does not apply", ErrOption)
+	}
+	l, err := Learned(checkpoints.APRILGAN, m, o)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := aprilgan.Parse(o.Variant, aprilgan.Options{Learned: l})
+	if err != nil {
+		return nil, err
+	}
+	return aprilgan.New(opt)
 }
