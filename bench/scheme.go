@@ -59,6 +59,18 @@ type Scorer interface {
 	ClassOf(defectType string) (int, bool)
 }
 
+// ScoreFinisher is implemented by a Scorer whose image scores depend on
+// every image of the category: MultiADS normalises its scores to [0, 1]
+// over the category (docs/method.md#multiads-scoring). Run takes each
+// Output.Image as the raw score, and once the category's last image is
+// scored calls FinishScores with the raw scores in sample order; the
+// scores it returns are the ones the metrics, the score files and the
+// examples get. It must keep their order (a non-decreasing map), since the
+// examples are chosen by the raw scores; maps are not affected.
+type ScoreFinisher interface {
+	FinishScores(raw []float64) ([]float64, error)
+}
+
 // Scheme is a prompt scheme (DAPO, WinCLIP, AnomalyCLIP, or a variant of
 // one): how text features are built and how image features become scores.
 type Scheme interface {

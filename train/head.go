@@ -53,12 +53,23 @@ type Head struct {
 	// anomalous sample (1..K); normal samples are class 0.
 	Dataset string
 	classOf func(s loaders.Sample) (int, error)
+	// classes is the number of classes of APRIL-GAN's and MultiADS'
+	// handcrafted ensembles (2; MultiADS' training ensemble's groups).
+	classes int
 }
+
+// Linear reports whether the head learns only linear layers on fixed,
+// handcrafted class vectors (APRIL-GAN, MultiADS;
+// docs/method.md#train-aprilgan-recipe, docs/method.md#train-multiads-recipe).
+func (h *Head) Linear() bool { return checkpoints.LinearOnly(h.Scheme) }
 
 // Classes is the number of softmax classes of the pixel maps, 1+K.
 func (h *Head) Classes() int {
 	if h.Scheme == checkpoints.AnomalyCLIP {
 		return 2
+	}
+	if h.Linear() {
+		return h.classes
 	}
 	return h.Prompts.Classes()
 }
@@ -123,6 +134,11 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 		layers = o.Layers
 		h.classOf = func(loaders.Sample) (int, error) { return 1, nil }
 		h.AlignCorners = false
+	case checkpoints.APRILGAN, checkpoints.MultiADS:
+		var err error
+		if layers, err = linearHead(h, variant, dataset, m); err != nil {
+			return nil, err
+		}
 	}
 	if layers == nil {
 		layers = m.FeatureLayers
@@ -131,6 +147,9 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 		return nil, fmt.Errorf("train: %s: the model returns no patch tokens (no feature layers)", h.Variant)
 	}
 	for _, l := range layers {
+		if l == -1 && len(m.FeatureLayers) > 0 {
+			l = m.FeatureLayers[len(m.FeatureLayers)-1]
+		}
 		i := slices.Index(m.FeatureLayers, l)
 		if i < 0 {
 			return nil, fmt.Errorf("train: %s: layer %d is not a feature layer of the model (%v)", h.Variant, l, m.FeatureLayers)
@@ -143,8 +162,15 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 
 // PixelClass is the class of a sample's defect pixels: 0 for a normal
 // sample, else 1..K (DAPO: train_gt_defect of its defect folder;
-// AnomalyCLIP and DAPO without defect words: 1).
+// MultiADS: train.py's gt_defect of it; AnomalyCLIP and DAPO without
+// defect words: 1). APRIL-GAN's is always 1, so that a mosaic made for a
+// normal image labels its defects as the official trainer does.
 func (h *Head) PixelClass(s loaders.Sample) (int, error) {
+	if h.Scheme == checkpoints.APRILGAN {
+		// Every defect pixel is class 1, those of a normal image's mosaic
+		// too (gt > 0.5 → 1, train.py line 133).
+		return 1, nil
+	}
 	if s.Label == 0 {
 		return 0, nil
 	}
@@ -160,6 +186,12 @@ func (h *Head) PixelClass(s loaders.Sample) (int, error) {
 // and the adapters of feature layers the loss does not read.
 func (h *Head) Learnable() []string {
 	var out []string
+	if h.Linear() {
+		for _, i := range h.Adapters {
+			out = append(out, checkpoints.AdapterWeight(i), checkpoints.AdapterBias(i))
+		}
+		return out
+	}
 	if h.Scheme == checkpoints.AnomalyCLIP || h.Prompts.Handcrafted == "" {
 		out = append(out, checkpoints.NormalCtx, checkpoints.AbnormalCtx)
 	}

@@ -69,6 +69,8 @@ type RecipeJSON struct {
 	Beta2  float64 `json:"beta2"`
 	Eps    float64 `json:"eps"`
 	Seed   uint64  `json:"seed"`
+	// AugRate is the mosaic rate, 0 without mosaics.
+	AugRate float64 `json:"aug_rate,omitempty"`
 }
 
 // WriteReport writes the manifest and the loss plot, each atomically.

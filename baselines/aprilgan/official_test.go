@@ -1,16 +1,11 @@
 package aprilgan
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
 	"math"
 	"os"
-	"path"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/dapobench/dapobench/baselines/internal/parity"
@@ -18,9 +13,7 @@ import (
 	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/internal/race"
-	"github.com/dapobench/dapobench/results"
 )
 
 // officialInputs makes TestOfficialParity write the inputs of
@@ -50,17 +43,8 @@ type reference struct {
 	Patches       map[string]string `json:"patches"`
 	Train         trainReference    `json:"train"`
 	Test          struct {
-		Checkpoint string `json:"checkpoint"`
-		Images     []struct {
-			ImgPath      string    `json:"img_path"`
-			ClsName      string    `json:"cls_name"`
-			Label        int       `json:"label"`
-			SoftmaxProbs []float64 `json:"softmax_probs"`
-			ImageScore   float64   `json:"image_score"`
-			MapSum       float64   `json:"map_sum"`
-			MapMax       float64   `json:"map_max"`
-			Top3Mean     float64   `json:"top3_mean"`
-		} `json:"images"`
+		Checkpoint string         `json:"checkpoint"`
+		Images     []parity.Image `json:"images"`
 	} `json:"test"`
 }
 
@@ -115,10 +99,9 @@ func checkInputs(t *testing.T, r *reference, d *parity.Data) {
 	}
 }
 
-// runOfficial runs the scheme with the official checkpoint through
-// bench.Run (features cached in cache) and returns, by image, the saved
-// map and the image score.
-func runOfficial(t *testing.T, r *reference, d *parity.Data, m *bench.Model, cache *featcache.Cache) (map[string][]float32, map[string]float64) {
+// officialScheme is APRIL-GAN with the checkpoint of the official
+// train.py.
+func officialScheme(t *testing.T, r *reference, m *bench.Model) *Scheme {
 	t.Helper()
 	l, err := checkpoints.Import(filepath.Join("testdata", r.Test.Checkpoint), checkpoints.APRILGAN, m.Manifest)
 	if err != nil {
@@ -128,29 +111,7 @@ func runOfficial(t *testing.T, r *reference, d *parity.Data, m *bench.Model, cac
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := t.TempDir()
-	recs, err := bench.Run(context.Background(), bench.Config{Dataset: "mvtec", Loader: d.Loader("mvtec"), Model: m, Scheme: s,
-		Out: out, SaveMaps: true, Cache: cache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	maps, scores := map[string][]float32{}, map[string]float64{}
-	for _, rec := range recs {
-		imgs, _, _, sc, err := results.ReadScores(out, rec.Category)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, rel := range imgs {
-			scores[rel] = sc[i]
-			p := filepath.Join(out, results.MapsDir, filepath.FromSlash(strings.TrimSuffix(rel, path.Ext(rel))+".npy"))
-			a, err := npy.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			maps[rel] = a.Data
-		}
-	}
-	return maps, scores
+	return s
 }
 
 // TestOfficialParity runs APRIL-GAN zero-shot with the checkpoint the
@@ -180,72 +141,19 @@ func TestOfficialParity(t *testing.T) {
 	}
 	ref := parity.ReadReference(t, "testdata/reference.safetensors")
 	size := m.Manifest.ImageSize
-	maps, scores := runOfficial(t, r, d, m, cache)
-	for _, c := range compareImages(t, r, ref, maps, scores, size) {
-		if c.dMap > mapTol {
-			t.Errorf("%s: the map differs from the official one by %.3g (%s)", c.image, c.dMap, c.detail)
-		}
-		if c.dScore > scoreTol {
-			t.Errorf("%s: image score %.7f, official %.7f", c.image, c.got, c.want)
-		}
-	}
+	s := officialScheme(t, r, m)
+	maps, scores := parity.Run(t, d, "mvtec", m, s, cache)
+	parity.Check(t, parity.Compare(t, r.Test.Images, ref, "test/", r.MapSample, maps, scores, size), mapTol, scoreTol)
 
 	alignCorners = false
 	defer func() { alignCorners = true }()
-	maps, scores = runOfficial(t, r, d, m, cache)
+	maps, scores = parity.Run(t, d, "mvtec", m, s, cache)
 	worst := 0.0
-	for _, c := range compareImages(t, r, ref, maps, scores, size) {
-		worst = math.Max(worst, c.dMap)
+	for _, c := range parity.Compare(t, r.Test.Images, ref, "test/", r.MapSample, maps, scores, size) {
+		worst = math.Max(worst, c.DMap)
 	}
 	t.Logf("align_corners=False: maps differ by up to %.3g", worst)
 	if worst <= mapTol {
 		t.Errorf("upsampling with align_corners=False moves the maps by %.3g only: the comparison cannot tell the quirk", worst)
 	}
-}
-
-// comparison is one image against the reference.
-type comparison struct {
-	image        string
-	dMap, dScore float64
-	got, want    float64 // image scores
-	detail       string
-}
-
-// compareImages compares each image's sampled map, map sum, maximum and
-// top-3 mean and its image score with the reference.
-func compareImages(t *testing.T, r *reference, ref *parity.Reference, maps map[string][]float32, scores map[string]float64, size int) []comparison {
-	t.Helper()
-	var out []comparison
-	worstMap, worstScore := 0.0, 0.0
-	for i, im := range r.Test.Images {
-		got, ok := maps[im.ImgPath]
-		if !ok || len(got) != size*size {
-			t.Fatalf("%s: no %d×%d map", im.ImgPath, size, size)
-		}
-		want := ref.Tensor(t, fmt.Sprintf("test/%d/map", i))
-		dm := parity.MaxAbsDiff(r.MapSample.Take(got, size), want.Data)
-		var sum float64
-		for _, v := range got {
-			sum += float64(v)
-		}
-		ds := math.Abs(sum-im.MapSum) / float64(size*size) // mean per-pixel difference
-		dx := math.Abs(float64(slices.Max(got)) - im.MapMax)
-		dt := math.Abs(top3(got) - im.Top3Mean)
-		c := comparison{image: im.ImgPath, dMap: math.Max(math.Max(dm, ds), math.Max(dx, dt)),
-			got: scores[im.ImgPath], want: im.ImageScore,
-			detail: fmt.Sprintf("sampled pixels %.2g, mean %.2g, maximum %.2g, top-3 mean %.2g", dm, ds, dx, dt)}
-		c.dScore = math.Abs(c.got - c.want)
-		t.Logf("%s: map within %.2g (%s), image score %.7f, official %.7f", c.image, c.dMap, c.detail, c.got, c.want)
-		worstMap, worstScore = math.Max(worstMap, c.dMap), math.Max(worstScore, c.dScore)
-		out = append(out, c)
-	}
-	t.Logf("%d images: maps within %.2g, image scores within %.2g of the official test.py", len(out), worstMap, worstScore)
-	return out
-}
-
-// top3 is test.py's np.mean(np.partition(map, -3)[-3:]).
-func top3(m []float32) float64 {
-	s := slices.Clone(m)
-	slices.Sort(s)
-	return (float64(s[len(s)-1]) + float64(s[len(s)-2]) + float64(s[len(s)-3])) / 3
 }

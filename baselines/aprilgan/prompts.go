@@ -1,12 +1,15 @@
 package aprilgan
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
 	"fmt"
 	"sync"
 
 	"github.com/dapobench/dapobench/baselines/internal/vand"
+	"github.com/dapobench/dapobench/bench"
+	"github.com/dapobench/dapobench/bench/postproc"
 )
 
 // promptsJSON is APRIL-GAN's ensemble, written from the official
@@ -33,3 +36,17 @@ var ensemble = sync.OnceValues(func() (vand.Ensemble, error) {
 // Ensemble returns APRIL-GAN's prompt ensemble: 35 templates, the normal
 // states then the abnormal ones.
 func Ensemble() (vand.Ensemble, error) { return ensemble() }
+
+// ClassVectors are the unit class vectors [normal, abnormal] of an object
+// as test.py and train.py encode them (docs/method.md#aprilgan-prompts).
+func ClassVectors(ctx context.Context, m *bench.Model, obj string) (postproc.Mat, error) {
+	e, err := Ensemble()
+	if err != nil {
+		return postproc.Mat{}, err
+	}
+	t, err := vand.Encode(ctx, m, e, obj)
+	if err != nil {
+		return postproc.Mat{}, fmt.Errorf("aprilgan: %s: %w", obj, err)
+	}
+	return t, nil
+}

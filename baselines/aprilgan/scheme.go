@@ -248,10 +248,11 @@ func (sc *scorer) layerMaps(ctx context.Context, f bench.Features) ([][]float32,
 		if err != nil {
 			return nil, fmt.Errorf("aprilgan: %w", err)
 		}
-		if err := vand.SoftmaxPlanes(g); err != nil {
+		m, err := vand.DefectMass(g) // softmax over the two states, channel 1
+		if err != nil {
 			return nil, fmt.Errorf("aprilgan: %w", err)
 		}
-		out = append(out, g.Plane(abnormal))
+		out = append(out, m)
 	}
 	return out, nil
 }

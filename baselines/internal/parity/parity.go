@@ -15,20 +15,27 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"image/jpeg"
+	"image/png"
 	"maps"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dapobench/dapobench/bench"
+	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/fixtures"
 	"github.com/dapobench/dapobench/internal/half"
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/results"
 )
 
 // Arch is OpenAI ViT-L/14@336px's depth (24 vision and 12 text blocks,
@@ -81,7 +88,8 @@ func WeightsDigest(w clip.Weights) string {
 
 // Selections are the fixture images of each dataset (paths relative to
 // the dataset root), per category in meta.json order: a normal image and
-// two defects of two categories.
+// two defects of two categories. JPEG images are read from PNG copies
+// (pngCopy).
 var Selections = map[string][]string{
 	"mvtec": {
 		"bottle/test/good/000.png", "bottle/test/broken_large/000.png", "bottle/test/contamination/000.png",
@@ -129,6 +137,11 @@ func WriteData(t testing.TB, dir string, datasets ...string) *Data {
 			if !ok {
 				t.Fatalf("%s: fixture %s is not a test image", ds, p)
 			}
+			if ext := path.Ext(s.RelImage); strings.EqualFold(ext, ".jpg") {
+				s.RelImage = strings.TrimSuffix(s.RelImage, ext) + ".png"
+				s.ImagePath = filepath.Join(root, filepath.FromSlash(s.RelImage))
+				pngCopy(t, filepath.Join(root, filepath.FromSlash(p)), s.ImagePath)
+			}
 			sub.Samples = append(sub.Samples, s)
 		}
 		var b bytes.Buffer
@@ -142,6 +155,30 @@ func WriteData(t testing.TB, dir string, datasets ...string) *Data {
 		d.Roots[ds], d.Metas[ds] = root, meta
 	}
 	return d
+}
+
+// pngCopy writes a lossless PNG copy of a JPEG image. Both sides of a
+// parity test read the copies: Go's JPEG decoder and Pillow's
+// libjpeg-turbo differ by a few levels (docs/method.md#preprocess-jpeg),
+// a matter of the preprocessing, not of the schemes compared here.
+func pngCopy(t testing.TB, src, dst string) {
+	t.Helper()
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := jpeg.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", src, err)
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Loader reads the selection of a dataset.
@@ -289,4 +326,105 @@ func MaxAbsDiff(a, b []float32) float64 {
 		m = math.Max(m, math.Abs(float64(a[i])-float64(b[i])))
 	}
 	return m
+}
+
+// Image is one image of a reference's test run.
+type Image struct {
+	ImgPath    string  `json:"img_path"`
+	ClsName    string  `json:"cls_name"`
+	Label      int     `json:"label"`
+	ImageScore float64 `json:"image_score"`
+	MapSum     float64 `json:"map_sum"`
+	MapMax     float64 `json:"map_max"`
+	Top3Mean   float64 `json:"top3_mean"`
+}
+
+// Run runs a scheme over a selection through bench.Run with the maps
+// saved (features cached in cache, which may be nil) and returns, by
+// dataset-relative image path, the map and the image score.
+func Run(t testing.TB, d *Data, dataset string, m *bench.Model, s bench.Scheme, cache *featcache.Cache) (map[string][]float32, map[string]float64) {
+	t.Helper()
+	out := t.TempDir()
+	recs, err := bench.Run(context.Background(), bench.Config{Dataset: dataset, Loader: d.Loader(dataset), Model: m, Scheme: s,
+		Out: out, SaveMaps: true, Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps, scores := map[string][]float32{}, map[string]float64{}
+	for _, rec := range recs {
+		imgs, _, _, sc, err := results.ReadScores(out, rec.Category)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, rel := range imgs {
+			scores[rel] = sc[i]
+			a, err := npy.ReadFile(filepath.Join(out, results.MapsDir, filepath.FromSlash(strings.TrimSuffix(rel, path.Ext(rel))+".npy")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			maps[rel] = a.Data
+		}
+	}
+	return maps, scores
+}
+
+// Comparison is one image against the reference.
+type Comparison struct {
+	Image        string
+	DMap, DScore float64
+	Got, Want    float64 // image scores
+	Detail       string
+}
+
+// Compare compares each image's sampled map (reference tensor
+// prefix+"<i>/map"), map sum, maximum and top-3 mean, and its image score
+// with the reference, logging every image.
+func Compare(t testing.TB, images []Image, ref *Reference, prefix string, sample MapSample, maps map[string][]float32, scores map[string]float64, size int) []Comparison {
+	t.Helper()
+	var out []Comparison
+	worstMap, worstScore := 0.0, 0.0
+	for i, im := range images {
+		got, ok := maps[im.ImgPath]
+		if !ok || len(got) != size*size {
+			t.Fatalf("%s: no %d×%d map", im.ImgPath, size, size)
+		}
+		want := ref.Tensor(t, fmt.Sprintf("%s%d/map", prefix, i))
+		dm := MaxAbsDiff(sample.Take(got, size), want.Data)
+		var sum float64
+		for _, v := range got {
+			sum += float64(v)
+		}
+		ds := math.Abs(sum-im.MapSum) / float64(size*size) // mean per-pixel difference
+		dx := math.Abs(float64(slices.Max(got)) - im.MapMax)
+		dt := math.Abs(Top3(got) - im.Top3Mean)
+		c := Comparison{Image: im.ImgPath, DMap: math.Max(math.Max(dm, ds), math.Max(dx, dt)),
+			Got: scores[im.ImgPath], Want: im.ImageScore,
+			Detail: fmt.Sprintf("sampled pixels %.2g, mean %.2g, maximum %.2g, top-3 mean %.2g", dm, ds, dx, dt)}
+		c.DScore = math.Abs(c.Got - c.Want)
+		t.Logf("%s: map within %.2g (%s), image score %.7f, official %.7f", c.Image, c.DMap, c.Detail, c.Got, c.Want)
+		worstMap, worstScore = math.Max(worstMap, c.DMap), math.Max(worstScore, c.DScore)
+		out = append(out, c)
+	}
+	t.Logf("%d images: maps within %.2g, image scores within %.2g of the official test.py", len(out), worstMap, worstScore)
+	return out
+}
+
+// Check fails t for every comparison beyond the tolerances.
+func Check(t testing.TB, cs []Comparison, mapTol, scoreTol float64) {
+	t.Helper()
+	for _, c := range cs {
+		if c.DMap > mapTol {
+			t.Errorf("%s: the map differs from the official one by %.3g (%s)", c.Image, c.DMap, c.Detail)
+		}
+		if c.DScore > scoreTol {
+			t.Errorf("%s: image score %.7f, official %.7f", c.Image, c.Got, c.Want)
+		}
+	}
+}
+
+// Top3 is test.py's np.mean(np.partition(map, -3)[-3:]).
+func Top3(m []float32) float64 {
+	s := slices.Clone(m)
+	slices.Sort(s)
+	return (float64(s[len(s)-1]) + float64(s[len(s)-2]) + float64(s[len(s)-3])) / 3
 }

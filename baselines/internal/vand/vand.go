@@ -334,3 +334,42 @@ func SoftmaxPlanes(g postproc.Grid) error {
 	}
 	return nil
 }
+
+// DefectMass returns Σ_{c≥1} softmax(logits)_c at every position of
+// planar logits [C, N]: the abnormal probability of APRIL-GAN's two
+// classes (softmax(...)[:, 1]) and MultiADS' sum of the defect channels
+// (torch.sum(softmax(...)[:, 1:], dim=1)), without writing the C planes.
+// As in torch, each probability is rounded to float32 and the sum is
+// taken in float32 in class order: MultiADS' min–max normalised image
+// scores magnify differences in the maps' largest values a hundredfold
+// when a category's scores lie close together.
+func DefectMass(g postproc.Grid) ([]float32, error) {
+	n := g.H * g.W
+	if g.C < 2 || len(g.Data) != g.C*n {
+		return nil, fmt.Errorf("vand: %d values for %d planes of %d×%d", len(g.Data), g.C, g.H, g.W)
+	}
+	out := make([]float32, n)
+	e := make([]float64, g.C)
+	for i := range n {
+		hi := math.Inf(-1)
+		for c := range g.C {
+			v := float64(g.Data[c*n+i])
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("vand: logit %v of class %d at pixel %d is not finite", v, c, i)
+			}
+			hi = max(hi, v)
+		}
+		var sum float64
+		for c := range g.C {
+			e[c] = math.Exp(float64(g.Data[c*n+i]) - hi)
+			sum += e[c]
+		}
+		var m float32
+		for c := 1; c < g.C; c++ {
+			m += float32(e[c] / sum)
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
