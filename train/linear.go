@@ -182,8 +182,8 @@ func linearLoss(merged *pb.ModelProto, m *clip.Manifest, h *Head) (*pb.ModelProt
 		i := h.Adapters[j]
 		w := b.Input(checkpoints.AdapterWeight(i), graph.Float32, graph.N(de), graph.N(dv))
 		bias := b.Input(checkpoints.AdapterBias(i), graph.Float32, graph.N(de))
-		p := b.Slice("image/"+clip.OutPatch(layer), 1, 1, 1+g2)      // CLS dropped, model.py
-		x := norm(b.Add(b.MatMul(p, b.Transpose(w, 1, 0)), bias))    // [B, G², De]
+		p := b.Slice("image/"+clip.OutPatch(layer), 1, 1, 1+g2)   // CLS dropped, model.py
+		x := norm(b.Add(b.MatMul(p, b.Transpose(w, 1, 0)), bias)) // [B, G², De]
 		var logits string
 		if april {
 			logits = b.MatMul(b.Mul(x, b.Scalar(x, aprilganScale)), tT)

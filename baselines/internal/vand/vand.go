@@ -372,4 +372,3 @@ func DefectMass(g postproc.Grid) ([]float32, error) {
 	}
 	return out, nil
 }
-
