@@ -18,11 +18,13 @@ var demoSchemes = []struct{ scheme, variant string }{
 	{"dapo", "dapo"},
 	{"winclip", "winclip"},
 	{"anomalyclip", "anomalyclip"},
+	{"aprilgan", "aprilgan"},
+	{"multiads", "multiads"},
 }
 
 // cmdDemo is the main job on the embedded default: it generates the
-// synthetic fixtures, builds the tiny seeded models, runs DAPO, WinCLIP and
-// AnomalyCLIP on all six fixture datasets and writes a report. The models
+// synthetic fixtures, builds the tiny seeded models, runs every scheme of
+// demoSchemes on all six fixture datasets and writes a report. The models
 // are untrained and tiny: the numbers are a regression signal, not a
 // benchmark.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -4,18 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
 )
 
-// runModelsImport converts an official DAPO or AnomalyCLIP training
-// checkpoint into the canonical learned-tensor safetensors file the
+// runModelsImport converts an official DAPO, AnomalyCLIP, APRIL-GAN or
+// MultiADS training checkpoint into the canonical learned-tensor safetensors file the
 // schemes load (package checkpoints).
 func runModelsImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("models import", stderr)
-	scheme := fs.String("scheme", "", "scheme of the checkpoint: dapo or anomalyclip (required)")
+	scheme := fs.String("scheme", "", "scheme of the checkpoint: "+strings.Join(checkpoints.Schemes(), ", ")+" (required)")
 	ckpt := fs.String("checkpoint", "", "training checkpoint (.pth) as the official train.py writes it (required)")
 	out := fs.String("out", "", "safetensors file to write (required)")
 	model := fs.String("model", "", "model directory whose model.json gives the sizes to check (default: the official ViT-L-14-336 sizes)")
@@ -25,8 +27,8 @@ func runModelsImport(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := requireFlags(fs, "scheme", "checkpoint", "out"); err != nil {
 		return err
 	}
-	if *scheme != checkpoints.DAPO && *scheme != checkpoints.AnomalyCLIP {
-		return fmt.Errorf("%w: models import: --scheme %q, want %s or %s", errUsage, *scheme, checkpoints.DAPO, checkpoints.AnomalyCLIP)
+	if !slices.Contains(checkpoints.Schemes(), *scheme) {
+		return fmt.Errorf("%w: models import: --scheme %q, want one of %s", errUsage, *scheme, strings.Join(checkpoints.Schemes(), ", "))
 	}
 	var m *clip.Manifest
 	if *model != "" {
