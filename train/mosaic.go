@@ -18,7 +18,8 @@ import (
 // choosing a defect folder (good included) and then a file in it
 // uniformly; the masks are pasted likewise. The sample keeps its label and
 // its own defect folder, so MultiADS labels every defect pixel of the
-// mosaic with the class of the original sample's folder (its issue #15).
+// mosaic with the class of the original sample's folder, a known bug of
+// the official code kept here.
 // The draws are this package's own (Python's random and os.listdir order
 // cannot be reproduced), from a PCG stream keyed by the seed, the epoch
 // and the sample.
