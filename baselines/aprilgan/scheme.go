@@ -248,7 +248,7 @@ func (sc *scorer) layerMaps(ctx context.Context, f bench.Features) ([][]float32,
 		if err != nil {
 			return nil, fmt.Errorf("aprilgan: %w", err)
 		}
-		m, err := vand.DefectMass(g) // softmax over the two states, channel 1
+		m, err := vand.DefectMass(g, nil, nil) // softmax over the two states, channel 1
 		if err != nil {
 			return nil, fmt.Errorf("aprilgan: %w", err)
 		}

@@ -316,21 +316,26 @@ func (sc *scorer) Score(ctx context.Context, f bench.Features) (*bench.Output, e
 		if err != nil {
 			return nil, fmt.Errorf("multiads: %w", err)
 		}
-		var lg postproc.Grid
-		if sc.classes != nil {
-			if lg, err = sc.classLogits(g, x); err != nil {
-				return nil, err
-			}
+		// Σ_{c≥1} softmax_c, and the class maps when their logits are
+		// columns of these.
+		var local []int
+		var acc [][]float32
+		if sc.shared {
+			local, acc = sc.cols, out.ClassMaps
 		}
-		layer, err := vand.DefectMass(g) // Σ_{c≥1} softmax_c
+		layer, err := vand.DefectMass(g, local, acc)
 		if err != nil {
 			return nil, fmt.Errorf("multiads: %w", err)
 		}
 		for i, v := range layer {
 			out.Map[i] += v
 		}
-		if sc.classes == nil {
+		if sc.classes == nil || sc.shared {
 			continue
+		}
+		lg, err := sc.up.Logits(x, sc.local)
+		if err != nil {
+			return nil, fmt.Errorf("multiads: %w", err)
 		}
 		if err := vand.SoftmaxPlanes(lg); err != nil {
 			return nil, fmt.Errorf("multiads: %w", err)
@@ -353,25 +358,6 @@ func (sc *scorer) Score(ctx context.Context, f bench.Features) (*bench.Output, e
 		out.Image = float32(topMean(out.Map, TopK))
 	}
 	return out, nil
-}
-
-// classLogits are the upsampled logits of the category's classes: the
-// rows of the test ensemble's when both ensembles are one file, else those
-// of the multi-type ensemble's class vectors.
-func (sc *scorer) classLogits(g postproc.Grid, x postproc.Mat) (postproc.Grid, error) {
-	if !sc.shared {
-		lg, err := sc.up.Logits(x, sc.local)
-		if err != nil {
-			return postproc.Grid{}, fmt.Errorf("multiads: %w", err)
-		}
-		return lg, nil
-	}
-	n := g.H * g.W
-	lg := postproc.Grid{C: len(sc.cols), H: g.H, W: g.W, Data: make([]float32, len(sc.cols)*n)}
-	for k, c := range sc.cols {
-		copy(lg.Data[k*n:(k+1)*n], g.Plane(c))
-	}
-	return lg, nil
 }
 
 // topMean is the mean of the k largest values of m, in float32 as numpy

@@ -307,29 +307,43 @@ func (u *Upsampler) Logits(p, text postproc.Mat) (postproc.Grid, error) {
 
 // SoftmaxPlanes replaces planar logits [C, N] by their softmax over C at
 // every position, in place: the maximum subtracted first, exponentials
-// summed in float64.
+// summed in float64, in blocks of pixels as DefectMass.
 func SoftmaxPlanes(g postproc.Grid) error {
 	n := g.H * g.W
 	if g.C < 1 || len(g.Data) != g.C*n {
 		return fmt.Errorf("vand: %d values for %d planes of %d×%d", len(g.Data), g.C, g.H, g.W)
 	}
-	e := make([]float64, g.C)
-	for i := range n {
-		hi := math.Inf(-1)
+	const block = 128
+	var hi, sum [block]float64
+	e := make([]float64, g.C*block)
+	for i0 := 0; i0 < n; i0 += block {
+		m := min(block, n-i0)
+		for k := range m {
+			hi[k], sum[k] = math.Inf(-1), 0
+		}
 		for c := range g.C {
-			v := float64(g.Data[c*n+i])
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return fmt.Errorf("vand: logit %v of class %d at pixel %d is not finite", v, c, i)
+			for k, v := range g.Data[c*n+i0 : c*n+i0+m] {
+				hi[k] = max(hi[k], float64(v))
 			}
-			hi = max(hi, v)
-		}
-		var sum float64
-		for c := range g.C {
-			e[c] = math.Exp(float64(g.Data[c*n+i]) - hi)
-			sum += e[c]
 		}
 		for c := range g.C {
-			g.Data[c*n+i] = float32(e[c] / sum)
+			ec := e[c*block : c*block+m]
+			for k, v := range g.Data[c*n+i0 : c*n+i0+m] {
+				ec[k] = expNeg(float64(v) - hi[k])
+				sum[k] += ec[k]
+			}
+		}
+		for k := range m {
+			if math.IsNaN(sum[k]) || math.IsInf(hi[k], 0) {
+				return fmt.Errorf("vand: a logit at pixel %d is not finite", i0+k)
+			}
+			sum[k] = 1 / sum[k]
+		}
+		for c := range g.C {
+			dst := g.Data[c*n+i0 : c*n+i0+m]
+			for k, x := range e[c*block : c*block+m] {
+				dst[k] = float32(x * sum[k])
+			}
 		}
 	}
 	return nil
@@ -343,32 +357,78 @@ func SoftmaxPlanes(g postproc.Grid) error {
 // taken in float32 in class order: MultiADS' min–max normalised image
 // scores magnify differences in the maps' largest values a hundredfold
 // when a category's scores lie close together.
-func DefectMass(g postproc.Grid) ([]float32, error) {
+//
+// When local names some of the classes, DefectMass also adds the softmax
+// over those classes alone to acc (one plane of N per local class):
+// MultiADS' multi-type maps, whose logits are the same columns
+// (docs/method.md#multiads-multitype). The softmax is invariant to the
+// shift, so the exponentials are shared.
+//
+// Pixels are taken in blocks, plane by plane, so that every inner loop
+// runs over contiguous memory.
+func DefectMass(g postproc.Grid, local []int, acc [][]float32) ([]float32, error) {
 	n := g.H * g.W
 	if g.C < 2 || len(g.Data) != g.C*n {
 		return nil, fmt.Errorf("vand: %d values for %d planes of %d×%d", len(g.Data), g.C, g.H, g.W)
 	}
+	if len(acc) != len(local) {
+		return nil, fmt.Errorf("vand: %d local classes, %d planes to add to", len(local), len(acc))
+	}
+	for k, c := range local {
+		if c < 0 || c >= g.C || len(acc[k]) != n {
+			return nil, fmt.Errorf("vand: local class %d of %d, plane of %d values for %d pixels", c, g.C, len(acc[k]), n)
+		}
+	}
+	const block = 128
 	out := make([]float32, n)
-	e := make([]float64, g.C)
-	for i := range n {
-		hi := math.Inf(-1)
+	var hi, inv, linv [block]float64
+	e := make([]float64, g.C*block)
+	for i0 := 0; i0 < n; i0 += block {
+		m := min(block, n-i0)
+		for k := range m {
+			hi[k], inv[k], linv[k] = math.Inf(-1), 0, 0
+		}
 		for c := range g.C {
-			v := float64(g.Data[c*n+i])
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, fmt.Errorf("vand: logit %v of class %d at pixel %d is not finite", v, c, i)
+			for k, v := range g.Data[c*n+i0 : c*n+i0+m] {
+				hi[k] = max(hi[k], float64(v))
 			}
-			hi = max(hi, v)
 		}
-		var sum float64
 		for c := range g.C {
-			e[c] = math.Exp(float64(g.Data[c*n+i]) - hi)
-			sum += e[c]
+			ec := e[c*block : c*block+m]
+			for k, v := range g.Data[c*n+i0 : c*n+i0+m] {
+				ec[k] = expNeg(float64(v) - hi[k])
+				inv[k] += ec[k]
+			}
 		}
-		var m float32
+		for k := range m {
+			if math.IsNaN(inv[k]) || math.IsInf(hi[k], 0) {
+				return nil, fmt.Errorf("vand: a logit at pixel %d is not finite", i0+k)
+			}
+			inv[k] = 1 / inv[k]
+		}
+		o := out[i0 : i0+m]
 		for c := 1; c < g.C; c++ {
-			m += float32(e[c] / sum)
+			for k, x := range e[c*block : c*block+m] {
+				o[k] += float32(x * inv[k])
+			}
 		}
-		out[i] = m
+		if len(local) == 0 {
+			continue
+		}
+		for _, c := range local {
+			for k, x := range e[c*block : c*block+m] {
+				linv[k] += x
+			}
+		}
+		for k := range m {
+			linv[k] = 1 / linv[k]
+		}
+		for j, c := range local {
+			dst := acc[j][i0 : i0+m]
+			for k, x := range e[c*block : c*block+m] {
+				dst[k] += float32(x * linv[k])
+			}
+		}
 	}
 	return out, nil
 }
