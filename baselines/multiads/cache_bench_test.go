@@ -3,8 +3,8 @@ package multiads_test
 import (
 	"testing"
 
-	"github.com/dapobench/dapobench/baselines/multiads"
 	"github.com/dapobench/dapobench/baselines/internal/parity"
+	"github.com/dapobench/dapobench/baselines/multiads"
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
