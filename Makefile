@@ -9,7 +9,7 @@ GO      ?= go
 BIN     := bin/dapobench
 DEMO    := runs/demo
 
-.PHONY: setup build run test lint fuzz bench clean results
+.PHONY: setup build run test test-slurm lint fuzz bench clean results
 
 ## setup: fetch Go modules and the onnxruntime shared library (idempotent)
 setup:
@@ -20,7 +20,8 @@ setup:
 build: setup
 	$(GO) build -o $(BIN) ./cmd/dapobench
 
-## run: the main job on the embedded default (synthetic fixtures)
+## run: the main job on the embedded default: the fixture study (DAPO's
+## zero-shot protocol on the synthetic fixtures, tiny models)
 run: build
 	$(BIN) demo --out $(DEMO)
 
@@ -39,6 +40,18 @@ lint:
 test: setup lint
 	$(GO) test -count=1 ./...
 	$(GO) test -race -count=1 $(RACE_PKGS)
+
+## test-slurm: the fixture study on a real single-node Slurm cluster started on
+## localhost, against local runs (byte-identical results), with one task killed
+## and resubmitted; installs slurm-wlm and munge from apt when missing (root)
+test-slurm: build
+	@if [ "$$(id -u)" != 0 ]; then \
+	  if [ -n "$$CI" ]; then echo "test-slurm: FAILED: CI must run as root to start the test cluster"; exit 1; fi; \
+	  echo "test-slurm: SKIPPED: the test cluster runs its daemons as root (and installs slurm-wlm and munge with apt)"; exit 0; fi; \
+	set -e; \
+	bash scripts/slurm/cluster.sh install; \
+	bash scripts/slurm/selftest.sh; \
+	DAPOBENCH_SLURM_TEST=1 DAPOBENCH_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 20m -run '^TestSlurm$$' ./study/
 
 ## results: RESULTS.md from the golden fixture results (tables only; refresh
 ## the golden files first with go test ./cmd/dapobench -run FixtureGolden -update)

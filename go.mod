@@ -12,8 +12,10 @@ require github.com/nlpodyssey/gopickle v0.2.0
 
 require (
 	github.com/schollz/progressbar/v3 v3.19.1
+	go.yaml.in/yaml/v3 v3.0.4
 	golang.org/x/image v0.48.0
 	golang.org/x/term v0.48.0
+	gonum.org/v1/gonum v0.16.0
 )
 
 require (

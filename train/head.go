@@ -74,6 +74,42 @@ func (h *Head) Classes() int {
 	return h.Prompts.Classes()
 }
 
+// CheckDataset reports, without a model, whether a scheme's variant can
+// learn its prompts on a dataset: what NewHead rejects before any model is
+// opened (an unknown scheme or variant, a dataset without a training
+// vocabulary). A study plan calls it so that a bad plan fails before any
+// job runs.
+func CheckDataset(scheme, variant, dataset string) error {
+	switch scheme {
+	case checkpoints.DAPO:
+		if _, err := dapo.Parse(variant, dapo.Options{}); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		v, err := dapo.DefaultVocabularies()
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		if v.Train[dataset] == nil || v.TrainGT[dataset] == nil {
+			// docs/method.md#train-dapo-mvtec-only
+			return fmt.Errorf("train: dapo: no training vocabulary for dataset %q; the official code trains on mvtec only", dataset)
+		}
+	case checkpoints.AnomalyCLIP:
+		if variant == "" {
+			variant = "anomalyclip"
+		}
+		if _, err := anomalyclip.Parse(variant, anomalyclip.Options{}); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	case checkpoints.APRILGAN, checkpoints.MultiADS:
+		_, err := linearHead(&Head{Scheme: scheme, Dataset: dataset}, variant, dataset)
+		return err
+	default:
+		_, err := Defaults(scheme)
+		return err
+	}
+	return nil
+}
+
 // NewHead resolves a scheme variant for a model and a training dataset.
 // DAPO's variants are dapo.WithVariant's (the training vocabulary of
 // docs/method.md#dapo-vocab-train replaces the test-time words); AnomalyCLIP's are
@@ -136,7 +172,7 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 		h.AlignCorners = false
 	case checkpoints.APRILGAN, checkpoints.MultiADS:
 		var err error
-		if layers, err = linearHead(h, variant, dataset, m); err != nil {
+		if layers, err = linearHead(h, variant, dataset); err != nil {
 			return nil, err
 		}
 	}

@@ -48,7 +48,7 @@ const (
 // linearHead resolves an APRIL-GAN or MultiADS variant for training on a
 // dataset and returns the layers its loss reads (nil: every feature
 // layer).
-func linearHead(h *Head, variant, dataset string, m *clip.Manifest) ([]int, error) {
+func linearHead(h *Head, variant, dataset string) ([]int, error) {
 	h.AlignCorners = true
 	switch h.Scheme {
 	case checkpoints.APRILGAN:

@@ -6,14 +6,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/dapobench/dapobench/fixtures"
 	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/studies"
+	"github.com/dapobench/dapobench/study"
 )
 
-// demoSchemes are the schemes the demo runs, with the model variant each
-// needs.
+// demoSchemes are the schemes whose fixture results are golden
+// (TestFixtureGolden), with the model variant each needs.
 var demoSchemes = []struct{ scheme, variant string }{
 	{"dapo", "dapo"},
 	{"winclip", "winclip"},
@@ -22,63 +25,59 @@ var demoSchemes = []struct{ scheme, variant string }{
 	{"multiads", "multiads"},
 }
 
-// cmdDemo is the main job on the embedded default: it generates the
-// synthetic fixtures, builds the tiny seeded models, runs every scheme of
-// demoSchemes on all six fixture datasets and writes a report. The models
-// are untrained and tiny: the numbers are a regression signal, not a
-// benchmark.
+// cmdDemo is the main job on the embedded default: the fixture study
+// (studies/fixtures.yaml), DAPO's zero-shot protocol on the synthetic
+// fixtures with tiny seeded models. It writes the fixtures, builds the
+// models, trains the prompts, evaluates every method on every dataset and
+// writes RESULTS.md in the paper's layout. The models are tiny: the
+// numbers are a regression signal, not a benchmark.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
-	out := fs.String("out", "runs/demo", "output directory")
+	out := fs.String("out", "runs/demo", "output directory (the study folder)")
 	seed := fs.Uint64("seed", fixtures.DefaultSeed, "fixture and model seed")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	start := time.Now()
-	data := filepath.Join(*out, "data")
-	for _, sub := range []string{"data", "models", "runs", "cache"} {
+	// A demo always computes afresh: the study's fingerprints cover its
+	// plan, not the code that runs it.
+	for _, sub := range []string{"data", "models", "train", "runs", "jobs", "cache", "plans", study.GraphFile, study.ResultsFile} {
 		if err := os.RemoveAll(filepath.Join(*out, sub)); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "== synthetic fixtures in %s\n", data)
-	if err := cmdFixturesGen(ctx, []string{"--out", data, "--seed", fmt.Sprint(*seed)}, stdout, stderr); err != nil {
+	dir, err := studies.Write(filepath.Join(*out, "plans"))
+	if err != nil {
 		return err
 	}
-	for _, s := range demoSchemes {
-		dir := filepath.Join(*out, "models", s.variant)
-		if err := runModelsTiny(ctx, []string{"--out", dir, "--variant", s.variant, "--seed", fmt.Sprint(*seed)}, io.Discard, stderr); err != nil {
-			return err
-		}
+	p, err := study.ParsePlan(filepath.Join(dir, studies.Fixtures))
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "== tiny seeded models (untrained) in %s\n", filepath.Join(*out, "models"))
-	// Resolve the device once, so that a CPU-only machine hears about it
-	// once rather than on every run.
+	p.Fixtures = seed
+	for i := range p.Models {
+		p.Models[i].Seed = *seed
+	}
+	fmt.Fprintf(stdout, "== the fixture study (%s): synthetic fixtures, tiny seeded models, in %s\n", studies.Fixtures, *out)
+	g, err := study.MakeGraph(ctx, p, study.PlanOptions{Out: *out})
+	if err != nil {
+		return err
+	}
 	device, err := resolveDevice("auto")
 	if err != nil {
 		return err
 	}
-	var runs []string
-	for _, id := range fixtures.IDs {
-		for _, s := range demoSchemes {
-			run := filepath.Join(*out, "runs", id+"-"+s.scheme)
-			fmt.Fprintf(stdout, "\n== dapobench run --dataset %s --scheme %s\n", id, s.scheme)
-			args := []string{"--dataset", id, "--root", filepath.Join(data, id), "--model", filepath.Join(*out, "models", s.variant),
-				"--scheme", s.scheme, "--device", device, "--out", run, "--cache", filepath.Join(*out, "cache")}
-			if *quiet {
-				args = append(args, "--quiet")
-			}
-			if err := cmdRun(ctx, args, stdout, stderr); err != nil {
-				return err
-			}
-			runs = append(runs, run)
-		}
+	var log io.Writer = stdout
+	if *quiet {
+		log = nil
 	}
-	if err := demoReport(ctx, *out, runs, stdout, stderr); err != nil {
+	jobs := runtime.GOMAXPROCS(0)
+	if err := study.Run(ctx, *out, study.RunOptions{Jobs: jobs, Device: device, Log: log}); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\ndemo finished in %.1fs\n", time.Since(start).Seconds())
+	fmt.Fprintf(stdout, "\n== report: %s (%d jobs)\n", filepath.Join(*out, study.ResultsFile), len(g.Jobs))
+	fmt.Fprintf(stdout, "demo finished in %.1fs\n", time.Since(start).Seconds())
 	return nil
 }
 
