@@ -140,3 +140,40 @@ func TestEnsemble(t *testing.T) {
 		t.Errorf("sentences %q, %q, %q", s[0][0], s[0][35], s[1][len(s[1])-1])
 	}
 }
+
+// TestGELUTowersShareNoCache: two aprilgan towers from the same weights
+// that differ only in their activation (exact GELU, as the factory runs
+// ViT-L at 518 px, and QuickGELU) never read each other's cached
+// features: the activation is part of model.json, which is part of the
+// cache key.
+func TestGELUTowersShareNoCache(t *testing.T) {
+	race.SkipNumeric(t)
+	ctx := context.Background()
+	env := e2e.Setup(t, clip.Options{Variant: clip.APRILGAN}) // GELU
+	a := clip.TinyArch(clip.APRILGAN)
+	a.Act = clip.QuickGELU
+	dir := t.TempDir()
+	if _, err := clip.Build(ctx, dir, a, clip.TinyWeights(a, 1), clip.Options{Variant: clip.APRILGAN}, clip.SourceInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	quick, err := bench.OpenModel(ctx, env.Model.Runtime, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quick.Close()
+	if quick.Manifest.Arch.Act != clip.QuickGELU || quick.ImageHash == env.Model.ImageHash {
+		t.Fatalf("act %s, image hashes %s and %s", quick.Manifest.Arch.Act, quick.ImageHash, env.Model.ImageHash)
+	}
+	first := env.Run(t, newScheme(t, env.Model, ""), "gelu", 0, "mvtec")
+	other := *env
+	other.Model = quick
+	second := other.Run(t, newScheme(t, quick, ""), "quick", 0, "mvtec")
+	c1, _ := first.Counts()
+	c2, k2 := second.Counts()
+	if c1 == 0 || c2 != c1 || k2 != 0 {
+		t.Errorf("the QuickGELU tower computed %d and read %d cached feature sets after the GELU tower computed %d; want none shared", c2, k2, c1)
+	}
+	if first.JSON(t) == second.JSON(t) {
+		t.Error("the two activations give the same results")
+	}
+}
