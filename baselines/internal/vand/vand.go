@@ -315,16 +315,20 @@ func SoftmaxPlanes(g postproc.Grid) error {
 	}
 	const block = 128
 	var hi, sum [block]float64
+	var top [block]float32
 	e := make([]float64, g.C*block)
 	for i0 := 0; i0 < n; i0 += block {
 		m := min(block, n-i0)
-		for k := range m {
-			hi[k], sum[k] = math.Inf(-1), 0
-		}
-		for c := range g.C {
+		copy(top[:m], g.Data[i0:i0+m])
+		for c := 1; c < g.C; c++ {
 			for k, v := range g.Data[c*n+i0 : c*n+i0+m] {
-				hi[k] = max(hi[k], float64(v))
+				if v > top[k] {
+					top[k] = v
+				}
 			}
+		}
+		for k := range m {
+			hi[k], sum[k] = float64(top[k]), 0
 		}
 		for c := range g.C {
 			ec := e[c*block : c*block+m]
@@ -382,16 +386,22 @@ func DefectMass(g postproc.Grid, local []int, acc [][]float32) ([]float32, error
 	const block = 128
 	out := make([]float32, n)
 	var hi, inv, linv [block]float64
+	var top [block]float32
 	e := make([]float64, g.C*block)
 	for i0 := 0; i0 < n; i0 += block {
 		m := min(block, n-i0)
-		for k := range m {
-			hi[k], inv[k], linv[k] = math.Inf(-1), 0, 0
-		}
-		for c := range g.C {
+		copy(top[:m], g.Data[i0:i0+m])
+		for c := 1; c < g.C; c++ {
+			// A plain comparison (max treats NaN specially and is slow);
+			// a NaN logit is caught through its exponential below.
 			for k, v := range g.Data[c*n+i0 : c*n+i0+m] {
-				hi[k] = max(hi[k], float64(v))
+				if v > top[k] {
+					top[k] = v
+				}
 			}
+		}
+		for k := range m {
+			hi[k], inv[k], linv[k] = float64(top[k]), 0, 0
 		}
 		for c := range g.C {
 			ec := e[c*block : c*block+m]
