@@ -104,12 +104,15 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	var records []results.CategoryRecord
+	first := 0 // run-order index of the category's first sample
 	for _, name := range set.Categories {
 		samples := byCat[name]
 		if len(samples) == 0 {
 			return nil, fmt.Errorf("bench: %s: %s: no test samples", cfg.Dataset, name)
 		}
-		c := Category{Dataset: cfg.Dataset, Name: name, PromptName: samples[0].CategoryName}
+		c := Category{Dataset: cfg.Dataset, Name: name, PromptName: samples[0].CategoryName, Cache: cfg.Cache}
+		cFirst := first
+		first += len(samples)
 		for _, s := range samples {
 			if s.Label == 1 && !slices.Contains(c.DefectTypes, s.DefectType) {
 				c.DefectTypes = append(c.DefectTypes, s.DefectType)
@@ -125,7 +128,7 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 		}
 		start := time.Now()
 		c0, k0 := x.Computed, x.Cached
-		r, err := runCategory(ctx, cfg, x, c, samples)
+		r, err := runCategory(ctx, cfg, x, c, samples, cFirst)
 		if err != nil {
 			return nil, err
 		}
@@ -182,7 +185,7 @@ type ahead struct {
 // images of a batch are scored in parallel (scoreBatch), the outputs are
 // taken in sample order (collect), and the category's files and metrics
 // are written at the end (finish).
-func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samples []loaders.Sample) (results.CategoryRecord, error) {
+func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samples []loaders.Sample, first int) (results.CategoryRecord, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sc, err := cfg.Scheme.Prepare(ctx, cfg.Model, c)
@@ -203,7 +206,7 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 		if p.err != nil {
 			return results.CategoryRecord{}, p.err
 		}
-		batch, outs, err := scoreBatch(ctx, cfg, x, sc, samples, p)
+		batch, outs, err := scoreBatch(ctx, cfg, x, sc, samples, p, first)
 		if err != nil {
 			return results.CategoryRecord{}, err
 		}
@@ -248,8 +251,9 @@ func prefetch(ctx context.Context, x *Extractor, samples []loaders.Sample, size 
 }
 
 // scoreBatch completes a prepared batch (the image tower for cache misses)
-// and scores its images in parallel.
-func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, samples []loaders.Sample, p ahead) ([]loaders.Sample, []scored, error) {
+// and scores its images in parallel; first is the run-order index of the
+// category's first sample (PositionScorer).
+func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, samples []loaders.Sample, p ahead, first int) ([]loaders.Sample, []scored, error) {
 	feats, err := x.Complete(ctx, p.b)
 	if err != nil {
 		return nil, nil, err
@@ -259,7 +263,7 @@ func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, sample
 	size := x.Spec().Size
 	err = parallel.For(ctx, len(batch), cfg.Workers, func(ctx context.Context, i int) error {
 		var err error
-		outs[i], err = scoreOne(ctx, sc, feats[i], batch[i], x, size)
+		outs[i], err = scoreOne(ctx, sc, first+p.start+i, feats[i], batch[i], x, size)
 		return err
 	})
 	return batch, outs, err
@@ -331,9 +335,16 @@ func (c *collector) finish(ctx context.Context, name string, samples []loaders.S
 	return c.t.record(ctx, c.cfg.AUPRO)
 }
 
-// scoreOne scores one image and resizes its mask to the evaluation size.
-func scoreOne(ctx context.Context, sc Scorer, f Features, s loaders.Sample, x *Extractor, size int) (scored, error) {
-	out, err := sc.Score(ctx, f)
+// scoreOne scores the run's n-th image and resizes its mask to the
+// evaluation size.
+func scoreOne(ctx context.Context, sc Scorer, n int, f Features, s loaders.Sample, x *Extractor, size int) (scored, error) {
+	var out *Output
+	var err error
+	if ps, ok := sc.(PositionScorer); ok {
+		out, err = ps.ScoreAt(ctx, n, f)
+	} else {
+		out, err = sc.Score(ctx, f)
+	}
 	if err != nil {
 		return scored{}, fmt.Errorf("bench: %s: %w", s.RelImage, err)
 	}

@@ -30,6 +30,12 @@ type Category struct {
 	// DefectTypes are the raw defect types of the category's anomalous
 	// test samples, sorted.
 	DefectTypes []string
+	// Cache is the run's feature cache (nil: none). A scheme whose
+	// scorer derives more per-image features at scoring time (AdaCLIP's
+	// image-dependent text features, docs/method.md#adaclip-text-cache)
+	// may keep them there, under keys of its own that never collide with
+	// the image-tower entries.
+	Cache *featcache.Cache
 }
 
 // Output is a scheme's verdict on one image.
@@ -69,6 +75,18 @@ type Scorer interface {
 // examples are chosen by the raw scores; maps are not affected.
 type ScoreFinisher interface {
 	FinishScores(raw []float64) ([]float64, error)
+}
+
+// PositionScorer is a Scorer whose output for an image depends on where
+// the image comes in the run, as AdaCLIP's k-means seeds depend on how many
+// images the official process clustered before it
+// (docs/method.md#adaclip-kmeans-seeding). Run calls ScoreAt instead of
+// Score, with n the sample's index among all test samples of the run in
+// run order (categories in order, samples in loader order), whatever
+// order, parallelism or resumption the images are scored in.
+type PositionScorer interface {
+	Scorer
+	ScoreAt(ctx context.Context, n int, f Features) (*Output, error)
 }
 
 // Scheme is a prompt scheme (DAPO, WinCLIP, AnomalyCLIP, or a variant of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 
 	"github.com/dapobench/dapobench/bench/preprocess"
 	"github.com/dapobench/dapobench/clip"
@@ -38,6 +39,19 @@ func RunTowers(ctx context.Context, rt *runner.Runtime, dir string, m *clip.Mani
 		}
 	}
 	if len(in.Texts) > 0 {
+		// AdaCLIP's text tower takes one image's plain embedding
+		// (docs/method.md#adaclip-dynamic-prompts): the image's, when one
+		// was given.
+		if e, ok := out[clip.OutImageEmbedPlain]; ok && len(in.Images) == 1 {
+			if _, given := in.Learned[clip.InImageEmbedPlain]; !given {
+				learned := maps.Clone(in.Learned)
+				if learned == nil {
+					learned = map[string]runner.Tensor{}
+				}
+				learned[clip.InImageEmbedPlain] = e
+				in.Learned = learned
+			}
+		}
 		res, err := runTexts(ctx, rt, dir, m, in)
 		if err != nil {
 			return nil, err

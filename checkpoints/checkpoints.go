@@ -1,7 +1,7 @@
 // Package checkpoints holds the learned tensors of the learned schemes,
-// DAPO, AnomalyCLIP, APRIL-GAN and MultiADS, in one canonical safetensors
-// layout that the schemes load. It imports them from the official
-// training checkpoints (torch zip .pth; docs/method.md#dapo-checkpoint,
+// DAPO, AnomalyCLIP, AdaCLIP, APRIL-GAN and MultiADS, in one canonical
+// safetensors layout that the schemes load. It imports them from the
+// official training checkpoints (torch zip .pth; docs/method.md#dapo-checkpoint,
 // docs/method.md#anomalyclip-checkpoint,
 // docs/method.md#aprilgan-checkpoint) and makes seeded
 // untrained ones, initialised as the official code initialises them, for
@@ -23,7 +23,8 @@
 //	aprilgan     adapter.{i}.bias     [De]             trainable_linearlayer.fc.{i}.bias
 //	multiads     (as aprilgan: the same LinearLayer and checkpoint format)
 //
-// with E = 10 prompt groups and l = 5 context tokens for DAPO. For ViT-L
+// with E = 10 prompt groups and l = 5 context tokens for DAPO. AdaCLIP's
+// tensors keep their official names (adaclip.go). For ViT-L
 // the text depth is 12 (DAPO) or 8 (AnomalyCLIP), the visual depth 24 and
 // there are 4 adapters; a model directory's model.json gives the depths of
 // smaller models.
@@ -44,6 +45,7 @@ import (
 const (
 	DAPO        = "dapo"
 	AnomalyCLIP = "anomalyclip"
+	AdaCLIP     = "adaclip"
 	// APRILGAN and MultiADS learn only a linear layer per feature layer
 	// on the patch tokens (LinearLayer; docs/method.md#aprilgan-linear).
 	APRILGAN = "aprilgan"
@@ -51,7 +53,7 @@ const (
 )
 
 // Schemes lists the schemes with learned tensors.
-func Schemes() []string { return []string{DAPO, AnomalyCLIP, APRILGAN, MultiADS} }
+func Schemes() []string { return []string{DAPO, AnomalyCLIP, AdaCLIP, APRILGAN, MultiADS} }
 
 // LinearOnly reports whether a scheme's learned tensors are its linear
 // layers alone, without prompts (APRIL-GAN, MultiADS).
@@ -165,6 +167,9 @@ func DimsOf(scheme string, m *clip.Manifest) (Dims, error) {
 			PromptTokens:      clip.DeepTokens,
 			FeatureLayers:     clip.DefaultFeatureLayers(v, a.VisionLayers),
 		}
+		if v == clip.AdaCLIP {
+			man.PromptTokens = clip.AdaCLIPPromptTokens
+		}
 		d := dimsOf(scheme, man)
 		d.Origin = "the official " + officialArch + " sizes"
 		return d, nil
@@ -183,8 +188,8 @@ func DimsOf(scheme string, m *clip.Manifest) (Dims, error) {
 	if m.PromptTokens <= 0 || m.TextPromptDepth <= 0 {
 		return Dims{}, fmt.Errorf("checkpoints: model %s (%s) has no deep text prompts", m.Arch.Name, m.Variant)
 	}
-	if v == clip.DAPO && (m.VisualPromptDepth <= 0 || len(m.FeatureLayers) == 0) {
-		return Dims{}, fmt.Errorf("checkpoints: dapo model %s has no deep visual prompts or no feature layers", m.Arch.Name)
+	if (v == clip.DAPO || v == clip.AdaCLIP) && (m.VisualPromptDepth <= 0 || len(m.FeatureLayers) == 0) {
+		return Dims{}, fmt.Errorf("checkpoints: %s model %s has no deep visual prompts or no feature layers", scheme, m.Arch.Name)
 	}
 	d := dimsOf(scheme, m)
 	d.Origin = "model " + m.Arch.Name
@@ -199,6 +204,8 @@ func dimsOf(scheme string, m *clip.Manifest) Dims {
 	switch {
 	case scheme == DAPO:
 		d.Groups, d.CtxTokens = DAPOGroups, DAPOContextTokens
+		d.VisualDepth, d.Adapters = m.VisualPromptDepth, len(m.FeatureLayers)
+	case scheme == AdaCLIP:
 		d.VisualDepth, d.Adapters = m.VisualPromptDepth, len(m.FeatureLayers)
 	case LinearOnly(scheme):
 		d.DeepTokens, d.TextDepth, d.TextWidth = 0, 0, 0
@@ -215,16 +222,21 @@ func variant(scheme string) (clip.Variant, error) {
 		return clip.DAPO, nil
 	case AnomalyCLIP:
 		return clip.AnomalyCLIP, nil
+	case AdaCLIP:
+		return clip.AdaCLIP, nil
 	case APRILGAN:
 		return clip.APRILGAN, nil
 	case MultiADS:
 		return clip.MultiADS, nil
 	}
-	return "", fmt.Errorf("checkpoints: unknown scheme %q (want one of %s)", scheme, strings.Join(Schemes(), ", "))
+	return "", fmt.Errorf("checkpoints: unknown scheme %q (want %s)", scheme, strings.Join(Schemes(), ", "))
 }
 
 // Shapes lists every canonical tensor of d with its shape.
 func (d Dims) Shapes() map[string][]int {
+	if d.Scheme == AdaCLIP {
+		return adaclipShapes(d)
+	}
 	if LinearOnly(d.Scheme) {
 		m := map[string][]int{}
 		for i := range d.Adapters {
@@ -257,6 +269,9 @@ func (d Dims) Shapes() map[string][]int {
 func (l *Learned) Dims() (Dims, error) {
 	if _, err := variant(l.Scheme); err != nil {
 		return Dims{}, err
+	}
+	if l.Scheme == AdaCLIP {
+		return adaclipDims(l.Tensors)
 	}
 	shape := func(name string, rank int) ([]int, error) {
 		t, ok := l.Tensors[name]

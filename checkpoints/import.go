@@ -41,6 +41,9 @@ type source struct {
 
 // layout is the state dicts a scheme's checkpoint must hold for d.
 func layout(d Dims) []component {
+	if d.Scheme == AdaCLIP {
+		return adaclipLayout(d)
+	}
 	if LinearOnly(d.Scheme) {
 		// {'trainable_linearlayer': LinearLayer.state_dict()}, fc.{i} one
 		// nn.Linear per feature layer (docs/method.md#aprilgan-checkpoint).
@@ -105,8 +108,8 @@ func layout(d Dims) []component {
 }
 
 // Import reads an official training checkpoint of a scheme (DAPO,
-// AnomalyCLIP, APRIL-GAN or MultiADS; a torch zip .pth as torch.save
-// writes it) and returns its
+// AnomalyCLIP, AdaCLIP, APRIL-GAN or MultiADS; a torch zip .pth as
+// torch.save writes it) and returns its
 // learned tensors under the canonical names, checked against m (nil: the
 // official ViT-L/14@336px sizes).
 //

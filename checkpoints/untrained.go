@@ -33,9 +33,11 @@ const visualInitFanIn = 3
 // adapters are torch.nn.Linear's default, weight and bias
 // U(−1/sqrt(Dv), 1/sqrt(Dv)) (docs/method.md#dapo-adapters). AnomalyCLIP:
 // every tensor N(0, 0.02²) (docs/method.md#anomalyclip-prompt-init).
-// APRIL-GAN and MultiADS: their LinearLayer's nn.Linear default, weight
-// and bias U(−1/sqrt(Dv), 1/sqrt(Dv)) (docs/method.md#aprilgan-linear).
-// tokenEmbedding is used by DAPO alone and may be empty otherwise.
+// AdaCLIP: static prompts N(0, 0.02²), heads torch.nn.Linear's default
+// (docs/method.md#adaclip-init). APRIL-GAN and MultiADS: their
+// LinearLayer's nn.Linear default, weight and bias U(−1/sqrt(Dv),
+// 1/sqrt(Dv)) (docs/method.md#aprilgan-linear). tokenEmbedding is used by
+// DAPO alone and may be empty otherwise.
 //
 // The draws are this package's own (torch's generator is not
 // reproduced): each tensor has a PCG stream keyed by the seed and its
@@ -58,6 +60,10 @@ func Untrained(scheme string, m *clip.Manifest, tokenEmbedding clip.Tensor, seed
 			t.Data[i] = float32(draw(r, i))
 		}
 		l.Tensors[name] = t
+	}
+	if scheme == AdaCLIP {
+		adaclipUntrained(d, fill)
+		return l, nil
 	}
 	bound := 1 / math.Sqrt(float64(d.VisionWidth)) // fan_in of every adapter
 	adapters := func() {

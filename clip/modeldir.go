@@ -56,17 +56,18 @@ type Manifest struct {
 	// FeatureLayers are the 1-indexed blocks with a patch_<layer> output.
 	FeatureLayers []int `json:"feature_layers"`
 	// PatchTokens is the number of tokens of each patch output: 1+G² with
-	// the class token first, or G² for DAPO, which drops it
+	// the class token first, or G² for DAPO and AdaCLIP, which drop it
 	// (docs/method.md#dapo-patch-tokens).
 	PatchTokens int  `json:"patch_tokens"`
 	PatchCLS    bool `json:"patch_cls"`
 	// PatchDim is the width of the patch outputs: vision_width, or
-	// embed_dim for AnomalyCLIP's projected tokens.
+	// embed_dim for AnomalyCLIP's and AdaCLIP's projected tokens.
 	PatchDim  int       `json:"patch_dim"`
 	EmbedDim  int       `json:"embed_dim"`
 	PosResize PosResize `json:"pos_resize"`
 	DType     string    `json:"dtype"`
 	// Deep prompt inputs: [depth, DeepTokens, width]; depth 0 when absent.
+	// AdaCLIP's are per-depth inputs of PromptTokens = 5 tokens.
 	VisualPromptDepth int `json:"visual_prompt_depth"`
 	TextPromptDepth   int `json:"text_prompt_depth"`
 	PromptTokens      int `json:"prompt_tokens"`
@@ -97,9 +98,13 @@ type SourceInfo struct {
 // token-embedding table, and model.json last, so that a directory with a
 // model.json is complete. Weights are checked against the architecture
 // first; a missing or mis-shaped tensor is an error naming it. The
-// activation is the one the variant's official code runs (FactoryArch),
-// and model.json records it.
+// activation is the one the variant's official code runs: AdaCLIP's
+// towers run exact GELU, as its code builds them (adaclipArch); APRIL-GAN's
+// and MultiADS' follow their factory (FactoryArch). model.json records it.
 func Build(ctx context.Context, dir string, a Arch, w Weights, o Options, src SourceInfo) (*Manifest, error) {
+	if o.Variant == AdaCLIP {
+		a = adaclipArch(a)
+	}
 	a = FactoryArch(o.Variant, a, o.ImageSize)
 	s, err := resolve(a, o)
 	if err != nil {
@@ -120,6 +125,10 @@ func Build(ctx context.Context, dir string, a Arch, w Weights, o Options, src So
 	jobs := []job{
 		{ImageFile, func() (*pb.ModelProto, error) { return imageGraph(a, w, s) }},
 		{TextFile, func() (*pb.ModelProto, error) { return textGraph(a, w, s), nil }},
+	}
+	if s.variant == AdaCLIP {
+		jobs[0].build = func() (*pb.ModelProto, error) { return adaclipImageGraph(a, w, s) }
+		jobs[1].build = func() (*pb.ModelProto, error) { return adaclipTextGraph(a, w, s), nil }
 	}
 	if s.variant == WinCLIP {
 		jobs = append(jobs, job{WindowFile, func() (*pb.ModelProto, error) { return windowGraph(a, w, s), nil }})
@@ -190,6 +199,10 @@ func manifest(a Arch, s spec, src SourceInfo) *Manifest {
 		m.PatchTokens, m.PatchCLS = g*g, false
 	case AnomalyCLIP:
 		m.PatchDim = a.EmbedDim
+	case AdaCLIP:
+		// projected patch tokens without CLS (docs/method.md#adaclip-towers)
+		m.PatchTokens, m.PatchCLS, m.PatchDim = g*g, false, a.EmbedDim
+		m.PromptTokens = AdaCLIPPromptTokens
 	}
 	return m
 }

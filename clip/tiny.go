@@ -12,18 +12,25 @@ import (
 // small enough that building and running a model takes milliseconds.
 // WinCLIP's tiny model uses GELU like ViT-B-16-plus-240, APRIL-GAN's and
 // MultiADS' exact GELU like the ViT-L their factory rebuilds at 518 pixels
-// (FactoryArch); the others use QuickGELU like ViT-L-14-336.
+// (FactoryArch); the others use QuickGELU like ViT-L-14-336. AdaCLIP's runs
+// exact GELU as its code runs ViT-L (docs/method.md#adaclip-gelu), with
+// embed_dim = text_width as its text prompts need, at 48 pixels: 36
+// patches, enough for its 20 k-means clusters (docs/method.md#adaclip-hsf).
 func TinyArch(v Variant) Arch {
 	act := QuickGELU
-	if v == WinCLIP || v == APRILGAN || v == MultiADS {
+	if v == WinCLIP || v == AdaCLIP || v == APRILGAN || v == MultiADS {
 		act = GELU
 	}
-	return Arch{
+	a := Arch{
 		Name: "tiny-" + string(act), ImageSize: 32, PatchSize: 8,
 		VisionWidth: 32, VisionLayers: 4, VisionHeads: 2,
 		TextWidth: 32, TextLayers: 4, TextHeads: 2,
 		ContextLength: 77, VocabSize: 49408, EmbedDim: 16, Act: act,
 	}
+	if v == AdaCLIP {
+		a.Name, a.ImageSize, a.EmbedDim = "tiny-adaclip", 48, a.TextWidth
+	}
+	return a
 }
 
 // TinyWeights returns seeded random weights for a. The same seed always

@@ -3,6 +3,7 @@ package clip
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
@@ -422,7 +423,7 @@ func resolve(a Arch, o Options) (spec, error) {
 	if s.posResize == "" {
 		s.posResize = DefaultPosResize(o.Variant)
 	}
-	if s.posResize != BicubicAntialias && s.posResize != Bilinear {
+	if !slices.Contains(PosResizes(), s.posResize) {
 		return spec{}, fmt.Errorf("clip: unknown positional-embedding resize %q", s.posResize)
 	}
 	if o.FP16 {
@@ -441,6 +442,11 @@ func resolve(a Arch, o Options) (spec, error) {
 	}
 	s.visualDepth = VisualDeepDepth(o.Variant, a.VisionLayers)
 	s.textDepth = TextDeepDepth(o.Variant, a.TextLayers)
+	if o.Variant == AdaCLIP {
+		if err := checkAdaCLIP(a, s); err != nil {
+			return spec{}, err
+		}
+	}
 	if o.Variant == AnomalyCLIP {
 		s.dpamLayers = DPAMLayers(a.VisionLayers)
 	}

@@ -26,6 +26,10 @@ const (
 	// WinCLIP splits the image tower so that windows of patch tokens can be
 	// encoded (docs/method.md#clip-winclip-graphs).
 	WinCLIP Variant = "winclip"
+	// AdaCLIP runs a plain pass for its dynamic prompts and a prompted
+	// pass with static+dynamic visual prompts; its text tower overwrites
+	// positions 1..5 with image-dependent prompts (docs/method.md#adaclip-towers).
+	AdaCLIP Variant = "adaclip"
 	// APRILGAN and MultiADS are the plain towers (raw block outputs with
 	// the class token at layers 6/12/18/24) as their shared open_clip
 	// factory builds them: with exact GELU when the image size differs
@@ -36,7 +40,9 @@ const (
 )
 
 // Variants lists every variant.
-func Variants() []Variant { return []Variant{Plain, AnomalyCLIP, DAPO, WinCLIP, APRILGAN, MultiADS} }
+func Variants() []Variant {
+	return []Variant{Plain, AnomalyCLIP, DAPO, WinCLIP, AdaCLIP, APRILGAN, MultiADS}
+}
 
 // ParseVariant checks a variant name.
 func ParseVariant(s string) (Variant, error) {
@@ -156,30 +162,40 @@ func DPAMLayers(layers int) int { return layers * dpamOf24 / 24 }
 
 // TextDeepDepth is the number of deep text prompt tensors of a variant:
 // one per text block for DAPO (text_depth 12), depth−1 = 8 for AnomalyCLIP
-// (at most one per block after the first), none otherwise.
+// (at most one per block after the first), AdaCLIP's prompting depth 4
+// (of which the first is never used), none otherwise.
 func TextDeepDepth(v Variant, textLayers int) int {
 	switch v {
 	case DAPO:
 		return textLayers
 	case AnomalyCLIP:
 		return min(anomalyCLIPTextDepth-1, textLayers-1)
+	case AdaCLIP:
+		return AdaCLIPDepth(textLayers)
 	}
 	return 0
 }
 
 // VisualDeepDepth is the number of deep visual prompt tensors: one per
-// vision block for DAPO (depth 24), none otherwise.
+// vision block for DAPO (depth 24), AdaCLIP's prompting depth 4, none
+// otherwise.
 func VisualDeepDepth(v Variant, visionLayers int) int {
-	if v == DAPO {
+	switch v {
+	case DAPO:
 		return visionLayers
+	case AdaCLIP:
+		return AdaCLIPDepth(visionLayers)
 	}
 	return 0
 }
 
 // DefaultPosResize is the resize each method's own code applies.
 func DefaultPosResize(v Variant) PosResize {
-	if v == AnomalyCLIP {
+	switch v {
+	case AnomalyCLIP:
 		return Bilinear
+	case AdaCLIP:
+		return Bicubic
 	}
 	return BicubicAntialias
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dapobench/dapobench/baselines/adaclip"
 	"github.com/dapobench/dapobench/baselines/anomalyclip"
 	"github.com/dapobench/dapobench/baselines/aprilgan"
 	"github.com/dapobench/dapobench/baselines/multiads"
@@ -45,6 +46,7 @@ func All() []Spec {
 		{"dapo", dapo.Variants, buildDAPO},
 		{"winclip", winclip.Variants, buildWinCLIP},
 		{"anomalyclip", anomalyclip.Variants, buildAnomalyCLIP},
+		{"adaclip", adaclip.Variants, buildAdaCLIP},
 		{"aprilgan", aprilgan.Variants, buildAPRILGAN},
 		{"multiads", multiads.Variants, buildMultiADS},
 	}
@@ -130,6 +132,21 @@ func buildAnomalyCLIP(m *bench.Model, o Options) (bench.Scheme, error) {
 		return nil, err
 	}
 	return anomalyclip.New(opt)
+}
+
+func buildAdaCLIP(m *bench.Model, o Options) (bench.Scheme, error) {
+	if o.Words != nil {
+		return nil, fmt.Errorf("%w: adaclip builds its sentences from the category name; --words does not apply", ErrOption)
+	}
+	l, err := Learned(checkpoints.AdaCLIP, m, o)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := adaclip.Parse(o.Variant, adaclip.Options{Learned: l})
+	if err != nil {
+		return nil, err
+	}
+	return adaclip.New(opt)
 }
 
 func buildAPRILGAN(m *bench.Model, o Options) (bench.Scheme, error) {

@@ -15,15 +15,27 @@ const (
 	AdamEps   = 1e-8
 )
 
+// AdaCLIP's optimiser: torch.optim.AdamW(lr=0.01, betas=(0.5, 0.999)) with
+// AdamW's default weight decay 0.01 (method/trainer.py L87, train.py
+// L156; docs/method.md#adaclip-adamw).
+const (
+	AdaCLIPLR  = 0.01
+	AdamWDecay = 0.01
+)
+
 // Adam is torch.optim.Adam without weight decay or amsgrad: per element
 //
 //	m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²
 //	p ← p − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + eps)
 //
 // in the order torch's single-tensor implementation computes it, in
-// float64 per element and stored in float32 like the parameters.
+// float64 per element and stored in float32 like the parameters. With
+// WeightDecay it is torch.optim.AdamW: p ← p·(1 − lr·wd) in float32 first,
+// decoupled from the gradient.
 type Adam struct {
 	LR, Beta1, Beta2, Eps float64
+	// WeightDecay is AdamW's decoupled decay; 0 for Adam.
+	WeightDecay float64
 	// Step counts the updates made (torch's state "step").
 	Step int
 	// M and V are the first and second moments, by tensor name.
@@ -58,6 +70,7 @@ func (a *Adam) Update(params, grads map[string][]float32) error {
 	bc1 := 1 - math.Pow(a.Beta1, t)
 	bc2 := math.Sqrt(1 - math.Pow(a.Beta2, t))
 	step := a.LR / bc1
+	decay := float32(1 - a.LR*a.WeightDecay) // torch: param.mul_(1 - lr·wd)
 	for name, p := range params {
 		g := grads[name]
 		m, v := a.M[name], a.V[name]
@@ -69,6 +82,9 @@ func (a *Adam) Update(params, grads map[string][]float32) error {
 			return fmt.Errorf("train: adam: state of %s has %d values, the tensor %d", name, len(m), len(p))
 		}
 		for i := range p {
+			if a.WeightDecay != 0 {
+				p[i] *= decay
+			}
 			gi := float64(g[i])
 			mi := a.Beta1*float64(m[i]) + (1-a.Beta1)*gi
 			vi := a.Beta2*float64(v[i]) + (1-a.Beta2)*gi*gi

@@ -81,7 +81,14 @@ func loadTrainingSet(ctx context.Context, h *Head, dataset string, opts loaders.
 // the images in the order an uninterrupted one does. (torch's
 // DataLoader(shuffle=True) order cannot be reproduced outside torch.)
 func (ts *trainingSet) order(seed uint64, epoch int) []int {
-	return rand.New(rand.NewPCG(seed, uint64(epoch)+0x5eed)).Perm(len(ts.examples))
+	return EpochOrder(seed, epoch, len(ts.examples))
+}
+
+// EpochOrder is the order in which a run visits its n training images in
+// epoch (0-based): the samples in loader order, permuted by a PCG stream of
+// the seed and the epoch.
+func EpochOrder(seed uint64, epoch, n int) []int {
+	return rand.New(rand.NewPCG(seed, uint64(epoch)+0x5eed)).Perm(n)
 }
 
 // batches cuts an order into batches of n; the last one may be smaller,

@@ -111,6 +111,9 @@ func BuildGraph(m *clip.Manifest, h *Head, image, text *pb.ModelProto, table cli
 }
 
 func buildGraph(m *clip.Manifest, h *Head, image, text *pb.ModelProto, table clip.Tensor, tk *tokenizer.Tokenizer) (*Graph, error) {
+	if h.Scheme == checkpoints.AdaCLIP {
+		return adaclipGraph(m, h, image, text)
+	}
 	if h.Linear() {
 		return buildLinearGraph(m, h, image)
 	}

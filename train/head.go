@@ -2,8 +2,11 @@ package train
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
+	"github.com/dapobench/dapobench/baselines/adaclip"
+	"github.com/dapobench/dapobench/baselines/adaclip/kmeans"
 	"github.com/dapobench/dapobench/baselines/anomalyclip"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
@@ -46,13 +49,22 @@ type Head struct {
 	// model's feature layers).
 	Layers, Adapters []int
 	// AlignCorners is the bilinear upsampling of the class maps: true for
-	// DAPO (train.py compute_similarity_map), false for AnomalyCLIP
-	// (get_similarity_map; docs/method.md#train-upsample).
+	// DAPO (train.py compute_similarity_map) and AdaCLIP, false for
+	// AnomalyCLIP (get_similarity_map; docs/method.md#train-upsample).
 	AlignCorners bool
 	// Dataset is the training dataset and classOf the pixel class of an
 	// anomalous sample (1..K); normal samples are class 0.
 	Dataset string
 	classOf func(s loaders.Sample) (int, error)
+	// adaclipLearnable are AdaCLIP's trained tensors: all but the never
+	// used text_prompter.static_prompts.0 (docs/method.md#adaclip-adamw).
+	adaclipLearnable []string
+	// adaclipNormal and adaclipSentences count AdaCLIP's normal and all
+	// sentences per class; adaclipFirst and adaclipPerImage are its k-means
+	// seeding (the variant's).
+	adaclipNormal, adaclipSentences int
+	adaclipFirst                    kmeans.FirstCentre
+	adaclipPerImage                 bool
 	// classes is the number of classes of APRIL-GAN's and MultiADS'
 	// handcrafted ensembles (2; MultiADS' training ensemble's groups).
 	classes int
@@ -65,7 +77,7 @@ func (h *Head) Linear() bool { return checkpoints.LinearOnly(h.Scheme) }
 
 // Classes is the number of softmax classes of the pixel maps, 1+K.
 func (h *Head) Classes() int {
-	if h.Scheme == checkpoints.AnomalyCLIP {
+	if h.Scheme != checkpoints.DAPO {
 		return 2
 	}
 	if h.Linear() {
@@ -170,6 +182,21 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 		layers = o.Layers
 		h.classOf = func(loaders.Sample) (int, error) { return 1, nil }
 		h.AlignCorners = false
+	case checkpoints.AdaCLIP:
+		// The variants differ at test time only; training is one recipe.
+		o, err := adaclip.Parse(variant, adaclip.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if o.NoHSF {
+			return nil, fmt.Errorf("train: %s: the official trainer always fuses with HSF", o.Name)
+		}
+		h.Variant = o.Name
+		h.classOf = func(loaders.Sample) (int, error) { return 1, nil }
+		h.AlignCorners = true
+		normal, abnormal := adaclip.Sentences("object")
+		h.adaclipNormal, h.adaclipSentences = len(normal), len(normal)+len(abnormal)
+		h.adaclipFirst, h.adaclipPerImage = o.First, o.PerImageSeeds
 	case checkpoints.APRILGAN, checkpoints.MultiADS:
 		var err error
 		if layers, err = linearHead(h, variant, dataset); err != nil {
@@ -178,6 +205,17 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 	}
 	if layers == nil {
 		layers = m.FeatureLayers
+	}
+	if scheme == checkpoints.AdaCLIP {
+		d, err := checkpoints.DimsOf(scheme, m)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		for _, name := range slices.Sorted(maps.Keys(d.Shapes())) {
+			if name != clip.AdaCLIPTextStatic(0) {
+				h.adaclipLearnable = append(h.adaclipLearnable, name)
+			}
+		}
 	}
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("train: %s: the model returns no patch tokens (no feature layers)", h.Variant)
@@ -221,6 +259,9 @@ func (h *Head) PixelClass(s loaders.Sample) (int, error) {
 // every tensor of the scheme except DAPO's context when it is handcrafted
 // and the adapters of feature layers the loss does not read.
 func (h *Head) Learnable() []string {
+	if h.Scheme == checkpoints.AdaCLIP {
+		return h.adaclipLearnable
+	}
 	var out []string
 	if h.Linear() {
 		for _, i := range h.Adapters {

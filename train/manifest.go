@@ -68,7 +68,9 @@ type RecipeJSON struct {
 	Beta1  float64 `json:"beta1"`
 	Beta2  float64 `json:"beta2"`
 	Eps    float64 `json:"eps"`
-	Seed   uint64  `json:"seed"`
+	// WeightDecay is AdamW's decay (AdaCLIP); absent for Adam.
+	WeightDecay float64 `json:"weight_decay,omitempty"`
+	Seed        uint64  `json:"seed"`
 	// AugRate is the mosaic rate, 0 without mosaics.
 	AugRate float64 `json:"aug_rate,omitempty"`
 }

@@ -32,7 +32,10 @@ type Settings struct {
 	Beta1 float64 `json:"beta1"`
 	Beta2 float64 `json:"beta2"`
 	Eps   float64 `json:"eps"`
-	Seed  uint64  `json:"seed"`
+	// WeightDecay is AdamW's (AdaCLIP); 0, and absent from the file, for
+	// Adam.
+	WeightDecay float64 `json:"weight_decay,omitempty"`
+	Seed        uint64  `json:"seed"`
 	// MaskRule is how the resized masks were read. States written before
 	// it was recorded read masks with MaskThreshold and say so when read.
 	MaskRule MaskRule `json:"mask_rule"`
@@ -157,7 +160,7 @@ func readState(path string) (*State, error) {
 	}
 	s := &State{Settings: meta.Settings, Epoch: meta.Epoch, History: meta.History, Init: meta.Init, Tensors: map[string]clip.Tensor{}}
 	s.Adam = &Adam{LR: meta.Settings.LR, Beta1: meta.Settings.Beta1, Beta2: meta.Settings.Beta2, Eps: meta.Settings.Eps,
-		Step: meta.AdamStep, M: map[string][]float32{}, V: map[string][]float32{}}
+		WeightDecay: meta.Settings.WeightDecay, Step: meta.AdamStep, M: map[string][]float32{}, V: map[string][]float32{}}
 	moments := map[string]clip.Tensor{}
 	for _, t := range f.Tensors {
 		v, err := t.Float32()

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dapobench/dapobench/baselines/adaclip"
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/loaders"
@@ -42,17 +44,21 @@ func Defaults(scheme string) (Recipe, error) { return DefaultsFor(scheme, loader
 // dataset: DAPO 5 epochs, batch 8, lr 1e-3, seed 42 (train.py;
 // docs/method.md#train-dapo-recipe); AnomalyCLIP 15 epochs, batch 8,
 // lr 1e-3, seed 111 (train.py, train.sh;
-// docs/method.md#train-anomalyclip-recipe); APRIL-GAN batch 8, lr 1e-3,
-// seed 111, on MVTec-AD 3 epochs with mosaics at rate 0.2, on VisA 15
-// epochs without (train.sh; docs/method.md#train-aprilgan-recipe);
-// MultiADS 10 epochs, batch 4, lr 1e-3, seed 42, mosaics at rate 0.2
-// (train.py's defaults; docs/method.md#train-multiads-recipe).
+// docs/method.md#train-anomalyclip-recipe); AdaCLIP 5 epochs, batch 1, lr
+// 0.01, seed 111 (train.py; docs/method.md#train-adaclip-recipe);
+// APRIL-GAN batch 8, lr 1e-3, seed 111, on MVTec-AD 3 epochs with mosaics
+// at rate 0.2, on VisA 15 epochs without (train.sh;
+// docs/method.md#train-aprilgan-recipe); MultiADS 10 epochs, batch 4,
+// lr 1e-3, seed 42, mosaics at rate 0.2 (train.py's defaults;
+// docs/method.md#train-multiads-recipe).
 func DefaultsFor(scheme, dataset string) (Recipe, error) {
 	switch scheme {
 	case checkpoints.DAPO:
 		return Recipe{Epochs: 5, Batch: 8, LR: DefaultLR, Seed: 42}, nil
 	case checkpoints.AnomalyCLIP:
 		return Recipe{Epochs: 15, Batch: 8, LR: DefaultLR, Seed: 111}, nil
+	case checkpoints.AdaCLIP:
+		return Recipe{Epochs: 5, Batch: 1, LR: AdaCLIPLR, Seed: adaclip.KMeansSeed}, nil
 	case checkpoints.APRILGAN:
 		if dataset == loaders.VisA {
 			return Recipe{Epochs: 15, Batch: 8, LR: DefaultLR, Seed: 111}, nil
@@ -61,13 +67,13 @@ func DefaultsFor(scheme, dataset string) (Recipe, error) {
 	case checkpoints.MultiADS:
 		return Recipe{Epochs: 10, Batch: 4, LR: DefaultLR, Seed: 42, AugRate: 0.2}, nil
 	}
-	return Recipe{}, fmt.Errorf("train: unknown scheme %q (want one of %s)", scheme, strings.Join(checkpoints.Schemes(), ", "))
+	return Recipe{}, fmt.Errorf("train: unknown scheme %q (want %s)", scheme, strings.Join(checkpoints.Schemes(), ", "))
 }
 
 // Config is one training run. The zero-shot protocol trains on the test
 // split of one dataset (MVTec-AD for DAPO) and evaluates on the others.
 type Config struct {
-	Scheme  string // checkpoints.DAPO or checkpoints.AnomalyCLIP
+	Scheme  string // checkpoints.DAPO, checkpoints.AnomalyCLIP or checkpoints.AdaCLIP
 	Variant string // "" is the scheme itself
 	Dataset string
 	Loader  loaders.Options
@@ -85,6 +91,9 @@ type Config struct {
 	// indices to visit, each once. Parity tests use it to replay another
 	// trainer's data order.
 	Order func(epoch int, samples []loaders.Sample) ([]int, error)
+	// AdaCLIPFusion, when set, sees and may replace each AdaCLIP step's
+	// HSF (FusionHook); nil trains with dapobench's own clustering.
+	AdaCLIPFusion FusionHook
 	Recipe
 }
 
@@ -98,6 +107,8 @@ type Trainer struct {
 	sess  *runner.Session
 	data  *trainingSet
 	state *State
+	// ada runs AdaCLIP's forward pass before each step (nil otherwise).
+	ada *adaclipPass
 }
 
 // New reads the model and the data, builds the training step (forward and
@@ -105,6 +116,10 @@ type Trainer struct {
 func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) {
 	if cfg.Epochs < 1 || cfg.Batch < 1 || !(cfg.LR > 0) || math.IsInf(cfg.LR, 0) {
 		return nil, fmt.Errorf("train: epochs %d, batch %d, lr %g: want at least one epoch and image, and a positive finite learning rate", cfg.Epochs, cfg.Batch, cfg.LR)
+	}
+	if cfg.Scheme == checkpoints.AdaCLIP && cfg.Batch != 1 {
+		// docs/method.md#train-adaclip-recipe
+		return nil, fmt.Errorf("train: adaclip trains with batch 1 (its text prompts take one image's dynamic prompts; the official train.py refuses other sizes), not %d", cfg.Batch)
 	}
 	man, err := clip.ReadManifest(cfg.ModelDir)
 	if err != nil {
@@ -181,16 +196,34 @@ func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) 
 	set := Settings{Scheme: cfg.Scheme, Variant: h.Variant, Dataset: cfg.Dataset, Data: data.hash, Samples: len(data.examples),
 		Model: hex.EncodeToString(sum[:]), Batch: cfg.Batch, LR: cfg.LR, Beta1: Beta1, Beta2: Beta2, Eps: AdamEps, Seed: cfg.Seed,
 		MaskRule: rule, AugRate: cfg.AugRate}
-	st := &State{Settings: set, Tensors: initial, Adam: NewAdam(cfg.LR)}
+	adam := NewAdam(cfg.LR)
+	if cfg.Scheme == checkpoints.AdaCLIP {
+		set.WeightDecay = AdamWDecay
+		adam.WeightDecay = AdamWDecay
+	}
+	st := &State{Settings: set, Tensors: initial, Adam: adam}
 	if cfg.Init != nil {
 		from := cfg.Init.From
 		st.Init = &from
 	}
-	return &Trainer{cfg: cfg, graph: g, sess: sess, data: data, state: st}, nil
+	t := &Trainer{cfg: cfg, graph: g, sess: sess, data: data, state: st}
+	if cfg.Scheme == checkpoints.AdaCLIP {
+		if t.ada, err = newAdaCLIPPass(ctx, rt, cfg.ModelDir, man, h, table, cfg.AdaCLIPFusion); err != nil {
+			sess.Close()
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
-// Close releases the step's session.
-func (t *Trainer) Close() error { return t.sess.Close() }
+// Close releases the step's sessions.
+func (t *Trainer) Close() error {
+	err := t.sess.Close()
+	if t.ada != nil {
+		err = errors.Join(err, t.ada.close())
+	}
+	return err
+}
 
 // Head is the trained variant.
 func (t *Trainer) Head() *Head { return t.graph.Head }
@@ -323,6 +356,11 @@ func (t *Trainer) epoch(ctx context.Context, e int, hooks Hooks) error {
 			x := t.state.Tensors[name]
 			p.feeds[name] = runner.Tensor{Shape: shape64(x.Shape), Float32: x.Data}
 			params[name] = x.Data
+		}
+		if t.ada != nil {
+			if err := t.ada.prepare(ctx, t.state, t.data, b, p.feeds); err != nil {
+				return fmt.Errorf("train: epoch %d step %d: %w", e+1, i+1, err)
+			}
 		}
 		out, err := t.sess.Run(ctx, p.feeds)
 		if err != nil {

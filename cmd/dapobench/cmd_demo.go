@@ -21,6 +21,7 @@ var demoSchemes = []struct{ scheme, variant string }{
 	{"dapo", "dapo"},
 	{"winclip", "winclip"},
 	{"anomalyclip", "anomalyclip"},
+	{"adaclip", "adaclip"},
 	{"aprilgan", "aprilgan"},
 	{"multiads", "multiads"},
 }

@@ -79,7 +79,7 @@ func TestModelsImportBadInput(t *testing.T) {
 	}{
 		{"no scheme", []string{"--checkpoint", ckptFixture("dapo_train.pth"), "--out", out}, true, []string{"--scheme is required"}},
 		{"no out", []string{"--scheme", "dapo", "--checkpoint", ckptFixture("dapo_train.pth")}, true, []string{"--out is required"}},
-		{"unknown scheme", []string{"--scheme", "winclip", "--checkpoint", ckptFixture("dapo_train.pth"), "--out", out}, true, []string{`"winclip"`, "dapo, anomalyclip, aprilgan, multiads"}},
+		{"unknown scheme", []string{"--scheme", "winclip", "--checkpoint", ckptFixture("dapo_train.pth"), "--out", out}, true, []string{`"winclip"`, "dapo, anomalyclip, adaclip, aprilgan, multiads"}},
 		{"wrong shape", []string{"--scheme", "dapo", "--checkpoint", ckptFixture("dapo_badshape.pth"), "--model", model, "--out", out}, false,
 			[]string{"dapo_badshape.pth", "learnable_normal_tokens has shape [10 4 32], want [10 5 32]"}},
 		{"official sizes", []string{"--scheme", "dapo", "--checkpoint", ckptFixture("dapo_train.pth"), "--out", out}, false,
@@ -89,6 +89,10 @@ func TestModelsImportBadInput(t *testing.T) {
 		{"no model", []string{"--scheme", "dapo", "--checkpoint", ckptFixture("dapo_train.pth"), "--model", filepath.Join(tmp, "none"), "--out", out}, false,
 			[]string{"model.json"}},
 		{"torchscript", []string{"--scheme", "dapo", "--checkpoint", ckptFixture("torchscript.pt"), "--out", out}, false, []string{"torchscript.pt", "TorchScript"}},
+		// The official AdaCLIP checkpoint of the parity test (width 64)
+		// against ViT-L's sizes.
+		{"adaclip official sizes", []string{"--scheme", "adaclip", "--checkpoint", filepath.Join("..", "..", "baselines", "adaclip", "testdata", "official_init.pth"), "--out", out}, false,
+			[]string{"official_init.pth", "ViT-L-14-336", "cls_token_layer.head.0.weight has shape [64 64], want [768 768]"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, _, err := modelsCLI(t, append([]string{"models", "import"}, c.args...)...)

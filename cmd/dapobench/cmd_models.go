@@ -60,7 +60,7 @@ func (b *buildFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.variant, "variant", "", "tower variant: "+variantNames()+" (required)")
 	fs.IntVar(&b.imageSize, "image-size", 0, "input image side; 0 keeps the architecture's (positional embedding resized otherwise)")
 	fs.Var(&b.layers, "feature-layers", "1-indexed blocks whose patch tokens the image tower returns (default: the variant's)")
-	fs.StringVar(&b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias or bilinear (default: the variant's)")
+	fs.StringVar(&b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias, bilinear or bicubic (default: the variant's)")
 	fs.BoolVar(&b.fp16, "fp16", false, "store weights and compute in float16 (for GPUs); inputs and outputs stay float32")
 	fs.BoolVar(&b.external, "external-data", false, "store weights as ONNX external data even when small")
 }
@@ -97,8 +97,9 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	archConfig := fs.String("arch-config", "", "architecture JSON file (instead of --arch)")
 	out := fs.String("out", "", "model directory to write (required)")
 	// APRIL-GAN and MultiADS rebuild ViT-L with exact GELU
-	// (docs/method.md#aprilgan-gelu); their variants pick it themselves.
-	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (variants aprilgan and multiads use their factory's: exact GELU off the native size)")
+	// (docs/method.md#aprilgan-gelu); their variants pick it themselves, as
+	// AdaCLIP's does.
+	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (variants aprilgan and multiads use their factory's: exact GELU off the native size; adaclip runs exact GELU)")
 	var bf buildFlags
 	bf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
