@@ -77,11 +77,11 @@ func (h *Head) Linear() bool { return checkpoints.LinearOnly(h.Scheme) }
 
 // Classes is the number of softmax classes of the pixel maps, 1+K.
 func (h *Head) Classes() int {
-	if h.Scheme != checkpoints.DAPO {
-		return 2
-	}
 	if h.Linear() {
 		return h.classes
+	}
+	if h.Scheme != checkpoints.DAPO {
+		return 2
 	}
 	return h.Prompts.Classes()
 }
