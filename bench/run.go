@@ -209,6 +209,7 @@ func runCategory(ctx context.Context, cfg Config, x *Extractor, c Category, samp
 		return results.CategoryRecord{}, false, err
 	}
 	col := &collector{cfg: cfg, size: x.Spec().Size, t: t, ex: newExamples(), classes: sc.Classes()}
+	col.finisher, _ = sc.(ScoreFinisher)
 	prog := progress.New(cfg.Progress, len(samples), cfg.Scheme.Name()+" "+c.Name)
 	for p := range prefetch(ctx, x, samples, contents, cfg.Batch) {
 		if p.err != nil {
@@ -290,6 +291,8 @@ type collector struct {
 	classes []string
 	scores  []float64
 	saved   *classFile // class maps' index, with SaveMaps and multi-type classes
+	// finisher turns the raw scores into the final ones; nil keeps them.
+	finisher ScoreFinisher
 }
 
 func (c *collector) collect(s loaders.Sample, o scored) error {
@@ -319,6 +322,17 @@ func (c *collector) collect(s loaders.Sample, o scored) error {
 // finish writes the category's scores, examples and saved class-map index,
 // then computes its metrics.
 func (c *collector) finish(ctx context.Context, name string, samples []loaders.Sample) (results.CategoryRecord, error) {
+	if c.finisher != nil {
+		final, err := c.finisher.FinishScores(slices.Clone(c.scores))
+		if err != nil {
+			return results.CategoryRecord{}, fmt.Errorf("bench: %s: %w", name, err)
+		}
+		if len(final) != len(c.scores) {
+			return results.CategoryRecord{}, fmt.Errorf("bench: %s: %d final scores for %d images", name, len(final), len(c.scores))
+		}
+		c.scores, c.t.scores = final, slices.Clone(final)
+		c.ex.rescore(final)
+	}
 	if err := writeScores(c.cfg.Out, name, samples, c.scores); err != nil {
 		return results.CategoryRecord{}, err
 	}

@@ -97,12 +97,15 @@ type SourceInfo struct {
 // Build writes a model directory: the graphs of the variant, the
 // token-embedding table, and model.json last, so that a directory with a
 // model.json is complete. Weights are checked against the architecture
-// first; a missing or mis-shaped tensor is an error naming it. AdaCLIP's
-// towers run exact GELU, as its code builds them (adaclipArch).
+// first; a missing or mis-shaped tensor is an error naming it. The
+// activation is the one the variant's official code runs: AdaCLIP's
+// towers run exact GELU, as its code builds them (adaclipArch); APRIL-GAN's
+// and MultiADS' follow their factory (FactoryArch). model.json records it.
 func Build(ctx context.Context, dir string, a Arch, w Weights, o Options, src SourceInfo) (*Manifest, error) {
 	if o.Variant == AdaCLIP {
 		a = adaclipArch(a)
 	}
+	a = FactoryArch(o.Variant, a, o.ImageSize)
 	s, err := resolve(a, o)
 	if err != nil {
 		return nil, err

@@ -58,7 +58,7 @@ type buildFlags struct {
 }
 
 func (b *buildFlags) register(fs *flag.FlagSet) {
-	cliflag.StringVar(fs, &b.variant, "variant", "", "tower variant: plain, anomalyclip, dapo, winclip or adaclip (required)", func(s string) error { _, err := clip.ParseVariant(s); return err })
+	cliflag.StringVar(fs, &b.variant, "variant", "", "tower variant: "+variantNames()+" (required)", func(s string) error { _, err := clip.ParseVariant(s); return err })
 	fs.IntVar(&b.imageSize, "image-size", 0, "input image side; 0 keeps the architecture's (positional embedding resized otherwise)")
 	fs.Var(&b.layers, "feature-layers", "1-indexed blocks whose patch tokens the image tower returns (default: the variant's)")
 	cliflag.StringVar(fs, &b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias, bilinear or bicubic (default: the variant's)", func(s string) error {
@@ -69,6 +69,14 @@ func (b *buildFlags) register(fs *flag.FlagSet) {
 	})
 	fs.BoolVar(&b.fp16, "fp16", false, "store weights and compute in float16 (for GPUs); inputs and outputs stay float32")
 	fs.BoolVar(&b.external, "external-data", false, "store weights as ONNX external data even when small")
+}
+
+func variantNames() string {
+	var n []string
+	for _, v := range clip.Variants() {
+		n = append(n, string(v))
+	}
+	return strings.Join(n, ", ")
 }
 
 func (b *buildFlags) options() (clip.Options, error) {
@@ -95,8 +103,9 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	archConfig := fs.String("arch-config", "", "architecture JSON file (instead of --arch)")
 	out := fs.String("out", "", "model directory to write (required)")
 	// APRIL-GAN and MultiADS rebuild ViT-L with exact GELU
-	// (docs/method.md#aprilgan-gelu).
-	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (APRIL-GAN, MultiADS and AdaCLIP run ViT-L with exact GELU)")
+	// (docs/method.md#aprilgan-gelu); their variants pick it themselves, as
+	// AdaCLIP's does.
+	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (variants aprilgan and multiads use their factory's: exact GELU off the native size; adaclip runs exact GELU)")
 	var bf buildFlags
 	bf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -125,6 +134,9 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 		a.Act = clip.Act(*act)
 		if err := a.Validate(); err != nil {
 			return fmt.Errorf("%w: models build: --act: %v", errUsage, err)
+		}
+		if f := clip.FactoryArch(o.Variant, a, o.ImageSize); f.Act != a.Act {
+			return fmt.Errorf("%w: models build: --act %s: variant %s runs %s at image size %d, as its official factory does", errUsage, a.Act, o.Variant, f.Act, o.ImageSize)
 		}
 	}
 	fmt.Fprintf(stderr, "models build: reading %s\n", *weights)

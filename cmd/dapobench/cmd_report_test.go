@@ -90,7 +90,8 @@ func TestReport(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(out, "RESULTS.md"))
 	for _, want := range []string{
 		"## mpdd\n", "## mad-real\n",
-		"| category      |     dapo | dapo/e1 |", // the two mpdd runs side by side
+		"| dapo (untrained) | ", // the runs table marks untrained tensors
+		"| category      | dapo (untrained) | dapo/e1 (untrained) |", // the two mpdd runs side by side
 		"### Seen defect types", "### Novel defect types",
 		"#### Defect types (pixel level)", "#### Defect-type confusion", "#### Anomaly maps",
 		"figures/mpdd/dapo-e1/tubes-top-anomalous.png",
