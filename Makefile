@@ -56,7 +56,7 @@ test-slurm: build
 ## results: RESULTS.md from the golden fixture results (tables only; refresh
 ## the golden files first with go test ./cmd/dapobench -run FixtureGolden -update)
 results: build
-	$(BIN) report $(foreach d,mvtec visa mpdd mad-sim mad-real real-iad,$(foreach s,dapo winclip anomalyclip adaclip,cmd/dapobench/testdata/golden/$(d)-$(s).json)) --out . --quiet \
+	$(BIN) report $(foreach d,mvtec visa mpdd mad-sim mad-real real-iad,$(foreach s,dapo winclip anomalyclip adaclip aprilgan multiads,cmd/dapobench/testdata/golden/$(d)-$(s).json)) --out . --quiet \
 	  --title "Fixture results: untrained tiny models on the synthetic datasets (a regression signal, not a benchmark)"
 
 ## fuzz: run every fuzz target for a short while (FUZZTIME=1m for the full run)

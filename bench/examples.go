@@ -20,10 +20,12 @@ import (
 // copies of their maps; memory stays at three maps.
 type examples struct {
 	kept map[string]*keptExample
+	n    int // images offered so far
 }
 
 type keptExample struct {
 	s     loaders.Sample
+	i     int // position in the category
 	score float32
 	m     []float32
 }
@@ -31,10 +33,12 @@ type keptExample struct {
 func newExamples() *examples { return &examples{kept: map[string]*keptExample{}} }
 
 func (e *examples) offer(s loaders.Sample, o *Output) {
+	i := e.n
+	e.n++
 	consider := func(kind string, better func(a, b float32) bool) {
 		k := e.kept[kind]
 		if k == nil || better(o.Image, k.score) {
-			e.kept[kind] = &keptExample{s: s, score: o.Image, m: append([]float32(nil), o.Map...)}
+			e.kept[kind] = &keptExample{s: s, i: i, score: o.Image, m: append([]float32(nil), o.Map...)}
 		}
 	}
 	higher := func(a, b float32) bool { return a > b }
@@ -44,6 +48,16 @@ func (e *examples) offer(s loaders.Sample, o *Output) {
 		consider(results.BottomAnomalous, lower)
 	} else {
 		consider(results.TopNormal, higher)
+	}
+}
+
+// rescore gives the kept examples their final scores (ScoreFinisher),
+// final[i] being the score of the i-th image offered.
+func (e *examples) rescore(final []float64) {
+	for _, k := range e.kept {
+		if k.i < len(final) {
+			k.score = float32(final[k.i])
+		}
 	}
 }
 
@@ -67,7 +81,7 @@ func (e *examples) write(out, category string, size int) error {
 		list = append(list, results.Example{Kind: kind, Image: k.s.ImagePath, Mask: k.s.MaskPath, RelImage: k.s.RelImage,
 			DefectType: k.s.DefectType, Score: k.score, Map: rel, Size: size})
 	}
-	return writeJSON(filepath.Join(dir, "examples.json"), list)
+	return writeJSON(filepath.Join(dir, results.ExamplesFile), list)
 }
 
 // writeScores writes the image scores of a category, one row per test

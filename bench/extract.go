@@ -110,12 +110,24 @@ type Batch struct {
 // preprocesses the rest. A corrupt cache entry is counted by the cache and
 // recomputed, never used.
 func (x *Extractor) Prepare(ctx context.Context, paths []string) (*Batch, error) {
+	return x.PrepareHashed(ctx, paths, nil)
+}
+
+// PrepareHashed is Prepare for images whose sha256 (as featcache.HashFile
+// gives them, the cache keys) the caller already has, as a run does after
+// fingerprinting a category; nil contents hashes the files.
+func (x *Extractor) PrepareHashed(ctx context.Context, paths, contents []string) (*Batch, error) {
 	b := &Batch{Paths: paths, keys: make([]featcache.Key, len(paths)), features: make([]Features, len(paths))}
 	for i, p := range paths {
 		if x.cache != nil {
-			content, err := featcache.HashFile(p)
-			if err != nil {
-				return nil, fmt.Errorf("bench: %w", err)
+			var content string
+			if contents != nil {
+				content = contents[i]
+			} else {
+				var err error
+				if content, err = featcache.HashFile(p); err != nil {
+					return nil, fmt.Errorf("bench: %w", err)
+				}
 			}
 			b.keys[i] = featcache.Key{Model: x.modelKey, Preprocess: x.preKey, Content: content}
 			e, err := x.cache.Get(ctx, b.keys[i])

@@ -26,6 +26,7 @@ type Manifest struct {
 	Model       string            `json:"model"`
 	ModelDir    string            `json:"model_dir"`
 	ImageHash   string            `json:"image_tower_sha256"`
+	ModelHash   string            `json:"model_sha256"`
 	WeightsHash string            `json:"weights_sha256,omitempty"`
 	Dataset     string            `json:"dataset"`
 	Root        string            `json:"root"`
@@ -37,7 +38,7 @@ type Manifest struct {
 }
 
 // ManifestSchema identifies the manifest format.
-const ManifestSchema = "dapobench/run-manifest/v1"
+const ManifestSchema = results.ManifestSchema
 
 // CategoryTiming is one category's line in the manifest.
 type CategoryTiming struct {
@@ -49,14 +50,15 @@ type CategoryTiming struct {
 }
 
 // Finish writes a run's manifest.json and then its results.json, and
-// returns the results. results.json is written last, so a run directory
-// that has it is complete.
+// returns the results. results.json is written last, and Run removed both
+// when it started, so a run directory that has them is complete
+// (results.CheckComplete).
 func Finish(cfg Config, rt *runner.Runtime, cats []results.CategoryRecord, started time.Time) (*results.Results, error) {
 	m := cfg.Model
 	mf := Manifest{
 		Schema: ManifestSchema, Dapobench: version.String(), Go: runtime.Version(),
 		ORT: rt.Version(), Provider: rt.Provider(), Threads: rt.Threads(), JPEGDecoder: preprocess.JPEGDecoder,
-		Model: m.Name(), ModelDir: m.Dir, ImageHash: m.ImageHash, WeightsHash: m.Manifest.Weights.SHA256,
+		Model: m.Name(), ModelDir: m.Dir, ImageHash: m.ImageHash, ModelHash: m.Hash, WeightsHash: m.Manifest.Weights.SHA256,
 		Dataset: cfg.Dataset, Root: cfg.Loader.Root, Scheme: cfg.Scheme.Name(), Settings: cfg.Scheme.Settings(),
 		Started: started.UTC().Format(time.RFC3339), Seconds: time.Since(started).Seconds(),
 	}

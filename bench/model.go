@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -51,6 +52,11 @@ type Model struct {
 	textHash string
 	// textRuns counts text-tower runs, for tests and measurements.
 	textRuns int
+
+	// Hash identifies the whole directory: sha256 over model.json and every
+	// file it lists (both towers, the token embedding). Resumed runs
+	// compare it (docs/README.md#rundir-resume).
+	Hash string
 }
 
 // imageMu and textMu guard the lazily set fields of every Model (Image
@@ -105,7 +111,7 @@ func OpenModelWith(ctx context.Context, rt *runner.Runtime, dir string, o OpenOp
 	if m.Tokenizer, err = tokenizer.New(); err != nil {
 		return nil, err
 	}
-	if m.ImageHash, err = hashFiles(dir, man, "image", "window"); err != nil {
+	if m.ImageHash, m.textHash, m.Hash, err = modelHashes(dir, man); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -184,35 +190,54 @@ func (m *Model) loadText(ctx context.Context) error {
 	return nil
 }
 
-// hashFiles hashes model.json and every file of the named graphs (with
-// their external data), so that a rebuilt model never reads stale cache
-// entries.
-func hashFiles(dir string, man *clip.Manifest, keys ...string) (string, error) {
-	h := sha256.New()
-	files := []string{clip.ManifestFile}
-	for _, key := range keys {
-		if f := man.Files[key]; f != "" {
-			files = append(files, f)
-			if _, err := os.Stat(filepath.Join(dir, f+".data")); err == nil {
-				files = append(files, f+".data")
+// modelHashes hashes, in one pass over the files, model.json with every
+// file of the image-side graphs (image: the feature-cache key, so that a
+// rebuilt model never reads stale entries), with the text graph's files
+// (text: the text-cache key), and with every file the directory lists
+// (all). A graph's external data counts as its file.
+func modelHashes(dir string, man *clip.Manifest) (image, text, all string, err error) {
+	graphFiles := func(keys ...string) []string {
+		files := []string{clip.ManifestFile}
+		for _, key := range keys {
+			if f := man.Files[key]; f != "" {
+				files = append(files, f)
+				if _, err := os.Stat(filepath.Join(dir, f+".data")); err == nil {
+					files = append(files, f+".data")
+				}
 			}
 		}
+		return files
 	}
+	keys := make([]string, 0, len(man.Files))
+	for k := range man.Files {
+		keys = append(keys, k)
+	}
+	sets := [][]string{graphFiles("image", "window"), graphFiles("text"), graphFiles(keys...)}
+	files := slices.Clone(sets[2])
 	sort.Strings(files)
 	files = slices.Compact(files)
+	hs := []hash.Hash{sha256.New(), sha256.New(), sha256.New()}
 	for _, f := range files {
+		var ws []io.Writer
+		for i, set := range sets {
+			if slices.Contains(set, f) {
+				ws = append(ws, hs[i])
+			}
+		}
+		w := io.MultiWriter(ws...)
 		fh, err := os.Open(filepath.Join(dir, f))
 		if err != nil {
-			return "", fmt.Errorf("bench: %w", err)
+			return "", "", "", fmt.Errorf("bench: %w", err)
 		}
-		io.WriteString(h, f+"\n")
-		_, err = io.Copy(h, fh)
+		io.WriteString(w, f+"\n")
+		_, err = io.Copy(w, fh)
 		fh.Close()
 		if err != nil {
-			return "", fmt.Errorf("bench: %s: %w", f, err)
+			return "", "", "", fmt.Errorf("bench: %s: %w", f, err)
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum := func(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
+	return sum(hs[0]), sum(hs[1]), sum(hs[2]), nil
 }
 
 // Close releases the sessions.

@@ -2,9 +2,8 @@ package bench
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -66,32 +66,24 @@ type Config struct {
 	Progress io.Writer
 	// Workers score images in parallel (0: GOMAXPROCS).
 	Workers int
-}
-
-// fingerprint identifies everything a category's numbers depend on, so
-// that resuming never mixes results of different settings.
-func fingerprint(cfg Config, c Category, samples []loaders.Sample) string {
-	h := sha256.New()
-	settings := cfg.Scheme.Settings()
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	fmt.Fprintf(h, "scheme %s\nmodel %s\naupro %s\ncategory %s\n", cfg.Scheme.Name(), cfg.Model.ImageHash, cfg.AUPRO, c.Name)
-	for _, k := range keys {
-		fmt.Fprintf(h, "%s=%s\n", k, settings[k])
-	}
-	for _, s := range samples {
-		fmt.Fprintf(h, "%s %s %d %s\n", s.RelImage, s.RelMask, s.Label, s.DefectType)
-	}
-	return hex.EncodeToString(h.Sum(nil))[:24]
+	// PromptsFile is the file of learned prompt tensors the scheme was
+	// built from ("" when untrained): its content is part of the run's
+	// configuration.
+	PromptsFile string
 }
 
 // Run evaluates the scheme on every category of the dataset's test split
-// and returns the per-category results in category order. Categories
-// whose record in Out/categories matches the current settings are read
-// back instead of recomputed.
+// and returns the per-category results in category order.
+//
+// Out is a run directory of one configuration (docs/README.md#rundir-resume):
+// a directory inside the dataset root, or one holding records of another
+// configuration, is refused before anything is written. A category whose
+// record in Out/categories has the fingerprint a fresh run would have (the
+// configuration, the dapobench version, the samples and the content of
+// their images and masks) and whose scores, examples and maps are all
+// there is read back; any other is recomputed, and the log says why.
+// results.json and manifest.json are removed first: only Finish writes them
+// again, so an interrupted run never reads as complete.
 func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = DefaultBatchFor(cfg.Model.Runtime.Provider())
@@ -101,6 +93,16 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 	}
 	if cfg.AUPRO == "" {
 		cfg.AUPRO = metrics.AUPROCflow200
+	}
+	if err := loaders.CheckOutside(cfg.Loader.Root, cfg.Out); err != nil {
+		return nil, err
+	}
+	config, err := runConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOut(cfg.Out, config); err != nil {
+		return nil, err
 	}
 	set, err := loaders.Load(ctx, cfg.Dataset, cfg.Loader)
 	if err != nil {
@@ -119,6 +121,9 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 	catDir := filepath.Join(cfg.Out, results.CategoriesDir)
 	if err := os.MkdirAll(catDir, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := clearFinish(cfg.Out); err != nil {
+		return nil, err
 	}
 	// Categories done earlier are read back; the others go through one
 	// stream, so that the image tower works on the next category while the
@@ -140,16 +145,29 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 			}
 		}
 		sort.Strings(c.DefectTypes)
-		fp := fingerprint(cfg, c, samples)
+		content, err := hashContent(ctx, samples)
+		if err != nil {
+			return nil, err
+		}
+		inputs := categoryInputs(samples, content)
 		recPath := filepath.Join(catDir, results.CategoryFile(name)+".json")
-		if r, ok := readRecord(recPath, fp); ok {
+		r, why := reuse(cfg, recPath, name, config, inputs, cFirst, samples)
+		if why == "" && r.Fingerprint != "" {
 			logf(cfg.Progress, "%s: %s: done earlier, read from %s", cfg.Scheme.Name(), name, recPath)
 			records[i] = r
 			continue
 		}
-		todo = append(todo, pending{index: i, c: c, samples: samples, fp: fp, path: recPath, first: cFirst})
+		if why != "" {
+			logf(cfg.Progress, "%s: %s: recomputed: %s", cfg.Scheme.Name(), name, why)
+		}
+		// The old record goes before any of its files is overwritten, so
+		// that an interruption never pairs it with new scores or maps.
+		if err := os.Remove(recPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		todo = append(todo, pending{index: i, c: c, samples: samples, contents: content.images, inputs: inputs, path: recPath, first: cFirst})
 	}
-	if err := runPending(ctx, cfg, x, todo, records); err != nil {
+	if err := runPending(ctx, cfg, x, config, todo, records); err != nil {
 		return nil, err
 	}
 	if cfg.SaveMaps {
@@ -158,18 +176,6 @@ func Run(ctx context.Context, cfg Config) ([]results.CategoryRecord, error) {
 		}
 	}
 	return records, nil
-}
-
-func readRecord(p, fp string) (results.CategoryRecord, bool) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return results.CategoryRecord{}, false
-	}
-	var r results.CategoryRecord
-	if json.Unmarshal(b, &r) != nil || r.Fingerprint != fp {
-		return results.CategoryRecord{}, false
-	}
-	return r, true
 }
 
 func logf(w io.Writer, format string, args ...any) {
@@ -187,12 +193,13 @@ type scored struct {
 
 // pending is a category to compute.
 type pending struct {
-	index   int // in the dataset's category order
-	c       Category
-	samples []loaders.Sample
-	fp      string // fingerprint
-	path    string // record file
-	first   int    // run-order index of its first sample (PositionScorer)
+	index    int // in the dataset's category order
+	c        Category
+	samples  []loaders.Sample
+	contents []string          // the images' sha256, the cache keys
+	inputs   map[string]string // what the category's numbers depend on, besides the configuration
+	path     string            // record file
+	first    int               // run-order index of its first sample (PositionScorer)
 }
 
 // ahead is a batch of one category: prepared ahead of the image tower by
@@ -215,7 +222,7 @@ type ahead struct {
 // metrics are written when its last image is in (finish). The first two
 // stages run ahead across category boundaries, at most two batches ahead
 // of the scoring, which bounds the memory the stream holds.
-func runPending(ctx context.Context, cfg Config, x *Extractor, todo []pending, records []results.CategoryRecord) error {
+func runPending(ctx context.Context, cfg Config, x *Extractor, config map[string]string, todo []pending, records []results.CategoryRecord) error {
 	if len(todo) == 0 {
 		return nil
 	}
@@ -240,11 +247,14 @@ func runPending(ctx context.Context, cfg Config, x *Extractor, todo []pending, r
 	}()
 	for k, p := range todo {
 		start := time.Now()
-		r, computed, err := scoreCategory(ctx, cfg, x, p, k, completed)
+		r, computed, positional, err := scoreCategory(ctx, cfg, x, p, k, completed)
 		if err != nil {
 			return err
 		}
-		r.Fingerprint = p.fp
+		if positional {
+			p.inputs[positionInput] = strconv.Itoa(p.first)
+		}
+		r.Fingerprint, r.Config, r.Inputs = fingerprint(p.c.Name, config, p.inputs), config, p.inputs
 		r.Seconds = time.Since(start).Seconds()
 		r.Computed, r.Cached = computed, len(p.samples)-computed
 		if err := writeJSON(p.path, r); err != nil {
@@ -255,8 +265,8 @@ func runPending(ctx context.Context, cfg Config, x *Extractor, todo []pending, r
 	return nil
 }
 
-// prepare hashes, reads the cache for, decodes and preprocesses the
-// batches of every pending category in order.
+// prepare reads the cache for, decodes and preprocesses the batches of
+// every pending category in order.
 func prepare(ctx context.Context, x *Extractor, todo []pending, size int, out chan<- ahead) {
 	for k, p := range todo {
 		for start := 0; start < len(p.samples); start += size {
@@ -265,7 +275,7 @@ func prepare(ctx context.Context, x *Extractor, todo []pending, size int, out ch
 			for _, s := range p.samples[start:end] {
 				paths = append(paths, s.ImagePath)
 			}
-			b, err := x.Prepare(ctx, paths)
+			b, err := x.PrepareHashed(ctx, paths, p.contents[start:end])
 			select {
 			case out <- ahead{cat: k, start: start, b: b, err: err}:
 			case <-ctx.Done():
@@ -298,50 +308,51 @@ func tower(ctx context.Context, x *Extractor, in <-chan ahead, out chan<- ahead)
 
 // scoreCategory prepares the scheme's scorer for a category, scores its
 // batches as the tower stage completes them, and finishes the category.
-// It returns the record and the number of images whose features the
-// image tower computed.
-func scoreCategory(ctx context.Context, cfg Config, x *Extractor, p pending, k int, completed <-chan ahead) (results.CategoryRecord, int, error) {
+// It returns the record, the number of images whose features the image
+// tower computed, and whether the scores depend on the category's place in
+// the run (PositionScorer).
+func scoreCategory(ctx context.Context, cfg Config, x *Extractor, p pending, k int, completed <-chan ahead) (rec results.CategoryRecord, computed int, positional bool, err error) {
 	sc, err := cfg.Scheme.Prepare(ctx, cfg.Model, p.c)
 	if err != nil {
-		return results.CategoryRecord{}, 0, err
+		return results.CategoryRecord{}, 0, false, err
 	}
 	if cl, ok := sc.(io.Closer); ok {
 		defer cl.Close()
 	}
 	t, err := newTally(p.c.Name, sc.Classes(), sc.ClassOf)
 	if err != nil {
-		return results.CategoryRecord{}, 0, err
+		return results.CategoryRecord{}, 0, false, err
 	}
 	col := &collector{cfg: cfg, size: x.Spec().Size, t: t, ex: newExamples(), classes: sc.Classes()}
+	col.finisher, _ = sc.(ScoreFinisher)
 	prog := progress.New(cfg.Progress, len(p.samples), cfg.Scheme.Name()+" "+p.c.Name)
-	computed := 0
 	for done := 0; done < len(p.samples); {
 		var a ahead
 		var ok bool
 		select {
 		case a, ok = <-completed:
 		case <-ctx.Done():
-			return results.CategoryRecord{}, 0, ctx.Err()
+			return results.CategoryRecord{}, 0, false, ctx.Err()
 		}
 		if !ok {
 			if err := ctx.Err(); err != nil {
-				return results.CategoryRecord{}, 0, err
+				return results.CategoryRecord{}, 0, false, err
 			}
-			return results.CategoryRecord{}, 0, fmt.Errorf("bench: %s: the image stream ended after %d of %d images", p.c.Name, done, len(p.samples))
+			return results.CategoryRecord{}, 0, false, fmt.Errorf("bench: %s: the image stream ended after %d of %d images", p.c.Name, done, len(p.samples))
 		}
 		if a.err != nil {
-			return results.CategoryRecord{}, 0, a.err
+			return results.CategoryRecord{}, 0, false, a.err
 		}
 		if a.cat != k || a.start != done {
-			return results.CategoryRecord{}, 0, fmt.Errorf("bench: %s: internal error: batch of category %d at %d, want %d at %d", p.c.Name, a.cat, a.start, k, done)
+			return results.CategoryRecord{}, 0, false, fmt.Errorf("bench: %s: internal error: batch of category %d at %d, want %d at %d", p.c.Name, a.cat, a.start, k, done)
 		}
 		batch, outs, err := scoreBatch(ctx, cfg, x, sc, p.samples, a, p.first)
 		if err != nil {
-			return results.CategoryRecord{}, 0, err
+			return results.CategoryRecord{}, 0, false, err
 		}
 		for i, s := range batch {
 			if err := col.collect(s, outs[i]); err != nil {
-				return results.CategoryRecord{}, 0, err
+				return results.CategoryRecord{}, 0, false, err
 			}
 		}
 		computed += a.b.Computed()
@@ -350,10 +361,11 @@ func scoreCategory(ctx context.Context, cfg Config, x *Extractor, p pending, k i
 	}
 	prog.Finish()
 	if err := ctx.Err(); err != nil {
-		return results.CategoryRecord{}, 0, err
+		return results.CategoryRecord{}, 0, false, err
 	}
-	r, err := col.finish(ctx, p.c.Name, p.samples)
-	return r, computed, err
+	_, positional = sc.(PositionScorer)
+	rec, err = col.finish(ctx, p.c.Name, p.samples)
+	return rec, computed, positional, err
 }
 
 // scoreBatch scores the images of a completed batch in parallel; first is
@@ -381,6 +393,8 @@ type collector struct {
 	classes []string
 	scores  []float64
 	saved   *classFile // class maps' index, with SaveMaps and multi-type classes
+	// finisher turns the raw scores into the final ones; nil keeps them.
+	finisher ScoreFinisher
 }
 
 func (c *collector) collect(s loaders.Sample, o scored) error {
@@ -410,6 +424,17 @@ func (c *collector) collect(s loaders.Sample, o scored) error {
 // finish writes the category's scores, examples and saved class-map index,
 // then computes its metrics.
 func (c *collector) finish(ctx context.Context, name string, samples []loaders.Sample) (results.CategoryRecord, error) {
+	if c.finisher != nil {
+		final, err := c.finisher.FinishScores(slices.Clone(c.scores))
+		if err != nil {
+			return results.CategoryRecord{}, fmt.Errorf("bench: %s: %w", name, err)
+		}
+		if len(final) != len(c.scores) {
+			return results.CategoryRecord{}, fmt.Errorf("bench: %s: %d final scores for %d images", name, len(final), len(c.scores))
+		}
+		c.scores, c.t.scores = final, slices.Clone(final)
+		c.ex.rescore(final)
+	}
 	if err := writeScores(c.cfg.Out, name, samples, c.scores); err != nil {
 		return results.CategoryRecord{}, err
 	}

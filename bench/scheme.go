@@ -65,6 +65,18 @@ type Scorer interface {
 	ClassOf(defectType string) (int, bool)
 }
 
+// ScoreFinisher is implemented by a Scorer whose image scores depend on
+// every image of the category: MultiADS normalises its scores to [0, 1]
+// over the category (docs/method.md#multiads-scoring). Run takes each
+// Output.Image as the raw score, and once the category's last image is
+// scored calls FinishScores with the raw scores in sample order; the
+// scores it returns are the ones the metrics, the score files and the
+// examples get. It must keep their order (a non-decreasing map), since the
+// examples are chosen by the raw scores; maps are not affected.
+type ScoreFinisher interface {
+	FinishScores(raw []float64) ([]float64, error)
+}
+
 // PositionScorer is a Scorer whose output for an image depends on where
 // the image comes in the run, as AdaCLIP's k-means seeds depend on how many
 // images the official process clustered before it

@@ -121,7 +121,7 @@ func (m *Model) runText(ctx context.Context, embeds clip.Tensor, eot []int64, de
 func (m *Model) textKeys(embeds clip.Tensor, eot []int64, deep *clip.Tensor) ([]featcache.Key, error) {
 	textMu.Lock()
 	if m.textHash == "" {
-		h, err := hashFiles(m.Dir, m.Manifest, "text")
+		_, h, _, err := modelHashes(m.Dir, m.Manifest)
 		if err != nil {
 			textMu.Unlock()
 			return nil, err

@@ -1,8 +1,9 @@
-// Package checkpoints holds the learned prompt tensors of the learned
-// schemes, DAPO, AnomalyCLIP and AdaCLIP, in one canonical safetensors layout that
-// the schemes load. It imports them from the official training
-// checkpoints (torch zip .pth; docs/method.md#dapo-checkpoint,
-// docs/method.md#anomalyclip-checkpoint) and makes seeded
+// Package checkpoints holds the learned tensors of the learned schemes,
+// DAPO, AnomalyCLIP, AdaCLIP, APRIL-GAN and MultiADS, in one canonical
+// safetensors layout that the schemes load. It imports them from the
+// official training checkpoints (torch zip .pth; docs/method.md#dapo-checkpoint,
+// docs/method.md#anomalyclip-checkpoint,
+// docs/method.md#aprilgan-checkpoint) and makes seeded
 // untrained ones, initialised as the official code initialises them, for
 // runs without a checkpoint.
 //
@@ -18,6 +19,9 @@
 //	anomalyclip  normal_ctx           [12, Dt]         prompt_learner.ctx_pos
 //	anomalyclip  abnormal_ctx         [12, Dt]         prompt_learner.ctx_neg
 //	anomalyclip  text_deep            [depth, 4, Dt]   prompt_learner.compound_prompts_text.{i} stacked
+//	aprilgan     adapter.{i}.weight   [De, Dv]         trainable_linearlayer.fc.{i}.weight
+//	aprilgan     adapter.{i}.bias     [De]             trainable_linearlayer.fc.{i}.bias
+//	multiads     (as aprilgan: the same LinearLayer and checkpoint format)
 //
 // with E = 10 prompt groups and l = 5 context tokens for DAPO. AdaCLIP's
 // tensors keep their official names (adaclip.go). For ViT-L
@@ -42,10 +46,18 @@ const (
 	DAPO        = "dapo"
 	AnomalyCLIP = "anomalyclip"
 	AdaCLIP     = "adaclip"
+	// APRILGAN and MultiADS learn only a linear layer per feature layer
+	// on the patch tokens (LinearLayer; docs/method.md#aprilgan-linear).
+	APRILGAN = "aprilgan"
+	MultiADS = "multiads"
 )
 
 // Schemes lists the schemes with learned tensors.
-func Schemes() []string { return []string{DAPO, AnomalyCLIP, AdaCLIP} }
+func Schemes() []string { return []string{DAPO, AnomalyCLIP, AdaCLIP, APRILGAN, MultiADS} }
+
+// LinearOnly reports whether a scheme's learned tensors are its linear
+// layers alone, without prompts (APRIL-GAN, MultiADS).
+func LinearOnly(scheme string) bool { return scheme == APRILGAN || scheme == MultiADS }
 
 // Canonical tensor names; adapters are named by AdapterWeight and AdapterBias.
 const (
@@ -165,6 +177,14 @@ func DimsOf(scheme string, m *clip.Manifest) (Dims, error) {
 	if m.Variant != v {
 		return Dims{}, fmt.Errorf("checkpoints: scheme %s needs a model directory of variant %s, not %s (%s)", scheme, v, m.Variant, m.Arch.Name)
 	}
+	if LinearOnly(scheme) {
+		if len(m.FeatureLayers) == 0 {
+			return Dims{}, fmt.Errorf("checkpoints: %s model %s has no feature layers", scheme, m.Arch.Name)
+		}
+		d := dimsOf(scheme, m)
+		d.Origin = "model " + m.Arch.Name
+		return d, nil
+	}
 	if m.PromptTokens <= 0 || m.TextPromptDepth <= 0 {
 		return Dims{}, fmt.Errorf("checkpoints: model %s (%s) has no deep text prompts", m.Arch.Name, m.Variant)
 	}
@@ -181,12 +201,15 @@ func dimsOf(scheme string, m *clip.Manifest) Dims {
 		Scheme: scheme, DeepTokens: m.PromptTokens, TextDepth: m.TextPromptDepth,
 		TextWidth: m.Arch.TextWidth, VisionWidth: m.Arch.VisionWidth, EmbedDim: m.Arch.EmbedDim,
 	}
-	switch scheme {
-	case DAPO:
+	switch {
+	case scheme == DAPO:
 		d.Groups, d.CtxTokens = DAPOGroups, DAPOContextTokens
 		d.VisualDepth, d.Adapters = m.VisualPromptDepth, len(m.FeatureLayers)
-	case AdaCLIP:
+	case scheme == AdaCLIP:
 		d.VisualDepth, d.Adapters = m.VisualPromptDepth, len(m.FeatureLayers)
+	case LinearOnly(scheme):
+		d.DeepTokens, d.TextDepth, d.TextWidth = 0, 0, 0
+		d.Adapters = len(m.FeatureLayers)
 	default:
 		d.CtxTokens = AnomalyCLIPContextTokens
 	}
@@ -201,6 +224,10 @@ func variant(scheme string) (clip.Variant, error) {
 		return clip.AnomalyCLIP, nil
 	case AdaCLIP:
 		return clip.AdaCLIP, nil
+	case APRILGAN:
+		return clip.APRILGAN, nil
+	case MultiADS:
+		return clip.MultiADS, nil
 	}
 	return "", fmt.Errorf("checkpoints: unknown scheme %q (want %s)", scheme, strings.Join(Schemes(), ", "))
 }
@@ -209,6 +236,14 @@ func variant(scheme string) (clip.Variant, error) {
 func (d Dims) Shapes() map[string][]int {
 	if d.Scheme == AdaCLIP {
 		return adaclipShapes(d)
+	}
+	if LinearOnly(d.Scheme) {
+		m := map[string][]int{}
+		for i := range d.Adapters {
+			m[AdapterWeight(i)] = []int{d.EmbedDim, d.VisionWidth}
+			m[AdapterBias(i)] = []int{d.EmbedDim}
+		}
+		return m
 	}
 	ctx := []int{d.CtxTokens, d.TextWidth}
 	if d.Scheme == DAPO {
@@ -249,6 +284,26 @@ func (l *Learned) Dims() (Dims, error) {
 		return t.Shape, nil
 	}
 	d := Dims{Scheme: l.Scheme, Origin: "each other"}
+	adapters := func() error {
+		for _, ok := l.Tensors[AdapterWeight(d.Adapters)]; ok; _, ok = l.Tensors[AdapterWeight(d.Adapters)] {
+			d.Adapters++
+		}
+		w, err := shape(AdapterWeight(0), 2)
+		if err != nil {
+			return err
+		}
+		d.EmbedDim, d.VisionWidth = w[0], w[1]
+		return nil
+	}
+	if LinearOnly(l.Scheme) {
+		if err := adapters(); err != nil {
+			return Dims{}, err
+		}
+		if err := d.check(l.Tensors); err != nil {
+			return Dims{}, err
+		}
+		return d, nil
+	}
 	deep, err := shape(TextDeep, 3)
 	if err != nil {
 		return Dims{}, err
@@ -260,15 +315,10 @@ func (l *Learned) Dims() (Dims, error) {
 		if err != nil {
 			return Dims{}, err
 		}
-		d.VisualDepth, d.VisionWidth = vis[0], vis[2]
-		for _, ok := l.Tensors[AdapterWeight(d.Adapters)]; ok; _, ok = l.Tensors[AdapterWeight(d.Adapters)] {
-			d.Adapters++
-		}
-		w, err := shape(AdapterWeight(0), 2)
-		if err != nil {
+		if err := adapters(); err != nil {
 			return Dims{}, err
 		}
-		d.EmbedDim = w[0]
+		d.VisualDepth, d.VisionWidth = vis[0], vis[2]
 	} else {
 		d.CtxTokens = AnomalyCLIPContextTokens
 	}

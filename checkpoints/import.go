@@ -44,6 +44,18 @@ func layout(d Dims) []component {
 	if d.Scheme == AdaCLIP {
 		return adaclipLayout(d)
 	}
+	if LinearOnly(d.Scheme) {
+		// {'trainable_linearlayer': LinearLayer.state_dict()}, fc.{i} one
+		// nn.Linear per feature layer (docs/method.md#aprilgan-checkpoint).
+		c := component{names: []string{"trainable_linearlayer"}}
+		for i := range d.Adapters {
+			fc := "fc." + strconv.Itoa(i)
+			c.sources = append(c.sources,
+				source{fc + ".weight", []int{d.EmbedDim, d.VisionWidth}, AdapterWeight(i), -1},
+				source{fc + ".bias", []int{d.EmbedDim}, AdapterBias(i), -1})
+		}
+		return []component{c}
+	}
 	if d.Scheme == AnomalyCLIP {
 		ctx := []int{1, 1, d.CtxTokens, d.TextWidth} // n_cls × n_templates × n_ctx × width
 		c := component{
@@ -96,7 +108,8 @@ func layout(d Dims) []component {
 }
 
 // Import reads an official training checkpoint of a scheme (DAPO,
-// AnomalyCLIP or AdaCLIP; a torch zip .pth as torch.save writes it) and returns its
+// AnomalyCLIP, AdaCLIP, APRIL-GAN or MultiADS; a torch zip .pth as
+// torch.save writes it) and returns its
 // learned tensors under the canonical names, checked against m (nil: the
 // official ViT-L/14@336px sizes).
 //
@@ -242,6 +255,8 @@ func hint(ts map[string]clip.Tensor, scheme string) string {
 			return " (it looks like an AnomalyCLIP checkpoint: scheme anomalyclip)"
 		case scheme == AnomalyCLIP && strings.HasSuffix(k, ".learnable_normal_tokens"):
 			return " (it looks like a DAPO checkpoint: scheme dapo)"
+		case !LinearOnly(scheme) && strings.HasPrefix(k, "trainable_linearlayer."):
+			return " (it looks like an APRIL-GAN or MultiADS checkpoint: scheme aprilgan or multiads)"
 		}
 	}
 	return ""

@@ -34,8 +34,10 @@ const visualInitFanIn = 3
 // U(−1/sqrt(Dv), 1/sqrt(Dv)) (docs/method.md#dapo-adapters). AnomalyCLIP:
 // every tensor N(0, 0.02²) (docs/method.md#anomalyclip-prompt-init).
 // AdaCLIP: static prompts N(0, 0.02²), heads torch.nn.Linear's default
-// (docs/method.md#adaclip-init). tokenEmbedding is used by DAPO alone and
-// may be empty otherwise.
+// (docs/method.md#adaclip-init). APRIL-GAN and MultiADS: their
+// LinearLayer's nn.Linear default, weight and bias U(−1/sqrt(Dv),
+// 1/sqrt(Dv)) (docs/method.md#aprilgan-linear). tokenEmbedding is used by
+// DAPO alone and may be empty otherwise.
 //
 // The draws are this package's own (torch's generator is not
 // reproduced): each tensor has a PCG stream keyed by the seed and its
@@ -63,10 +65,22 @@ func Untrained(scheme string, m *clip.Manifest, tokenEmbedding clip.Tensor, seed
 		adaclipUntrained(d, fill)
 		return l, nil
 	}
-	if scheme == AnomalyCLIP {
+	bound := 1 / math.Sqrt(float64(d.VisionWidth)) // fan_in of every adapter
+	adapters := func() {
+		for i := range d.Adapters {
+			for _, name := range []string{AdapterWeight(i), AdapterBias(i)} {
+				fill(name, func(r *stream, _ int) float64 { return bound * r.symmetric() })
+			}
+		}
+	}
+	switch {
+	case scheme == AnomalyCLIP:
 		for _, name := range []string{NormalCtx, AbnormalCtx, TextDeep} {
 			fill(name, func(r *stream, _ int) float64 { return anomalyCLIPInitStd * r.normal() })
 		}
+		return l, nil
+	case LinearOnly(scheme):
+		adapters()
 		return l, nil
 	}
 	mean, std, err := columnStats(tokenEmbedding, arch.VocabSize, d.TextWidth)
@@ -81,12 +95,7 @@ func Untrained(scheme string, m *clip.Manifest, tokenEmbedding clip.Tensor, seed
 	}
 	v := visualBound(arch.PatchSize, d.VisionWidth)
 	fill(VisualPrompts, func(r *stream, _ int) float64 { return v * r.symmetric() })
-	bound := 1 / math.Sqrt(float64(d.VisionWidth)) // fan_in of every adapter
-	for i := range d.Adapters {
-		for _, name := range []string{AdapterWeight(i), AdapterBias(i)} {
-			fill(name, func(r *stream, _ int) float64 { return bound * r.symmetric() })
-		}
-	}
+	adapters()
 	return l, nil
 }
 

@@ -102,8 +102,10 @@ type SourceInfo struct {
 // token-embedding table, and model.json last, so that a directory with a
 // model.json is complete. Weights are checked against the architecture
 // first; a missing or mis-shaped tensor is an error naming it. w is left
-// as it was. AdaCLIP's towers run exact GELU, as its code builds them
-// (adaclipArch).
+// as it was. The
+// activation is the one the variant's official code runs: AdaCLIP's
+// towers run exact GELU, as its code builds them (adaclipArch); APRIL-GAN's
+// and MultiADS' follow their factory (FactoryArch). model.json records it.
 func Build(ctx context.Context, dir string, a Arch, w Weights, o Options, src SourceInfo) (*Manifest, error) {
 	return build(ctx, dir, a, w, o, src, false)
 }
@@ -128,6 +130,7 @@ func build(ctx context.Context, dir string, a Arch, w Weights, o Options, src So
 	if o.Variant == AdaCLIP {
 		a = adaclipArch(a)
 	}
+	a = FactoryArch(o.Variant, a, o.ImageSize)
 	s, err := resolve(a, o)
 	if err != nil {
 		return nil, err

@@ -346,13 +346,24 @@ func textGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	t := newTower(a, w, s)
 	n := graph.Sym("prompts")
 	tw, ctx := a.TextWidth, a.ContextLength
-	x := t.In(t.Input(InEmbeds, graph.Float32, n, graph.N(ctx), graph.N(tw)))
+	// APRIL-GAN's and MultiADS' towers take prompts cut after their last
+	// end-of-text token (TruncatesText): with the causal mask no position
+	// reads a later one, so the features are those of the 77-token input.
+	tokens := graph.N(ctx)
+	if TruncatesText(s.variant) {
+		tokens = graph.Sym("tokens")
+	}
+	x := t.In(t.Input(InEmbeds, graph.Float32, n, tokens, graph.N(tw)))
 	eot := t.Input(InEOTIndex, graph.Int64, n)
 	var deep string
 	if s.textDepth > 0 {
 		deep = t.In(t.Input(InDeepTokens, graph.Float32, graph.N(s.textDepth), graph.N(DeepTokens), graph.N(tw)))
 	}
-	x = t.Add(x, t.weight("positional_embedding"))
+	pos := t.weight("positional_embedding")
+	if TruncatesText(s.variant) {
+		pos = t.SliceLike(pos, 0, x, 1)
+	}
+	x = t.Add(x, pos)
 	mask := ""
 	// DAPO's encode_learn_prompts passes no mask (docs/method.md#dapo-text-no-mask).
 	if s.variant != DAPO {
@@ -363,6 +374,9 @@ func textGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 			}
 		}
 		mask = t.Weight("causal_mask", []int{ctx, ctx}, m)
+		if TruncatesText(s.variant) {
+			mask = t.SliceLike(t.SliceLike(mask, 0, x, 1), 1, x, 1)
+		}
 	}
 	for i := range a.TextLayers {
 		switch {

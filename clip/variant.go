@@ -3,6 +3,7 @@ package clip
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Variant selects how the towers run (docs/method.md#clip-variants).
@@ -29,18 +30,76 @@ const (
 	// pass with static+dynamic visual prompts; its text tower overwrites
 	// positions 1..5 with image-dependent prompts (docs/method.md#adaclip-towers).
 	AdaCLIP Variant = "adaclip"
+	// APRILGAN and MultiADS are the plain towers (raw block outputs with
+	// the class token at layers 6/12/18/24) as their shared open_clip
+	// factory builds them: with exact GELU when the image size differs
+	// from the architecture's (FactoryArch; docs/method.md#aprilgan-gelu).
+	// They are variants of their own so that each scheme names its model.
+	APRILGAN Variant = "aprilgan"
+	MultiADS Variant = "multiads"
 )
 
 // Variants lists every variant.
-func Variants() []Variant { return []Variant{Plain, AnomalyCLIP, DAPO, WinCLIP, AdaCLIP} }
+func Variants() []Variant {
+	return []Variant{Plain, AnomalyCLIP, DAPO, WinCLIP, AdaCLIP, APRILGAN, MultiADS}
+}
 
 // ParseVariant checks a variant name.
 func ParseVariant(s string) (Variant, error) {
 	v := Variant(s)
 	if !slices.Contains(Variants(), v) {
-		return "", fmt.Errorf("clip: unknown variant %q (want plain, anomalyclip, dapo, winclip or adaclip)", s)
+		names := make([]string, 0, len(Variants()))
+		for _, w := range Variants() {
+			names = append(names, string(w))
+		}
+		return "", fmt.Errorf("clip: unknown variant %q (want one of %s)", s, strings.Join(names, ", "))
 	}
 	return v, nil
+}
+
+// FactoryArch is the architecture a variant's official code actually
+// runs. APRIL-GAN's and MultiADS' open_clip factory, asked for an image
+// size other than the config's, rebuilds the model from its JSON config,
+// which has no quick_gelu key, so both towers run exact GELU
+// (docs/method.md#aprilgan-gelu); at the config's own size it returns the
+// OpenAI model with QuickGELU. imageSize 0 means the architecture's own.
+// Other variants run a as given.
+func FactoryArch(v Variant, a Arch, imageSize int) Arch {
+	if (v == APRILGAN || v == MultiADS) && imageSize != 0 && imageSize != a.ImageSize {
+		a.Act = GELU
+	}
+	return a
+}
+
+// TruncatesText reports whether the variant's text tower takes token
+// embeddings [N, L, width] with any L ≤ the context length instead of
+// exactly the context length: APRIL-GAN and MultiADS encode thousands of
+// handcrafted prompts per category, and cutting them after the last
+// end-of-text token (TruncateText) makes the text tower several times
+// faster with the same features, since the causal mask keeps every
+// position from reading later ones.
+func TruncatesText(v Variant) bool { return v == APRILGAN || v == MultiADS }
+
+// TruncateText cuts text-tower inputs [N, C, width] (clip.TextInputs)
+// after the last end-of-text index for a variant that TruncatesText;
+// other variants get embeds unchanged.
+func TruncateText(v Variant, embeds Tensor, eot []int64) Tensor {
+	if !TruncatesText(v) || len(embeds.Shape) != 3 {
+		return embeds
+	}
+	n, c, w := embeds.Shape[0], embeds.Shape[1], embeds.Shape[2]
+	l := 1
+	for _, e := range eot {
+		l = max(l, int(e)+1)
+	}
+	if l >= c {
+		return embeds
+	}
+	out := NewTensor(n, l, w)
+	for i := range n {
+		copy(out.Data[i*l*w:(i+1)*l*w], embeds.Data[i*c*w:i*c*w+l*w])
+	}
+	return out
 }
 
 // Prompt and DPAM constants of the official code.

@@ -8,9 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/dapobench/dapobench/internal/budget/budgettest"
 	"github.com/dapobench/dapobench/loaders"
 )
 
@@ -346,6 +348,123 @@ func TestBadInput(t *testing.T) {
 			kind:   loaders.ErrLayout,
 			want:   []string{"mvtec: bottle: test: bottle/test/good/004.PNG: unexpected dataset layout: unexpected file (images are .png)"},
 		},
+		// Decompression bombs: a few dozen bytes declaring 10^10 pixels
+		// (internal/budget/testdata). The header check refuses them in a
+		// plain scan already; no decoder allocates what they declare.
+		{
+			name:   "image bomb",
+			id:     "mvtec",
+			break_: func(t *testing.T, r string) { bomb(t, r, "bottle/test/good/000.png", "gray.png") },
+			kind:   loaders.ErrTooLarge,
+			want:   []string{"mvtec: bottle: test: bottle/test/good/000.png: image too large", "100000×100000", "DAPOBENCH_MAX_PIXELS"},
+		},
+		{
+			name:   "image bomb deep",
+			id:     "mvtec",
+			opt:    loaders.Options{Deep: true},
+			break_: func(t *testing.T, r string) { bomb(t, r, "bottle/test/good/000.png", "gray.png") },
+			kind:   loaders.ErrTooLarge,
+			want:   []string{"mvtec: bottle: test: bottle/test/good/000.png: image too large"},
+		},
+		{
+			name:   "jpeg bomb",
+			id:     "visa",
+			break_: func(t *testing.T, r string) { bomb(t, r, candleAnomaly, "rgb.jpg") },
+			kind:   loaders.ErrTooLarge,
+			want:   []string{"visa: candle: test: " + candleAnomaly + ": image too large", "65000×65000"},
+		},
+		{
+			name:   "rgb mask bomb of a normal sample",
+			id:     "mad-sim",
+			break_: func(t *testing.T, r string) { bomb(t, r, "01Gorilla/ground_truth/good/0_mask.png", "rgb.png") },
+			kind:   loaders.ErrTooLarge,
+			want:   []string{"mad-sim: 01Gorilla: test: 01Gorilla/ground_truth/good/0_mask.png: image too large"},
+		},
+		{
+			name:   "class-id mask bomb",
+			id:     "visa",
+			opt:    loaders.Options{Deep: true},
+			break_: func(t *testing.T, r string) { bomb(t, r, candleMask, "palette.png") },
+			kind:   loaders.ErrTooLarge,
+			want:   []string{"visa: candle: test: " + candleMask + ": image too large"},
+		},
+		{
+			name:   "png too short for its size",
+			id:     "mvtec",
+			break_: func(t *testing.T, r string) { bomb(t, r, "bottle/ground_truth/broken_large/000_mask.png", "thin.png") },
+			kind:   loaders.ErrCorruptImage,
+			want:   []string{"mvtec: bottle: test: bottle/ground_truth/broken_large/000_mask.png", "a PNG of 69 bytes cannot hold 13000×13000 pixels"},
+		},
+		{
+			name: "dangling category link",
+			id:   "mvtec",
+			break_: func(t *testing.T, r string) {
+				os.RemoveAll(filepath.Join(r, "hazelnut"))
+				symlink(t, filepath.Join(r, "..", "elsewhere", "hazelnut"), r, "hazelnut")
+			},
+			kind: loaders.ErrBadLink,
+			want: []string{"mvtec: hazelnut: broken symbolic link: symbolic link to ", "elsewhere/hazelnut, which does not exist"},
+		},
+		{
+			name: "looping links",
+			id:   "mpdd",
+			break_: func(t *testing.T, r string) {
+				symlink(t, "b", r, "tubes/test/good/a.png")
+				symlink(t, "a.png", r, "tubes/test/good/b")
+			},
+			kind: loaders.ErrBadLink,
+			want: []string{"mpdd: tubes/test/good/a.png: broken symbolic link: symbolic link to b loops"},
+		},
+		{
+			name:   "folder link to its own parent",
+			id:     "mvtec",
+			break_: func(t *testing.T, r string) { symlink(t, "..", r, "bottle/test/again") },
+			kind:   loaders.ErrBadLink,
+			want:   []string{"mvtec: bottle/test/again: broken symbolic link: symbolic link to .. loops (the folder contains the link)"},
+		},
+		// Options the dataset has no use for are refused, not ignored.
+		{
+			name: "protocol of a dataset with one split",
+			id:   "mvtec",
+			opt:  loaders.Options{Protocol: "2cls_fewshot"},
+			kind: loaders.ErrOption,
+			want: []string{"mvtec: the protocol option does not apply: mvtec has one split"},
+		},
+		{
+			name: "resolution outside real-iad",
+			id:   "visa",
+			opt:  loaders.Options{Resolution: "512"},
+			kind: loaders.ErrOption,
+			want: []string{"visa: the resolution option does not apply"},
+		},
+		{
+			name: "views outside real-iad",
+			id:   "mad-real",
+			opt:  loaders.Options{Views: []string{"C1"}},
+			kind: loaders.ErrOption,
+			want: []string{"mad-real: the views option does not apply"},
+		},
+		{
+			name: "protocol beside a meta.json",
+			id:   "visa",
+			opt:  loaders.Options{Meta: "meta.json", Protocol: "1cls"},
+			kind: loaders.ErrOption,
+			want: []string{"visa: the protocol option does not apply with a meta.json"},
+		},
+		{
+			name: "unknown visa protocol",
+			id:   "visa",
+			opt:  loaders.Options{Protocol: "3cls"},
+			kind: loaders.ErrOption,
+			want: []string{`visa: unknown protocol "3cls"; valid: 1cls, 2cls_fewshot, 2cls_highshot, prepared`},
+		},
+		{
+			name: "unknown real-iad view",
+			id:   "real-iad",
+			opt:  loaders.Options{Views: []string{"C6"}},
+			kind: loaders.ErrOption,
+			want: []string{`real-iad: unknown view "C6"`},
+		},
 		{
 			name:   "real-iad several resolutions",
 			id:     "real-iad",
@@ -356,8 +475,12 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			root := cloneTree(t, c.id)
+			// Cases that break nothing read the shared tree; the others
+			// break a copy.
+			shared, _ := fixtureTree(t)
+			root := filepath.Join(shared, c.id)
 			if c.break_ != nil {
+				root = cloneTree(t, c.id)
 				c.break_(t, root)
 			}
 			opt := c.opt
@@ -376,6 +499,61 @@ func TestBadInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// bomb replaces a file of the tree with one of the crafted files of
+// internal/budget/testdata.
+func bomb(t *testing.T, root, rel, name string) {
+	t.Helper()
+	b, err := os.ReadFile(budgettest.Bomb(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, root, rel, string(b))
+}
+
+// symlink makes root/rel a symbolic link to target.
+func symlink(t *testing.T, target, root, rel string) {
+	t.Helper()
+	mkdir(t, root, filepath.Dir(rel))
+	if err := os.Symlink(target, filepath.Join(root, rel)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSymlinkedCategories assembles a dataset with ln -s, as one gathered
+// from several disks: categories and single images that are links load
+// exactly as the tree they point at.
+func TestSymlinkedCategories(t *testing.T) {
+	root := cloneTree(t, "mvtec")
+	want, err := loaders.Load(context.Background(), "mvtec", loaders.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	for _, c := range []string{"bottle", "grid"} {
+		if err := os.Rename(filepath.Join(root, c), filepath.Join(other, c)); err != nil {
+			t.Fatal(err)
+		}
+		symlink(t, filepath.Join(other, c), root, c)
+	}
+	img := "hazelnut/test/good/000.png"
+	if err := os.Rename(filepath.Join(root, img), filepath.Join(other, "000.png")); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, filepath.Join(other, "000.png"), root, img)
+	got, err := loaders.Load(context.Background(), "mvtec", loaders.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Categories, want.Categories) || len(got.Samples) != len(want.Samples) {
+		t.Fatalf("through links: categories %v, %d samples; the tree itself: %v, %d", got.Categories, len(got.Samples), want.Categories, len(want.Samples))
+	}
+	for i := range got.Samples {
+		if got.Samples[i].RelImage != want.Samples[i].RelImage || got.Samples[i].RelMask != want.Samples[i].RelMask {
+			t.Errorf("sample %d: %s, want %s", i, got.Samples[i].RelImage, want.Samples[i].RelImage)
+		}
 	}
 }
 
@@ -466,5 +644,24 @@ func writeGray(t *testing.T, root, rel string, w, h int, v uint8) {
 	defer f.Close()
 	if err := png.Encode(f, img); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheckOutside refuses outputs inside the dataset root, directly, as
+// the root itself, or through a symbolic link, and accepts one beside it.
+func TestCheckOutside(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "mvtec")
+	mkdir(t, root, "bottle")
+	symlink(t, filepath.Join(root, "bottle"), dir, "link")
+	for _, out := range []string{filepath.Join(root, "runs", "x"), root, filepath.Join(root, "bottle", "results.json"), filepath.Join(dir, "link", "run")} {
+		if err := loaders.CheckOutside(root, out); !errors.Is(err, loaders.ErrOption) || !strings.Contains(err.Error(), "inside the dataset root") {
+			t.Errorf("%s: %v", out, err)
+		}
+	}
+	for _, out := range []string{filepath.Join(dir, "runs", "x"), filepath.Join(dir, "mvtec-run")} {
+		if err := loaders.CheckOutside(root, out); err != nil {
+			t.Errorf("%s: %v", out, err)
+		}
 	}
 }

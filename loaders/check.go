@@ -3,7 +3,6 @@ package loaders
 import (
 	"context"
 	"errors"
-	"image"
 	"os"
 	"runtime"
 	"strconv"
@@ -55,7 +54,7 @@ func (l *loader) checkSample(sm *Sample) error {
 	sm.Width, sm.Height = iw, ih
 	if l.opt.Deep {
 		if err := decodeFully(sm.ImagePath); err != nil {
-			return w.err(sm.RelImage, 0, ErrCorruptImage, "%v", err)
+			return w.err(sm.RelImage, 0, kindOf(err, ErrCorruptImage), "%v", trimKind(err))
 		}
 	}
 	if sm.MaskPath == "" {
@@ -75,9 +74,9 @@ func (l *loader) checkSample(sm *Sample) error {
 		return w.err(sm.RelMask, 0, ErrSizeMismatch, "mask size %dx%d != image size %dx%d (%s)", mw, mh, iw, ih, sm.RelImage)
 	}
 	if l.opt.Deep || sm.Label == 0 {
-		m, st, err := ReadMaskStats(sm.MaskPath)
+		m, st, err := decodeMask(sm.MaskPath)
 		if err != nil {
-			return w.err(sm.RelMask, 0, ErrCorruptImage, "%v", trimKind(err))
+			return w.err(sm.RelMask, 0, kindOf(err, ErrCorruptImage), "%v", trimKind(err))
 		}
 		if sm.Label == 0 && m.Any() {
 			return w.err(sm.RelMask, 0, ErrNormalMaskNotEmpty, "")
@@ -95,18 +94,13 @@ func (l *loader) checkSample(sm *Sample) error {
 }
 
 func decodeFully(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, _, err = image.Decode(f)
+	_, err := decodeImage(path)
 	return err
 }
 
 // kindOf returns err's own kind when it has one of ours, else def.
 func kindOf(err, def error) error {
-	for _, k := range []error{ErrCorruptImage, ErrMissingMask} {
+	for _, k := range []error{ErrTooLarge, ErrCorruptImage, ErrMissingMask} {
 		if errors.Is(err, k) {
 			return k
 		}
@@ -121,7 +115,7 @@ func kindOf(err, def error) error {
 // printed twice.
 func trimKind(err error) string {
 	msg := err.Error()
-	for _, k := range []error{ErrCorruptImage} {
+	for _, k := range []error{ErrTooLarge, ErrCorruptImage} {
 		p := k.Error() + ": "
 		if len(msg) > len(p) && msg[:len(p)] == p {
 			return msg[len(p):]

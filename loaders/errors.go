@@ -16,6 +16,7 @@ var (
 	ErrUnknownCategory    = errors.New("unknown category")
 	ErrUnknownDataset     = errors.New("unknown dataset")
 	ErrCorruptImage       = errors.New("cannot decode image")
+	ErrTooLarge           = errors.New("image too large")
 	ErrSplitFileNotFound  = errors.New("split file not found")
 	ErrEmptySplit         = errors.New("empty split")
 	ErrInvalidMetadata    = errors.New("invalid metadata")
@@ -25,6 +26,7 @@ var (
 	ErrNormalMaskNotEmpty = errors.New("normal sample has a non-empty mask")
 	ErrNonBinaryMask      = errors.New("mask is not binary")
 	ErrLayout             = errors.New("unexpected dataset layout")
+	ErrBadLink            = errors.New("broken symbolic link")
 )
 
 // Error is an invalid-input error with the place it was found. File is

@@ -2,14 +2,19 @@ package loaders
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dapobench/dapobench/internal/budget"
+	"github.com/dapobench/dapobench/internal/budget/budgettest"
 )
 
 func TestNaturalCompare(t *testing.T) {
@@ -89,6 +94,68 @@ func TestReadMaskErrors(t *testing.T) {
 	if _, err := ReadMask(filepath.Join(t.TempDir(), "absent.png")); err == nil {
 		t.Error("no error for a missing file")
 	}
+}
+
+// TestReadMaskBombs reads masks whose headers declare 10^10 pixels, as the
+// pipeline, training and reports read masks: the pixel budget refuses each
+// with an error naming the file, before anything is allocated.
+func TestReadMaskBombs(t *testing.T) {
+	for _, name := range []string{"rgb.png", "palette.png", "gray16.png", "gray.png"} {
+		p := budgettest.Bomb(t, name)
+		budgettest.Allocs(t, 1<<20, func() {
+			_, err := ReadMask(p)
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), p) {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
+	}
+	// A raised budget lets the header through; the decoder then finds the
+	// data missing (the PNG decoder allocates the image first, so the
+	// raised budget here stays small).
+	t.Setenv(budget.PixelsEnv, "20000000000")
+	budgettest.Allocs(t, 1<<20, func() {
+		if _, err := ReadMask(budgettest.Bomb(t, "thin.png")); !errors.Is(err, ErrCorruptImage) {
+			t.Errorf("thin.png: %v", err)
+		}
+	})
+}
+
+// FuzzDecodeMask feeds arbitrary bytes through the one image decoder of
+// the loaders and the mask reading under a small pixel budget: no panic,
+// and no allocation beyond what the budget and the input allow, so that a
+// decompression bomb the fuzzer finds fails the run.
+func FuzzDecodeMask(f *testing.F) {
+	r := image.Rect(0, 0, 5, 3)
+	pal := image.NewPaletted(r, color.Palette{color.Black, color.White})
+	pal.Pix[4] = 1
+	for _, img := range []image.Image{image.NewGray(r), pal, image.NewRGBA(r), image.NewGray16(r)} {
+		var b bytes.Buffer
+		png.Encode(&b, img)
+		f.Add(b.Bytes())
+	}
+	var j bytes.Buffer
+	jpeg.Encode(&j, image.NewRGBA(r), nil)
+	f.Add(j.Bytes())
+	for _, name := range []string{"rgb.png", "palette.png", "thin.png", "rgb.jpg"} {
+		if b, err := os.ReadFile(budgettest.Bomb(f, name)); err == nil {
+			f.Add(b)
+		}
+	}
+	budgettest.Limit(f, budgettest.SmallPixels, 1<<16)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// The budget's pixels at 8 bytes (RGBA64) plus the mask, and the
+		// decoders' own buffers.
+		budgettest.Allocs(t, 1<<20+16*uint64(len(data)), func() {
+			img, err := decodeImageFrom(bytes.NewReader(data), int64(len(data)))
+			if err != nil {
+				return
+			}
+			m, _ := maskOf(img)
+			if b := img.Bounds(); len(m.Pix) != b.Dx()*b.Dy() {
+				t.Fatalf("mask of %d pixels for a %v image", len(m.Pix), b)
+			}
+		})
+	})
 }
 
 func TestResolve(t *testing.T) {

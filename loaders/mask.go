@@ -1,6 +1,7 @@
 package loaders
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -39,15 +40,29 @@ func ReadMaskStats(path string) (*Mask, MaskStats, error) {
 }
 
 func readMask(path string) (*Mask, MaskStats, error) {
-	f, err := os.Open(path)
+	m, st, err := decodeMask(path)
+	if err != nil {
+		var pe *os.PathError
+		if !errors.As(err, &pe) {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	return m, st, err
+}
+
+// decodeMask is readMask with errors that do not repeat the path, for
+// callers that name the file themselves.
+func decodeMask(path string) (*Mask, MaskStats, error) {
+	img, err := decodeImage(path)
 	if err != nil {
 		return nil, MaskStats{}, err
 	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, MaskStats{}, fmt.Errorf("%s: %w: %v", path, ErrCorruptImage, err)
-	}
+	m, st := maskOf(img)
+	return m, st, nil
+}
+
+// maskOf binarises a decoded mask and collects its raw values.
+func maskOf(img image.Image) (*Mask, MaskStats) {
 	b := img.Bounds()
 	m := &Mask{Width: b.Dx(), Height: b.Dy(), Pix: make([]uint8, b.Dx()*b.Dy())}
 	var seen [65536 / 64]uint64
@@ -125,7 +140,7 @@ func readMask(path string) (*Mask, MaskStats, error) {
 		}
 	}
 	st.Binary = isBinary(st.Values)
-	return m, st, nil
+	return m, st
 }
 
 func isBinary(vals []uint16) bool {

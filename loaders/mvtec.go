@@ -63,7 +63,7 @@ func (l *loader) loadDirCategory(dir, cat string, st dirStyle) {
 			return
 		}
 	}
-	dirs, _, err := listDir(dir)
+	dirs, _, err := l.listDir(dir)
 	if err != nil {
 		l.errs.add(w.err(l.rel(dir), 0, ErrLayout, "%v", err))
 		return
@@ -75,7 +75,7 @@ func (l *loader) loadDirCategory(dir, cat string, st dirStyle) {
 	}
 
 	// train: normal images only.
-	trainDirs, trainFiles, _ := listDir(filepath.Join(dir, Train))
+	trainDirs, trainFiles, _ := l.listDir(filepath.Join(dir, Train))
 	l.unexpectedFiles(w.in(Train), filepath.Join(dir, Train), trainFiles)
 	for _, d := range trainDirs {
 		if d != good {
@@ -89,9 +89,9 @@ func (l *loader) loadDirCategory(dir, cat string, st dirStyle) {
 	}
 
 	// test: good plus one folder per defect type, masks in ground_truth.
-	testDirs, testFiles, _ := listDir(filepath.Join(dir, Test))
+	testDirs, testFiles, _ := l.listDir(filepath.Join(dir, Test))
 	l.unexpectedFiles(w.in(Test), filepath.Join(dir, Test), testFiles)
-	gtDirs, gtFiles, err := listDir(filepath.Join(dir, "ground_truth"))
+	gtDirs, gtFiles, err := l.listDir(filepath.Join(dir, "ground_truth"))
 	if err != nil && !os.IsNotExist(err) {
 		l.errs.add(w.in(Test).err(l.rel(filepath.Join(dir, "ground_truth")), 0, ErrLayout, "%v", err))
 	}
@@ -114,7 +114,7 @@ func (l *loader) loadDirCategory(dir, cat string, st dirStyle) {
 			continue
 		}
 		if !slices.Contains(testDirs, d) {
-			_, files, _ := listDir(filepath.Join(dir, "ground_truth", d))
+			_, files, _ := l.listDir(filepath.Join(dir, "ground_truth", d))
 			for _, f := range files {
 				l.errs.add(w.in(Test).err(l.rel(filepath.Join(dir, "ground_truth", d, f)), 0, ErrOrphanMask, "no folder test/%s", d))
 			}
@@ -130,7 +130,7 @@ func (l *loader) loadDirCategory(dir, cat string, st dirStyle) {
 // differently from their mask names). Masks without an image are errors.
 func (l *loader) addImages(w where, dir, split, folder, gtDir string, st dirStyle) int {
 	imgDir := filepath.Join(dir, split, folder)
-	subdirs, files, err := listDir(imgDir)
+	subdirs, files, err := l.listDir(imgDir)
 	if err != nil {
 		l.errs.add(w.err(l.rel(imgDir), 0, ErrLayout, "%v", err))
 		return 0
@@ -140,7 +140,7 @@ func (l *loader) addImages(w where, dir, split, folder, gtDir string, st dirStyl
 	}
 	masks := map[string]bool{}
 	if gtDir != "" {
-		_, mfiles, err := listDir(gtDir)
+		_, mfiles, err := l.listDir(gtDir)
 		if err != nil && !os.IsNotExist(err) {
 			l.errs.add(w.err(l.rel(gtDir), 0, ErrLayout, "%v", err))
 		}

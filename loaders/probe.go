@@ -19,7 +19,9 @@ const jpegTail = 1024
 
 // probe reads an image's size from its header and checks that the file is
 // complete (PNG ends with IEND, JPEG has an end-of-image marker near its
-// end) without decoding the pixels. It is what keeps a scan of ten thousand
+// end) without decoding the pixels, and refuses sizes over the pixel
+// budget (checkDeclared), so that a header-only scan already rejects the
+// file a full decode would choke on. It is what keeps a scan of ten thousand
 // samples within seconds while still catching truncated downloads.
 func probe(path string) (width, height int, err error) {
 	f, err := os.Open(path)
@@ -40,6 +42,9 @@ func probe(path string) (width, height int, err error) {
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return 0, 0, fmt.Errorf("%w: size %dx%d", ErrCorruptImage, cfg.Width, cfg.Height)
+	}
+	if err := checkDeclared(format, cfg.Width, cfg.Height, st.Size()); err != nil {
+		return 0, 0, err
 	}
 	tail := int64(len(pngTrailer))
 	if format == "jpeg" {

@@ -34,9 +34,6 @@ func loadRealIAD(ctx context.Context, l *loader) error {
 	if set == "" {
 		set = RealIADDefaultSet
 	}
-	if !strings.HasPrefix(set, "realiad_jsons") || strings.ContainsAny(set, `/\`) {
-		return fmt.Errorf("loaders: real-iad: unknown JSON set %q (want realiad_jsons, realiad_jsons_sv, realiad_jsons_fuiad_0.1, …)", set)
-	}
 	l.set.Protocol = set
 	// The official README puts the JSON sets beside the image folders;
 	// anomalib and others unzip them into a folder of the same name.
@@ -46,11 +43,6 @@ func loadRealIAD(ctx context.Context, l *loader) error {
 	}
 	if !fileExists(jsonDir) {
 		return l.where(l.opt.Category, "").err(l.rel(jsonDir), 0, ErrSplitFileNotFound, "JSON set folder not found")
-	}
-	for _, v := range l.opt.Views {
-		if !slices.Contains([]string{"C1", "C2", "C3", "C4", "C5"}, v) {
-			return fmt.Errorf("loaders: real-iad: unknown view %q (want C1..C5)", v)
-		}
 	}
 	cats, err := l.presentCategories(imgRoot)
 	if err != nil {
@@ -70,10 +62,7 @@ func loadRealIAD(ctx context.Context, l *loader) error {
 // present.
 func (l *loader) realIADImageDir() (string, error) {
 	if r := l.opt.Resolution; r != "" {
-		r = strings.TrimPrefix(r, "realiad_")
-		if !slices.Contains(realIADResolutions, r) {
-			return "", fmt.Errorf("loaders: real-iad: unknown resolution %q (want %s)", l.opt.Resolution, strings.Join(realIADResolutions, ", "))
-		}
+		r = strings.TrimPrefix(r, "realiad_") // checked by checkOptions
 		d := filepath.Join(l.root, "realiad_"+r)
 		if !fileExists(d) {
 			return "", l.where("", "").err(l.rel(d), 0, ErrLayout, "image folder not found")

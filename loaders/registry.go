@@ -2,11 +2,14 @@ package loaders
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // Dataset ids.
@@ -104,8 +107,8 @@ func Load(ctx context.Context, id string, opt Options) (*Set, error) {
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("loaders: %s: dataset root %s is not a directory", id, opt.Root)
 	}
-	if opt.Category != "" && !slices.Contains(info.Categories, opt.Category) {
-		return nil, unknownCategory(info, opt.Category, "")
+	if err := checkOptions(info, opt); err != nil {
+		return nil, err
 	}
 	l := &loader{info: info, opt: opt, root: root, set: &Set{Dataset: id, Root: root}}
 	if opt.Meta != "" {
@@ -124,6 +127,72 @@ func Load(ctx context.Context, id string, opt Options) (*Set, error) {
 		return nil, err
 	}
 	return l.set, nil
+}
+
+// ErrOption marks an option that does not apply to the dataset or has a
+// value the dataset does not know: a usage error, not a problem with the
+// data. Options are checked before the tree is read
+// (docs/datasets.md#loaders-options).
+var ErrOption = errors.New("invalid dataset option")
+
+// optionError is an error that is also an ErrOption.
+type optionError struct{ err error }
+
+func (e optionError) Error() string   { return e.err.Error() }
+func (e optionError) Unwrap() []error { return []error{e.err, ErrOption} }
+
+// checkOptions refuses options the dataset has no use for, rather than
+// ignoring them: a protocol for a dataset with one split, a resolution or
+// views outside Real-IAD, any of them beside a meta.json (which fixes the
+// samples), and values the dataset does not know.
+func checkOptions(info Info, opt Options) error {
+	bad := func(format string, args ...any) error {
+		return optionError{fmt.Errorf("loaders: %s: "+format, append([]any{info.ID}, args...)...)}
+	}
+	if opt.Category != "" && !slices.Contains(info.Categories, opt.Category) {
+		return optionError{unknownCategory(info, opt.Category, "")}
+	}
+	if opt.Meta != "" {
+		for _, o := range []struct {
+			name string
+			set  bool
+		}{{"protocol", opt.Protocol != ""}, {"resolution", opt.Resolution != ""}, {"views", opt.Views != nil}} {
+			if o.set {
+				return bad("the %s option does not apply with a meta.json, which lists the samples itself", o.name)
+			}
+		}
+	}
+	if opt.Protocol != "" {
+		switch info.ID {
+		case VisA:
+			if !slices.Contains([]string{VisA1cls, VisA2clsFewshot, VisA2clsHighshot, VisAPrepared}, opt.Protocol) {
+				return bad("unknown protocol %q; valid: %s, %s, %s, %s", opt.Protocol, VisA1cls, VisA2clsFewshot, VisA2clsHighshot, VisAPrepared)
+			}
+		case RealIAD:
+			if !strings.HasPrefix(opt.Protocol, RealIADDefaultSet) || strings.ContainsAny(opt.Protocol, `/\`) {
+				return bad("unknown JSON set %q (want realiad_jsons, realiad_jsons_sv, realiad_jsons_fuiad_0.1, …)", opt.Protocol)
+			}
+		default:
+			return bad("the protocol option does not apply: %s has one split (protocols are VisA's split files and Real-IAD's JSON sets)", info.ID)
+		}
+	}
+	if info.ID != RealIAD {
+		if opt.Resolution != "" {
+			return bad("the resolution option does not apply: only Real-IAD ships several image resolutions")
+		}
+		if opt.Views != nil {
+			return bad("the views option does not apply: only Real-IAD has camera views")
+		}
+	}
+	if r := strings.TrimPrefix(opt.Resolution, "realiad_"); opt.Resolution != "" && !slices.Contains(realIADResolutions, r) {
+		return bad("unknown resolution %q (want %s)", opt.Resolution, strings.Join(realIADResolutions, ", "))
+	}
+	for _, v := range opt.Views {
+		if !slices.Contains([]string{"C1", "C2", "C3", "C4", "C5"}, v) {
+			return bad("unknown view %q (want C1..C5)", v)
+		}
+	}
+	return nil
 }
 
 func unknownCategory(info Info, name, file string) error {
@@ -178,9 +247,14 @@ func categoryName(dataset, category string) string {
 	return category
 }
 
-// listDirs returns the sub-directories of dir in natural order, skipping
-// hidden entries; files are returned separately.
-func listDir(dir string) (dirs, files []string, err error) {
+// listDir returns the sub-directories of dir in natural order, skipping
+// hidden entries; files are returned separately. Symbolic links are
+// followed, to folders as to files (datasets are often assembled from
+// several disks with ln -s): a link to a folder counts as a folder. A
+// link that points nowhere, or into a loop (a chain of links that never
+// ends, or a folder that contains itself), is an error naming the link
+// (docs/datasets.md#loaders-symlinks), never silently dropped.
+func (l *loader) listDir(dir string) (dirs, files []string, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, err
@@ -189,7 +263,17 @@ func listDir(dir string) (dirs, files []string, err error) {
 		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		if e.IsDir() {
+		isDir := e.IsDir()
+		if e.Type()&fs.ModeSymlink != 0 {
+			p := filepath.Join(dir, e.Name())
+			fi, err := l.followLink(p)
+			if err != nil {
+				l.errs.add(&Error{Dataset: l.info.ID, File: l.rel(p), Err: err})
+				continue
+			}
+			isDir = fi.IsDir()
+		}
+		if isDir {
 			dirs = append(dirs, e.Name())
 		} else {
 			files = append(files, e.Name())
@@ -198,6 +282,31 @@ func listDir(dir string) (dirs, files []string, err error) {
 	slices.SortFunc(dirs, naturalCompare)
 	slices.SortFunc(files, naturalCompare)
 	return dirs, files, nil
+}
+
+// followLink resolves a symbolic link, refusing a dangling one and one
+// that loops.
+func (l *loader) followLink(p string) (fs.FileInfo, error) {
+	target, _ := os.Readlink(p)
+	fi, err := os.Stat(p)
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return nil, fmt.Errorf("%w: symbolic link to %s loops", ErrBadLink, target)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w: symbolic link to %s, which does not exist", ErrBadLink, target)
+	case err != nil:
+		return nil, fmt.Errorf("%w: symbolic link to %s: %v", ErrBadLink, target, err)
+	}
+	if fi.IsDir() {
+		// A folder that contains the link itself would contain itself
+		// again and again.
+		real, err := filepath.EvalSymlinks(p)
+		parent, perr := filepath.EvalSymlinks(filepath.Dir(p))
+		if err == nil && perr == nil && (real == parent || strings.HasPrefix(parent, real+string(filepath.Separator))) {
+			return nil, fmt.Errorf("%w: symbolic link to %s loops (the folder contains the link)", ErrBadLink, target)
+		}
+	}
+	return fi, nil
 }
 
 // presentCategories returns the category folders under dir: every known
@@ -212,7 +321,7 @@ func (l *loader) presentCategories(dir string, ignore ...string) ([]string, erro
 		}
 		return []string{l.opt.Category}, nil
 	}
-	dirs, _, err := listDir(dir)
+	dirs, _, err := l.listDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("loaders: %s: %w", l.info.ID, err)
 	}
@@ -260,4 +369,46 @@ func (l *loader) sortSamples() {
 		}
 		return naturalCompare(a.RelImage, b.RelImage)
 	})
+}
+
+// CheckOutside refuses an output path (a run directory, a results file)
+// that lies inside the dataset root: files written there would become part
+// of the tree, which the next scan reports as unexpected and a careless
+// copy ships as data. Both paths are compared after resolving symbolic
+// links, so a link cannot hide the overlap. The error is an ErrOption.
+func CheckOutside(root, out string) error {
+	r, err := resolvePath(root)
+	if err != nil {
+		return nil // no root to protect: Load reports it
+	}
+	o, err := resolvePath(out)
+	if err != nil {
+		return fmt.Errorf("loaders: output %s: %w", out, err)
+	}
+	if rel, err := filepath.Rel(r, o); err == nil && filepath.IsLocal(rel) || o == r {
+		return optionError{fmt.Errorf("loaders: output %s lies inside the dataset root %s: choose a folder outside the dataset", out, root)}
+	}
+	return nil
+}
+
+// resolvePath is p made absolute with every symbolic link of its longest
+// existing prefix resolved; the part that does not exist yet is kept as
+// written.
+func resolvePath(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for cur := abs; ; {
+		if real, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(append([]string{real}, rest...)...), nil
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return abs, nil
+		}
+		rest = append([]string{filepath.Base(cur)}, rest...)
+		cur = parent
+	}
 }

@@ -54,9 +54,6 @@ func loadVisA(ctx context.Context, l *loader) error {
 	if proto == "" {
 		proto = VisA1cls
 	}
-	if !slices.Contains([]string{VisA1cls, VisA2clsFewshot, VisA2clsHighshot}, proto) {
-		return fmt.Errorf("loaders: visa: unknown protocol %q; valid: %s, %s, %s, %s", proto, VisA1cls, VisA2clsFewshot, VisA2clsHighshot, VisAPrepared)
-	}
 	l.set.Layout, l.set.Protocol = "visa-raw", proto
 	l.masksClassIndex = true
 	return l.loadVisACSV(ctx, filepath.Join(l.root, "split_csv", proto+".csv"))

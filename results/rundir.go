@@ -2,6 +2,8 @@ package results
 
 import (
 	"encoding/csv"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,16 +22,25 @@ const (
 )
 
 // CategoryRecord is the outcome of one category; it is written to
-// categories/<name>.json as soon as the category is done, so that an
-// interrupted run resumes from the completed categories.
+// categories/<name>.json as soon as the category is done (after its scores
+// and examples), so that an interrupted run resumes from the completed
+// categories.
 type CategoryRecord struct {
 	Category    string `json:"category"`
 	Fingerprint string `json:"fingerprint"`
-	NNormal     int    `json:"n_normal"`
-	NAnomalous  int    `json:"n_anomalous"`
-	Image       Binary `json:"image"`
-	Pixel       Binary `json:"pixel"`
-	AUPRO       Metric `json:"pixel_aupro"`
+	// Config is the run configuration the record was computed under
+	// (dataset, scheme, settings, model and prompts hashes, …); a run into
+	// a directory whose records hold another configuration is refused.
+	Config map[string]string `json:"config,omitempty"`
+	// Inputs digest what else the numbers depend on: the dapobench
+	// version and the sample list with the content of every image and
+	// mask. A record whose inputs differ is recomputed, saying which.
+	Inputs     map[string]string `json:"inputs,omitempty"`
+	NNormal    int               `json:"n_normal"`
+	NAnomalous int               `json:"n_anomalous"`
+	Image      Binary            `json:"image"`
+	Pixel      Binary            `json:"pixel"`
+	AUPRO      Metric            `json:"pixel_aupro"`
 	// MultiType holds the per-class pixel metrics, when the scheme has a
 	// multi-type output.
 	MultiType *MultiType `json:"multi_type,omitempty"`
@@ -76,6 +87,87 @@ type ClassMetrics struct {
 	AP     Metric `json:"ap"`
 	F1     Metric `json:"f1"`
 }
+
+// ManifestSchema identifies the manifest.json format.
+const ManifestSchema = "dapobench/run-manifest/v1"
+
+// ErrIncomplete marks a run directory that is missing part of what a
+// finished run writes: an interrupted run, or one whose last writes failed
+// (a full disk). Readers refuse it rather than report half a run.
+var ErrIncomplete = errors.New("incomplete run directory")
+
+// CheckComplete reports whether the run directory dir holds everything a
+// finished run writes. A run writes its categories' scores, examples and
+// records as each category finishes, then manifest.json, then results.json
+// last (bench.Finish), and removes both when it starts; so a complete
+// directory has results.json, a manifest of the same categories, and for
+// each category a record whose fingerprint the manifest lists, its scores
+// and its examples (docs/README.md#rundir-complete). The error matches
+// ErrIncomplete and says what is missing.
+func CheckComplete(dir string) error {
+	incomplete := func(format string, args ...any) error {
+		return fmt.Errorf("results: %s: %w: "+format, append([]any{dir, ErrIncomplete}, args...)...)
+	}
+	res, err := Read(filepath.Join(dir, FileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return incomplete("no %s (the run did not finish, or this is not a run directory)", FileName)
+	}
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return incomplete("%s: %v (the run stopped while finishing)", ManifestName, err)
+	}
+	var man struct {
+		Schema     string `json:"schema"`
+		Categories []struct {
+			Category    string `json:"category"`
+			Fingerprint string `json:"fingerprint"`
+		} `json:"categories"`
+	}
+	if err := json.Unmarshal(b, &man); err != nil || man.Schema != ManifestSchema {
+		return incomplete("%s is not a %s manifest (%v)", ManifestName, ManifestSchema, err)
+	}
+	listed := map[string]string{}
+	for _, c := range man.Categories {
+		listed[c.Category] = c.Fingerprint
+	}
+	for name := range res.Categories {
+		if _, ok := listed[name]; !ok {
+			return incomplete("%s has category %q, %s does not list it", FileName, name, ManifestName)
+		}
+	}
+	for _, c := range man.Categories {
+		if res.Categories[c.Category] == nil {
+			return incomplete("%s lists category %q, %s has none", ManifestName, c.Category, FileName)
+		}
+		f := CategoryFile(c.Category)
+		rec := filepath.Join(CategoriesDir, f+".json")
+		b, err := os.ReadFile(filepath.Join(dir, rec))
+		if err != nil {
+			return incomplete("%s: %v", rec, err)
+		}
+		var r CategoryRecord
+		if err := json.Unmarshal(b, &r); err != nil {
+			return incomplete("%s: %v", rec, err)
+		}
+		if r.Category != c.Category || r.Fingerprint != c.Fingerprint {
+			return incomplete("%s is the record of another computation (%s %s) than %s lists (%s %s)",
+				rec, r.Category, r.Fingerprint, ManifestName, c.Category, c.Fingerprint)
+		}
+		for _, part := range []string{filepath.Join(ScoresDir, f+".csv"), filepath.Join(ExamplesDir, f, ExamplesFile)} {
+			if _, err := os.Stat(filepath.Join(dir, part)); err != nil {
+				return incomplete("category %q: %v", c.Category, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ExamplesFile is the index of a category's examples, under
+// examples/<category>/.
+const ExamplesFile = "examples.json"
 
 // CategoryFile is the file name of a category's records (categories/,
 // scores/, examples/): the name with path separators and NUL as "_".

@@ -12,6 +12,8 @@ import (
 
 	"github.com/dapobench/dapobench/baselines/adaclip"
 	"github.com/dapobench/dapobench/baselines/anomalyclip"
+	"github.com/dapobench/dapobench/baselines/aprilgan"
+	"github.com/dapobench/dapobench/baselines/multiads"
 	"github.com/dapobench/dapobench/baselines/winclip"
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/checkpoints"
@@ -45,6 +47,8 @@ func All() []Spec {
 		{"winclip", winclip.Variants, buildWinCLIP},
 		{"anomalyclip", anomalyclip.Variants, buildAnomalyCLIP},
 		{"adaclip", adaclip.Variants, buildAdaCLIP},
+		{"aprilgan", aprilgan.Variants, buildAPRILGAN},
+		{"multiads", multiads.Variants, buildMultiADS},
 	}
 }
 
@@ -143,4 +147,34 @@ func buildAdaCLIP(m *bench.Model, o Options) (bench.Scheme, error) {
 		return nil, err
 	}
 	return adaclip.New(opt)
+}
+
+func buildAPRILGAN(m *bench.Model, o Options) (bench.Scheme, error) {
+	if o.Words != nil {
+		return nil, fmt.Errorf("%w: aprilgan uses its prompt ensemble; --words does not apply", ErrOption)
+	}
+	l, err := Learned(checkpoints.APRILGAN, m, o)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := aprilgan.Parse(o.Variant, aprilgan.Options{Learned: l})
+	if err != nil {
+		return nil, err
+	}
+	return aprilgan.New(opt)
+}
+
+func buildMultiADS(m *bench.Model, o Options) (bench.Scheme, error) {
+	if o.Words != nil {
+		return nil, fmt.Errorf("%w: multiads uses its defect-aware prompt ensembles; --words does not apply", ErrOption)
+	}
+	l, err := Learned(checkpoints.MultiADS, m, o)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := multiads.Parse(o.Variant, multiads.Options{Learned: l})
+	if err != nil {
+		return nil, err
+	}
+	return multiads.New(opt)
 }

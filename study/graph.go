@@ -123,8 +123,11 @@ type TrainJob struct {
 	LR       float64 `json:"lr"`
 	Seed     uint64  `json:"seed"`
 	MaskRule string  `json:"mask_rule"`
-	Init     string  `json:"init,omitempty"` // prompts of another train job
-	Out      string  `json:"out"`            // FILE.safetensors
+	// AugRate is the mosaic rate of APRIL-GAN's and MultiADS' MVTec-AD
+	// recipes (docs/method.md#train-mosaic).
+	AugRate float64 `json:"aug_rate,omitempty"`
+	Init    string  `json:"init,omitempty"` // prompts of another train job
+	Out     string  `json:"out"`            // FILE.safetensors
 }
 
 // EvalJob evaluates one row on one dataset (or one category of it, a
@@ -354,7 +357,7 @@ func (b *builder) build(ctx context.Context) error {
 			}
 			done[t.Name], progress = true, true
 			for _, r := range p.trainedRows(t) {
-				rec, err := train.Defaults(r.Scheme)
+				rec, err := train.DefaultsFor(r.Scheme, t.Dataset)
 				if err != nil {
 					return err
 				}
@@ -375,7 +378,7 @@ func (b *builder) build(ctx context.Context) error {
 					id := fmt.Sprintf("train/%s/%s/s%d", t.Name, slug(r.Label), seed)
 					j := &Job{ID: id, Kind: KindTrain, Train: &TrainJob{Row: r.Label, Scheme: r.Scheme, Variant: r.Variant,
 						Loader: b.loader(t.Dataset), Model: modelDir[r.Model], Epochs: rec.Epochs, Batch: rec.Batch, LR: rec.LR,
-						Seed: seed, MaskRule: rule, Out: id + "/prompts.safetensors"}}
+						Seed: seed, MaskRule: rule, AugRate: rec.AugRate, Out: id + "/prompts.safetensors"}}
 					var from *Job
 					if t.Init != "" {
 						from = trained[[3]string{t.Init, r.Label, fmt.Sprint(seed)}]

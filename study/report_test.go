@@ -3,6 +3,7 @@ package study
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"hash/fnv"
@@ -137,7 +138,35 @@ func writeSyntheticRun(t *testing.T, dir string, e *EvalJob, q float64) {
 			r.DefectTypes[ty.name] = en
 		}
 	}
+	// What makes the directory a finished run (results.CheckComplete):
+	// a record and examples per category and a manifest listing them.
+	type line struct {
+		Category    string `json:"category"`
+		Fingerprint string `json:"fingerprint"`
+	}
+	var lines []line
+	for _, cat := range []string{"a", "b"} {
+		rec := results.CategoryRecord{Category: cat, Fingerprint: "synthetic-" + cat}
+		lines = append(lines, line{cat, rec.Fingerprint})
+		writeJSONFile(t, filepath.Join(dir, results.CategoriesDir, cat+".json"), rec)
+		writeJSONFile(t, filepath.Join(dir, results.ExamplesDir, cat, results.ExamplesFile), []results.Example{})
+	}
+	writeJSONFile(t, filepath.Join(dir, results.ManifestName), map[string]any{"schema": results.ManifestSchema, "categories": lines})
 	if err := results.Write(filepath.Join(dir, results.FileName), r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeJSONFile(t *testing.T, p string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -308,7 +308,7 @@ func (ex *executor) train(ctx context.Context, t *TrainJob, log io.Writer) error
 	}
 	g := ex.g
 	cfg := train.Config{Scheme: t.Scheme, Variant: t.Variant, Dataset: t.Loader.Dataset, Loader: loaderOptions(g, t.Loader),
-		ModelDir: g.Path(t.Model), Recipe: train.Recipe{Epochs: t.Epochs, Batch: t.Batch, LR: t.LR, Seed: t.Seed},
+		ModelDir: g.Path(t.Model), Recipe: train.Recipe{Epochs: t.Epochs, Batch: t.Batch, LR: t.LR, Seed: t.Seed, AugRate: t.AugRate},
 		MaskRule: train.MaskRule(t.MaskRule)}
 	job := train.Job{Config: cfg, Out: g.Path(t.Out), Init: g.Path(t.Init), Log: log}
 	// A task that died resumes from its last epoch checkpoint.
@@ -362,7 +362,7 @@ func (ex *executor) eval(ctx context.Context, j *Job, log io.Writer) error {
 		return err
 	}
 	cfg := bench.Config{Dataset: e.Loader.Dataset, Loader: loaderOptions(g, e.Loader), Model: m, Scheme: s, Out: out,
-		Cache: cache, AUPRO: av, Batch: e.Batch, Progress: log}
+		Cache: cache, AUPRO: av, Batch: e.Batch, Progress: log, PromptsFile: g.Path(e.Prompts)}
 	cats, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err

@@ -30,6 +30,17 @@ type trainingSet struct {
 	// hash identifies the samples and their classes, so that a resumed
 	// run reads the data it started with.
 	hash string
+	// APRIL-GAN and MultiADS: the class vectors of each category (rows
+	// [C·De], nil for the other schemes), whether a batch of one image
+	// reads its dice loss by rows (InDiceRows), and the mosaic
+	// augmentation: its rate, the seed of its draws, and the test images
+	// of each category by defect folder.
+	texts    map[string][]float32
+	classes  int
+	diceRows bool
+	augRate  float64
+	seed     uint64
+	folders  map[string]*mosaicFolders
 }
 
 // loadTrainingSet reads the dataset and checks every sample before the
@@ -98,23 +109,54 @@ func batches(order []int, n int) [][]int {
 // run's MaskRule: DAPO's trainer keeps only the pixels at level 255,
 // AnomalyCLIP's those at 128 or more. Normal images get an empty mask, as
 // the official datasets give.
-func (ts *trainingSet) feeds(ctx context.Context, idx []int) (map[string]runner.Tensor, error) {
+func (ts *trainingSet) feeds(ctx context.Context, epoch int, idx []int) (map[string]runner.Tensor, error) {
 	n, s := len(idx), ts.spec.Size
-	paths := make([]string, n)
-	for i, j := range idx {
-		paths[i] = ts.examples[j].sample.ImagePath
-	}
-	pixels := make([]float32, n*ts.spec.ImageLen())
-	if err := ts.spec.Files(ctx, pixels, paths); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
+	il := ts.spec.ImageLen()
+	pixels := make([]float32, n*il)
 	mask := make([]float32, n*s*s)
+	m8 := make([]uint8, s*s)
+	// Mosaics first (docs/method.md#train-mosaic); the other images are
+	// decoded together.
+	var plain []int
+	var paths []string
+	for i, j := range idx {
+		if ts.augRate > 0 && mosaicStream(ts.seed, epoch, j).Float64() < ts.augRate {
+			r := mosaicStream(ts.seed, epoch, j)
+			r.Float64()
+			img, mk, w, h, err := ts.folders[ts.examples[j].sample.Category].mosaic(r)
+			if err != nil {
+				return nil, fmt.Errorf("train: mosaic for %s: %w", ts.examples[j].sample.RelImage, err)
+			}
+			if err := ts.spec.Image(pixels[i*il:(i+1)*il], img); err != nil {
+				return nil, fmt.Errorf("train: mosaic for %s: %w", ts.examples[j].sample.RelImage, err)
+			}
+			if err := ts.spec.MaskLevels(m8, mk, w, h); err != nil {
+				return nil, fmt.Errorf("train: mosaic for %s: %w", ts.examples[j].sample.RelImage, err)
+			}
+			ts.readMask(mask[i*s*s:(i+1)*s*s], m8)
+			continue
+		}
+		plain = append(plain, i)
+		paths = append(paths, ts.examples[j].sample.ImagePath)
+	}
+	if len(plain) == n {
+		if err := ts.spec.Files(ctx, pixels, paths); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	} else if len(plain) > 0 {
+		buf := make([]float32, len(plain)*il)
+		if err := ts.spec.Files(ctx, buf, paths); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		for k, i := range plain {
+			copy(pixels[i*il:(i+1)*il], buf[k*il:(k+1)*il])
+		}
+	}
 	class := make([]int64, n)
 	label := make([]float32, n)
-	m8 := make([]uint8, s*s)
-	for i, j := range idx {
+	for _, i := range plain {
+		j := idx[i]
 		e := ts.examples[j]
-		class[i], label[i] = int64(e.class), float32(e.sample.Label)
 		if e.sample.Label == 0 {
 			continue
 		}
@@ -125,17 +167,43 @@ func (ts *trainingSet) feeds(ctx context.Context, idx []int) (map[string]runner.
 		if err := ts.spec.MaskLevels(m8, raw.Pix, raw.Width, raw.Height); err != nil {
 			return nil, fmt.Errorf("train: %s: %w", e.sample.RelMask, err)
 		}
-		dst := mask[i*s*s : (i+1)*s*s]
-		for p, v := range m8 {
-			if ts.rule.Defect(v) {
-				dst[p] = 1
-			}
-		}
+		ts.readMask(mask[i*s*s:(i+1)*s*s], m8)
 	}
-	return map[string]runner.Tensor{
+	for i, j := range idx {
+		e := ts.examples[j]
+		class[i], label[i] = int64(e.class), float32(e.sample.Label)
+	}
+	feeds := map[string]runner.Tensor{
 		InPixels: {Shape: ts.spec.Shape(n), Float32: pixels},
 		InMask:   {Shape: []int64{int64(n), int64(s), int64(s)}, Float32: mask},
 		InClass:  {Shape: []int64{int64(n)}, Int64: class},
-		InLabel:  {Shape: []int64{int64(n)}, Float32: label},
-	}, nil
+	}
+	if ts.texts == nil {
+		feeds[InLabel] = runner.Tensor{Shape: []int64{int64(n)}, Float32: label}
+		return feeds, nil
+	}
+	var text []float32
+	for _, j := range idx {
+		text = append(text, ts.texts[ts.examples[j].sample.Category]...)
+	}
+	de := len(text) / (n * ts.classes)
+	feeds[InText] = runner.Tensor{Shape: []int64{int64(n), int64(ts.classes), int64(de)}, Float32: text}
+	if ts.diceRows {
+		rows := float32(0)
+		if n == 1 {
+			rows = 1
+		}
+		feeds[InDiceRows] = runner.Tensor{Shape: []int64{1}, Float32: []float32{rows}}
+	}
+	return feeds, nil
+}
+
+// readMask sets dst to 1 where the resized mask levels m8 are defect under
+// the run's MaskRule.
+func (ts *trainingSet) readMask(dst []float32, m8 []uint8) {
+	for p, v := range m8 {
+		if ts.rule.Defect(v) {
+			dst[p] = 1
+		}
+	}
 }

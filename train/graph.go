@@ -77,6 +77,13 @@ func ReadGraph(dir string, m *clip.Manifest, h *Head) (*Graph, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h.Linear() {
+		g, err := buildLinearGraph(m, h, image)
+		if err != nil {
+			return nil, fmt.Errorf("train: %s graph: %w", h.Variant, err)
+		}
+		return g, nil
+	}
 	text, err := read("text")
 	if err != nil {
 		return nil, err
@@ -106,6 +113,9 @@ func BuildGraph(m *clip.Manifest, h *Head, image, text *pb.ModelProto, table cli
 func buildGraph(m *clip.Manifest, h *Head, image, text *pb.ModelProto, table clip.Tensor, tk *tokenizer.Tokenizer) (*Graph, error) {
 	if h.Scheme == checkpoints.AdaCLIP {
 		return adaclipGraph(m, h, image, text)
+	}
+	if h.Linear() {
+		return buildLinearGraph(m, h, image)
 	}
 	want := clip.DAPO
 	if h.Scheme == checkpoints.AnomalyCLIP {

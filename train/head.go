@@ -65,10 +65,21 @@ type Head struct {
 	adaclipNormal, adaclipSentences int
 	adaclipFirst                    kmeans.FirstCentre
 	adaclipPerImage                 bool
+	// classes is the number of classes of APRIL-GAN's and MultiADS'
+	// handcrafted ensembles (2; MultiADS' training ensemble's groups).
+	classes int
 }
+
+// Linear reports whether the head learns only linear layers on fixed,
+// handcrafted class vectors (APRIL-GAN, MultiADS;
+// docs/method.md#train-aprilgan-recipe, docs/method.md#train-multiads-recipe).
+func (h *Head) Linear() bool { return checkpoints.LinearOnly(h.Scheme) }
 
 // Classes is the number of softmax classes of the pixel maps, 1+K.
 func (h *Head) Classes() int {
+	if h.Linear() {
+		return h.classes
+	}
 	if h.Scheme != checkpoints.DAPO {
 		return 2
 	}
@@ -101,6 +112,9 @@ func CheckDataset(scheme, variant, dataset string) error {
 		if _, err := anomalyclip.Parse(variant, anomalyclip.Options{}); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
+	case checkpoints.APRILGAN, checkpoints.MultiADS:
+		_, err := linearHead(&Head{Scheme: scheme, Dataset: dataset}, variant, dataset)
+		return err
 	default:
 		_, err := Defaults(scheme)
 		return err
@@ -183,6 +197,11 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 		normal, abnormal := adaclip.Sentences("object")
 		h.adaclipNormal, h.adaclipSentences = len(normal), len(normal)+len(abnormal)
 		h.adaclipFirst, h.adaclipPerImage = o.First, o.PerImageSeeds
+	case checkpoints.APRILGAN, checkpoints.MultiADS:
+		var err error
+		if layers, err = linearHead(h, variant, dataset); err != nil {
+			return nil, err
+		}
 	}
 	if layers == nil {
 		layers = m.FeatureLayers
@@ -202,6 +221,9 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 		return nil, fmt.Errorf("train: %s: the model returns no patch tokens (no feature layers)", h.Variant)
 	}
 	for _, l := range layers {
+		if l == -1 && len(m.FeatureLayers) > 0 {
+			l = m.FeatureLayers[len(m.FeatureLayers)-1]
+		}
 		i := slices.Index(m.FeatureLayers, l)
 		if i < 0 {
 			return nil, fmt.Errorf("train: %s: layer %d is not a feature layer of the model (%v)", h.Variant, l, m.FeatureLayers)
@@ -214,8 +236,15 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 
 // PixelClass is the class of a sample's defect pixels: 0 for a normal
 // sample, else 1..K (DAPO: train_gt_defect of its defect folder;
-// AnomalyCLIP and DAPO without defect words: 1).
+// MultiADS: train.py's gt_defect of it; AnomalyCLIP and DAPO without
+// defect words: 1). APRIL-GAN's is always 1, so that a mosaic made for a
+// normal image labels its defects as the official trainer does.
 func (h *Head) PixelClass(s loaders.Sample) (int, error) {
+	if h.Scheme == checkpoints.APRILGAN {
+		// Every defect pixel is class 1, those of a normal image's mosaic
+		// too (gt > 0.5 → 1, train.py line 133).
+		return 1, nil
+	}
 	if s.Label == 0 {
 		return 0, nil
 	}
@@ -234,6 +263,12 @@ func (h *Head) Learnable() []string {
 		return h.adaclipLearnable
 	}
 	var out []string
+	if h.Linear() {
+		for _, i := range h.Adapters {
+			out = append(out, checkpoints.AdapterWeight(i), checkpoints.AdapterBias(i))
+		}
+		return out
+	}
 	if h.Scheme == checkpoints.AnomalyCLIP || h.Prompts.Handcrafted == "" {
 		out = append(out, checkpoints.NormalCtx, checkpoints.AbnormalCtx)
 	}

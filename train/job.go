@@ -93,7 +93,7 @@ func RunJob(ctx context.Context, rt *runner.Runtime, j Job) (*JobResult, error) 
 		Provider: rt.Provider(), Threads: rt.Threads(), ModelDir: cfg.ModelDir, Dataset: cfg.Dataset, Root: cfg.Loader.Root,
 		Scheme: cfg.Scheme, Variant: h.Variant, Layers: h.Layers, Classes: h.Classes(), Learned: h.Learnable(),
 		Recipe: RecipeJSON{Epochs: recipe.Epochs, Batch: recipe.Batch, LR: recipe.LR, Beta1: Beta1, Beta2: Beta2,
-			Eps: AdamEps, WeightDecay: tr.State().Settings.WeightDecay, Seed: recipe.Seed},
+			Eps: AdamEps, WeightDecay: tr.State().Settings.WeightDecay, Seed: recipe.Seed, AugRate: recipe.AugRate},
 		MaskRule: string(rule), Samples: tr.Samples(), Init: init, InitFrom: tr.State().Init,
 		Started: start.UTC().Format(time.RFC3339), Output: j.Out,
 	}

@@ -71,6 +71,8 @@ type RecipeJSON struct {
 	// WeightDecay is AdamW's decay (AdaCLIP); absent for Adam.
 	WeightDecay float64 `json:"weight_decay,omitempty"`
 	Seed        uint64  `json:"seed"`
+	// AugRate is the mosaic rate, 0 without mosaics.
+	AugRate float64 `json:"aug_rate,omitempty"`
 }
 
 // WriteReport writes the manifest and the loss plot, each atomically.

@@ -39,6 +39,8 @@ type Settings struct {
 	// MaskRule is how the resized masks were read. States written before
 	// it was recorded read masks with MaskThreshold and say so when read.
 	MaskRule MaskRule `json:"mask_rule"`
+	// AugRate is the mosaic rate (APRIL-GAN, MultiADS on MVTec-AD).
+	AugRate float64 `json:"aug_rate,omitempty"`
 }
 
 // diff lists the fields of s that differ from o.

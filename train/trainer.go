@@ -29,14 +29,28 @@ type Recipe struct {
 	Epochs, Batch int
 	LR            float64
 	Seed          uint64
+	// AugRate is the probability that a training image is replaced by a
+	// mosaic of four (APRIL-GAN's and MultiADS' MVTecDataset;
+	// docs/method.md#train-mosaic); 0 for none.
+	AugRate float64
 }
 
-// Defaults returns the official recipe of a scheme: DAPO 5 epochs, batch
-// 8, lr 1e-3, seed 42 (train.py; docs/method.md#train-dapo-recipe);
-// AnomalyCLIP 15 epochs, batch 8, lr 1e-3, seed 111 (train.py, train.sh;
+// Defaults returns the official recipe of a scheme on MVTec-AD, the
+// training set of the zero-shot protocol (DefaultsFor).
+func Defaults(scheme string) (Recipe, error) { return DefaultsFor(scheme, loaders.MVTec) }
+
+// DefaultsFor returns the official recipe of a scheme on a training
+// dataset: DAPO 5 epochs, batch 8, lr 1e-3, seed 42 (train.py;
+// docs/method.md#train-dapo-recipe); AnomalyCLIP 15 epochs, batch 8,
+// lr 1e-3, seed 111 (train.py, train.sh;
 // docs/method.md#train-anomalyclip-recipe); AdaCLIP 5 epochs, batch 1, lr
-// 0.01, seed 111 (train.py; docs/method.md#train-adaclip-recipe).
-func Defaults(scheme string) (Recipe, error) {
+// 0.01, seed 111 (train.py; docs/method.md#train-adaclip-recipe);
+// APRIL-GAN batch 8, lr 1e-3, seed 111, on MVTec-AD 3 epochs with mosaics
+// at rate 0.2, on VisA 15 epochs without (train.sh;
+// docs/method.md#train-aprilgan-recipe); MultiADS 10 epochs, batch 4,
+// lr 1e-3, seed 42, mosaics at rate 0.2 (train.py's defaults;
+// docs/method.md#train-multiads-recipe).
+func DefaultsFor(scheme, dataset string) (Recipe, error) {
 	switch scheme {
 	case checkpoints.DAPO:
 		return Recipe{Epochs: 5, Batch: 8, LR: DefaultLR, Seed: 42}, nil
@@ -44,6 +58,13 @@ func Defaults(scheme string) (Recipe, error) {
 		return Recipe{Epochs: 15, Batch: 8, LR: DefaultLR, Seed: 111}, nil
 	case checkpoints.AdaCLIP:
 		return Recipe{Epochs: 5, Batch: 1, LR: AdaCLIPLR, Seed: adaclip.KMeansSeed}, nil
+	case checkpoints.APRILGAN:
+		if dataset == loaders.VisA {
+			return Recipe{Epochs: 15, Batch: 8, LR: DefaultLR, Seed: 111}, nil
+		}
+		return Recipe{Epochs: 3, Batch: 8, LR: DefaultLR, Seed: 111, AugRate: 0.2}, nil
+	case checkpoints.MultiADS:
+		return Recipe{Epochs: 10, Batch: 4, LR: DefaultLR, Seed: 42, AugRate: 0.2}, nil
 	}
 	return Recipe{}, fmt.Errorf("train: unknown scheme %q (want %s)", scheme, strings.Join(checkpoints.Schemes(), ", "))
 }
@@ -67,6 +88,11 @@ type Config struct {
 	// Recompute trades a second forward pass for the activations a step
 	// keeps; "" is RecomputeAuto. The gradients are the same numbers.
 	Recompute Recompute
+	// Order, when set, replaces the seeded order of each epoch: it gets
+	// the training samples in the training set's order and returns the
+	// indices to visit, each once. Parity tests use it to replay another
+	// trainer's data order.
+	Order func(epoch int, samples []loaders.Sample) ([]int, error)
 	// AdaCLIPFusion, when set, sees and may replace each AdaCLIP step's
 	// HSF (FusionHook); nil trains with dapobench's own clustering.
 	AdaCLIPFusion FusionHook
@@ -122,9 +148,24 @@ func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) 
 			return nil, err
 		}
 	}
+	if cfg.AugRate < 0 || cfg.AugRate > 1 || math.IsNaN(cfg.AugRate) {
+		return nil, fmt.Errorf("train: aug rate %g: want a probability in [0, 1]", cfg.AugRate)
+	}
 	data, err := loadTrainingSet(ctx, h, cfg.Dataset, cfg.Loader, man, rule)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.AugRate > 0 {
+		if !h.Linear() || cfg.Dataset != loaders.MVTec {
+			return nil, fmt.Errorf("train: %s on %s: mosaic augmentation is APRIL-GAN's and MultiADS' MVTec-AD dataset's (aug rate %g)", h.Variant, cfg.Dataset, cfg.AugRate)
+		}
+		data.augRate, data.seed, data.folders = cfg.AugRate, cfg.Seed, newMosaicFolders(data.examples)
+	}
+	if h.Linear() {
+		if data.texts, err = classTexts(ctx, rt, cfg.ModelDir, h, data); err != nil {
+			return nil, err
+		}
+		data.classes, data.diceRows = h.Classes(), h.Scheme == checkpoints.APRILGAN
 	}
 	g, err := ReadGraph(cfg.ModelDir, man, h)
 	if err != nil {
@@ -160,7 +201,7 @@ func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) 
 	sum := sha256.Sum256(manBytes)
 	set := Settings{Scheme: cfg.Scheme, Variant: h.Variant, Dataset: cfg.Dataset, Data: data.hash, Samples: len(data.examples),
 		Model: hex.EncodeToString(sum[:]), Batch: cfg.Batch, LR: cfg.LR, Beta1: Beta1, Beta2: Beta2, Eps: AdamEps, Seed: cfg.Seed,
-		MaskRule: rule}
+		MaskRule: rule, AugRate: cfg.AugRate}
 	adam := NewAdam(cfg.LR)
 	if cfg.Scheme == checkpoints.AdaCLIP {
 		set.WeightDecay = AdamWDecay
@@ -264,7 +305,22 @@ type prepared struct {
 }
 
 func (t *Trainer) epoch(ctx context.Context, e int, hooks Hooks) error {
-	bs := batches(t.data.order(t.cfg.Seed, e), t.cfg.Batch)
+	order := t.data.order(t.cfg.Seed, e)
+	if t.cfg.Order != nil {
+		samples := make([]loaders.Sample, len(t.data.examples))
+		for i, x := range t.data.examples {
+			samples[i] = x.sample
+		}
+		o, err := t.cfg.Order(e, samples)
+		if err != nil {
+			return fmt.Errorf("train: epoch %d: order: %w", e+1, err)
+		}
+		if len(o) != len(order) || !isPermutation(o) {
+			return fmt.Errorf("train: epoch %d: the order visits %d of %d images, not each once", e+1, len(o), len(order))
+		}
+		order = o
+	}
+	bs := batches(order, t.cfg.Batch)
 	start := time.Now()
 	// The next batch is decoded while the current one runs.
 	pctx, cancel := context.WithCancel(ctx)
@@ -277,7 +333,7 @@ func (t *Trainer) epoch(ctx context.Context, e int, hooks Hooks) error {
 		defer wg.Done()
 		defer close(ch)
 		for _, b := range bs {
-			f, err := t.data.feeds(pctx, b)
+			f, err := t.data.feeds(pctx, e, b)
 			select {
 			case ch <- prepared{f, err}:
 			case <-pctx.Done():
@@ -345,6 +401,17 @@ func (t *Trainer) epoch(ctx context.Context, e int, hooks Hooks) error {
 	t.state.History = append(t.state.History, st)
 	t.state.Epoch = e + 1
 	return nil
+}
+
+func isPermutation(o []int) bool {
+	seen := make([]bool, len(o))
+	for _, i := range o {
+		if i < 0 || i >= len(o) || seen[i] {
+			return false
+		}
+		seen[i] = true
+	}
+	return true
 }
 
 func shape64(s []int) []int64 {

@@ -198,6 +198,12 @@ func (c *Cache) Get(ctx context.Context, k Key) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("featcache: get: %w", err)
 	}
+	if !st.Mode().IsRegular() {
+		// A folder or device where an entry belongs holds no features;
+		// Put replaces it.
+		c.corrupt.Add(1)
+		return Entry{}, &CorruptError{Path: path, Reason: formatErr("not a regular file (%s)", st.Mode().Type())}
+	}
 	buf := c.buf()
 	got, e, err := decode(f, st.Size(), *buf)
 	c.bufs.Put(buf)
@@ -256,6 +262,14 @@ func (c *Cache) Put(ctx context.Context, k Key, e Entry) (err error) {
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("featcache: put %s: %w", path, err)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.IsDir() {
+		// Get reported this folder as a corrupt entry; a rename cannot
+		// replace a folder. It lies in the cache's own tree and holds no
+		// entry, so it goes.
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("featcache: put %s: %w", path, err)
+		}
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("featcache: put %s: %w", path, err)

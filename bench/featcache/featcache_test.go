@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -286,6 +287,35 @@ func TestCorruptEntries(t *testing.T) {
 				t.Error(err)
 			}
 		})
+	}
+}
+
+// TestDirectoryEntry: a folder where an entry belongs (an interrupted copy,
+// a careless mkdir) is a corrupt entry, never an error that stops the run;
+// Put replaces it with the entry.
+func TestDirectoryEntry(t *testing.T) {
+	ctx := context.Background()
+	_, gk, ge, _ := loadGolden(t)
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(c.Path(gk), "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Get(ctx, gk)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("Get of a folder: %v, want a corrupt entry", err)
+	}
+	if err := c.Put(ctx, gk, ge); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Get(ctx, gk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sameEntry(got, ge); err != nil {
+		t.Error(err)
 	}
 }
 

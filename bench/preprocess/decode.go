@@ -11,12 +11,9 @@ import (
 	"io"
 	"math/bits"
 	"os"
-)
 
-// MaxPixels is the largest image Decode accepts, Pillow's decompression-bomb
-// limit (twice Image.MAX_IMAGE_PIXELS): a corrupt or hostile header cannot
-// make us allocate gigabytes.
-const MaxPixels = 2 * 89478485
+	"github.com/dapobench/dapobench/internal/budget"
+)
 
 // Decode reads a PNG or JPEG file. Errors name the file. JPEGs are decoded
 // by the pure-Go image/jpeg unless the turbojpeg build tag is set; see
@@ -40,8 +37,11 @@ func decode(f io.ReadSeeker) (image.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, fmt.Errorf("%s image of %d×%d pixels: want 1 to %d pixels", format, cfg.Width, cfg.Height, MaxPixels)
+	// The pixel budget, before any pixel is allocated: a corrupt or
+	// hostile header cannot make us allocate gigabytes
+	// (docs/README.md#budgets).
+	if err := budget.CheckPixels(cfg.Width, cfg.Height); err != nil {
+		return nil, fmt.Errorf("%s image: %w", format, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err

@@ -11,6 +11,8 @@ import (
 	"hash/crc32"
 	"io"
 	"sync"
+
+	"github.com/dapobench/dapobench/internal/budget"
 )
 
 // This file decodes the common PNGs of the benchmarks (8-bit grayscale,
@@ -139,7 +141,12 @@ func decodePNG(data []byte) (plane, error) {
 	}
 	w, h := int(binary.BigEndian.Uint32(ihdr[0:4])), int(binary.BigEndian.Uint32(ihdr[4:8]))
 	depth, ctype, comp, filt, interlace := ihdr[8], ihdr[9], ihdr[10], ihdr[11], ihdr[12]
-	if depth != 8 || comp != 0 || filt != 0 || interlace != 0 || w <= 0 || h <= 0 || int64(w)*int64(h) > MaxPixels {
+	if depth != 8 || comp != 0 || filt != 0 || interlace != 0 || w <= 0 || h <= 0 {
+		return plane{}, errNotFast
+	}
+	// Over the pixel budget (docs/README.md#budgets): image/png's path
+	// refuses it with the reason, before any pixel is allocated.
+	if budget.CheckPixels(w, h) != nil {
 		return plane{}, errNotFast
 	}
 	bpp := map[byte]int{0: 1, 2: 3, 6: 4}[ctype]

@@ -17,6 +17,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dapobench/dapobench/internal/budget"
+	"github.com/dapobench/dapobench/internal/budget/budgettest"
 )
 
 // -images points BenchmarkFiles at a folder of images; the bench-preprocess
@@ -241,8 +244,25 @@ func ExampleSpec_Mask() {
 	// Output: 0 1
 }
 
-// FuzzDecode feeds arbitrary bytes through decoding and preprocessing:
-// whatever decodes must preprocess without panicking.
+// TestDecodeBombs decodes images whose headers declare 10^10 and 4·10^9
+// pixels in a few dozen bytes: the pixel budget refuses them, naming the
+// file and how to raise it, before anything is allocated.
+func TestDecodeBombs(t *testing.T) {
+	for _, name := range []string{"gray.png", "rgb.jpg"} {
+		p := budgettest.Bomb(t, name)
+		budgettest.Allocs(t, 1<<20, func() {
+			_, err := Decode(p)
+			if !errors.Is(err, budget.ErrExceeded) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), budget.PixelsEnv) {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
+	}
+}
+
+// FuzzDecode feeds arbitrary bytes through decoding and preprocessing
+// under a small pixel budget: whatever decodes must preprocess without
+// panicking, and nothing may allocate more than the budget and the input
+// allow (a bomb the fuzzer finds fails the run).
 func FuzzDecode(f *testing.F) {
 	for _, name := range []string{"gray8.png", "la.png", "palette.png", "thin.png"} {
 		f.Add(mustReadF(f, "testdata/images/"+name))
@@ -250,18 +270,21 @@ func FuzzDecode(f *testing.F) {
 	var tiny bytes.Buffer
 	png.Encode(&tiny, image.NewGray16(image.Rect(0, 0, 2, 3)))
 	f.Add(tiny.Bytes())
+	for _, name := range []string{"gray.png", "rgb.jpg"} {
+		f.Add(mustReadF(f, budgettest.Bomb(f, name)))
+	}
+	budgettest.Limit(f, budgettest.SmallPixels, 1<<16)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if cfg, _, err := image.DecodeConfig(bytes.NewReader(b)); err != nil || cfg.Width*cfg.Height > 1<<16 {
-			return // keep each input fast; large headers are Decode's MaxPixels business
-		}
-		img, err := decode(bytes.NewReader(b))
-		if err != nil {
-			return
-		}
-		spec := OpenAI(5)
-		if err := spec.Image(make([]float32, spec.ImageLen()), img); err != nil {
-			t.Errorf("decoded %T but preprocessing failed: %v", img, err)
-		}
+		budgettest.Allocs(t, 1<<20+16*uint64(len(b)), func() {
+			img, err := decode(bytes.NewReader(b))
+			if err != nil {
+				return
+			}
+			spec := OpenAI(5)
+			if err := spec.Image(make([]float32, spec.ImageLen()), img); err != nil {
+				t.Errorf("decoded %T but preprocessing failed: %v", img, err)
+			}
+		})
 	})
 }
 

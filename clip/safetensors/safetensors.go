@@ -7,13 +7,19 @@
 package safetensors
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
+
+	"github.com/dapobench/dapobench/internal/budget"
 
 	"github.com/dapobench/dapobench/internal/atomicfile"
 	"github.com/dapobench/dapobench/internal/half"
@@ -59,17 +65,58 @@ type entry struct {
 	Offsets [2]int64 `json:"data_offsets"`
 }
 
-// ReadFile reads and parses a whole file; errors name the file.
+// ReadFile reads and parses a whole file; errors name the file. The
+// header is read and checked against the file's size and the tensor budget
+// (docs/README.md#budgets-tensors) before the data is read.
 func ReadFile(path string) (*File, error) {
-	buf, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
-	}
-	f, err := Parse(buf)
+	f, err := readFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil
+}
+
+func readFile(path string) (*File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	var lenb [8]byte
+	if _, err := io.ReadFull(fh, lenb[:]); err != nil {
+		return nil, fmt.Errorf("safetensors: %d bytes, too short for the header length", st.Size())
+	}
+	n, err := headerLen(binary.LittleEndian.Uint64(lenb[:]), st.Size())
+	if err != nil {
+		return nil, err
+	}
+	hdr := make([]byte, n)
+	if _, err := io.ReadFull(fh, hdr); err != nil {
+		return nil, fmt.Errorf("safetensors: header: %w", err)
+	}
+	f, ents, err := parseHeader(hdr, st.Size()-8-n)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, st.Size()-8-n)
+	if _, err := io.ReadFull(fh, data); err != nil {
+		return nil, fmt.Errorf("safetensors: data: %w", err)
+	}
+	f.attach(ents, data)
+	return f, nil
+}
+
+// headerLen checks a declared header length against MaxHeader and the
+// file's size.
+func headerLen(n uint64, size int64) (int64, error) {
+	if n > MaxHeader || n > uint64(size-8) {
+		return 0, fmt.Errorf("safetensors: header length %d exceeds the file (%d bytes) or %d", n, size, MaxHeader)
+	}
+	return int64(n), nil
 }
 
 // Parse parses a safetensors buffer. Tensor data aliases buf.
@@ -77,59 +124,69 @@ func Parse(buf []byte) (*File, error) {
 	if len(buf) < 8 {
 		return nil, fmt.Errorf("safetensors: %d bytes, too short for the header length", len(buf))
 	}
-	n := binary.LittleEndian.Uint64(buf)
-	if n > MaxHeader || n > uint64(len(buf)-8) {
-		return nil, fmt.Errorf("safetensors: header length %d exceeds the file (%d bytes) or %d", n, len(buf), MaxHeader)
-	}
-	data := buf[8+n:]
-	meta, idx, err := parseHeader(buf[8:8+n], int64(len(data)))
+	n, err := headerLen(binary.LittleEndian.Uint64(buf), int64(len(buf)))
 	if err != nil {
 		return nil, err
 	}
-	f := &File{Metadata: meta}
-	for _, e := range idx {
-		f.Tensors = append(f.Tensors, Tensor{Name: e.name, DType: e.DType, Shape: e.Shape, Data: data[e.Offsets[0]:e.Offsets[1]:e.Offsets[1]]})
+	f, ents, err := parseHeader(buf[8:8+n], int64(len(buf))-8-n)
+	if err != nil {
+		return nil, err
 	}
-	sort.Slice(f.Tensors, func(i, j int) bool { return f.Tensors[i].Name < f.Tensors[j].Name })
+	f.attach(ents, buf[8+n:])
 	return f, nil
 }
 
-// indexed is a header entry with its name.
-type indexed struct {
+// named is one header entry with its name.
+type named struct {
 	name string
 	entry
 }
 
-// parseHeader checks a JSON header against dataLen data bytes and returns
-// the metadata and the tensors' entries.
-func parseHeader(header []byte, dataLen int64) (map[string]string, []indexed, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(header, &raw); err != nil {
-		return nil, nil, fmt.Errorf("safetensors: header: %w", err)
+// parseHeader reads the JSON header and checks it against the format's
+// rules before any tensor data is read: every name once, supported dtypes,
+// shapes whose byte size matches their offsets, and offsets that index the
+// dataLen data bytes entirely, without holes, overlaps or inverted ranges
+// (the format forbids them so that a file has one reading). The tensors'
+// values count against the tensor budget.
+func parseHeader(hdr []byte, dataLen int64) (*File, []named, error) {
+	dec := json.NewDecoder(bytes.NewReader(hdr))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, nil, fmt.Errorf("safetensors: header: not a JSON object")
 	}
-	var meta map[string]string
-	var out []indexed
-	for name, msg := range raw {
+	tensors, err := budget.NewTensors()
+	if err != nil {
+		return nil, nil, fmt.Errorf("safetensors: %w", err)
+	}
+	f := &File{}
+	var ents []named
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, fmt.Errorf("safetensors: header: %w", err)
+		}
+		name, _ := tok.(string)
+		if seen[name] {
+			return nil, nil, fmt.Errorf("safetensors: header: %q listed twice", name)
+		}
+		seen[name] = true
 		if name == "__metadata__" {
-			if err := json.Unmarshal(msg, &meta); err != nil {
+			if err := dec.Decode(&f.Metadata); err != nil {
 				return nil, nil, fmt.Errorf("safetensors: __metadata__: %w", err)
 			}
 			continue
 		}
 		var e entry
-		if err := json.Unmarshal(msg, &e); err != nil {
+		if err := dec.Decode(&e); err != nil {
 			return nil, nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
 		}
 		size, ok := dtypeSize[e.DType]
 		if !ok {
 			return nil, nil, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q", name, e.DType)
 		}
-		count := int64(1)
-		for _, d := range e.Shape {
-			if d < 0 || (d > 0 && count > math.MaxInt64/int64(d)/8) {
-				return nil, nil, fmt.Errorf("safetensors: tensor %q: bad shape %v", name, e.Shape)
-			}
-			count *= int64(d)
+		count, err := budget.Elements(e.Shape)
+		if err != nil || count > math.MaxInt64/8 {
+			return nil, nil, fmt.Errorf("safetensors: tensor %q: bad shape %v", name, e.Shape)
 		}
 		lo, hi := e.Offsets[0], e.Offsets[1]
 		if lo < 0 || hi < lo || hi > dataLen {
@@ -138,9 +195,45 @@ func parseHeader(header []byte, dataLen int64) (map[string]string, []indexed, er
 		if hi-lo != count*int64(size) {
 			return nil, nil, fmt.Errorf("safetensors: tensor %q: %d bytes for %s%v, want %d", name, hi-lo, e.DType, e.Shape, count*int64(size))
 		}
-		out = append(out, indexed{name, e})
+		if err := tensors.Take(count, "tensor "+strconv.Quote(name)); err != nil {
+			return nil, nil, fmt.Errorf("safetensors: %w", err)
+		}
+		ents = append(ents, named{name, e})
 	}
-	return meta, out, nil
+	if _, err := dec.Token(); err != nil {
+		return nil, nil, fmt.Errorf("safetensors: header: %w", err)
+	}
+	if rest := bytes.TrimRight(hdr[dec.InputOffset():], " "); len(rest) > 0 {
+		return nil, nil, fmt.Errorf("safetensors: header: %d bytes after the JSON object", len(rest))
+	}
+	byOffset := slices.Clone(ents)
+	slices.SortStableFunc(byOffset, func(a, b named) int {
+		return cmp.Or(cmp.Compare(a.Offsets[0], b.Offsets[0]), cmp.Compare(a.Offsets[1], b.Offsets[1]))
+	})
+	var end int64
+	for _, e := range byOffset {
+		if e.Offsets[0] != end {
+			what := "overlaps the tensor before it"
+			if e.Offsets[0] > end {
+				what = fmt.Sprintf("leaves bytes [%d, %d) unindexed", end, e.Offsets[0])
+			}
+			return nil, nil, fmt.Errorf("safetensors: tensor %q: data offsets [%d, %d) %s", e.name, e.Offsets[0], e.Offsets[1], what)
+		}
+		end = e.Offsets[1]
+	}
+	if end != dataLen {
+		return nil, nil, fmt.Errorf("safetensors: tensors index %d of the %d data bytes", end, dataLen)
+	}
+	return f, ents, nil
+}
+
+// attach points the tensors at their bytes in data and sorts them.
+func (f *File) attach(ents []named, data []byte) {
+	for _, e := range ents {
+		lo, hi := e.Offsets[0], e.Offsets[1]
+		f.Tensors = append(f.Tensors, Tensor{Name: e.name, DType: e.DType, Shape: e.Shape, Data: data[lo:hi:hi]})
+	}
+	sort.Slice(f.Tensors, func(i, j int) bool { return f.Tensors[i].Name < f.Tensors[j].Name })
 }
 
 // ReadFloat32 reads the floating-point tensors of a file as float32, in
@@ -175,39 +268,24 @@ func readFloat32(f io.ReaderAt, size int64, hash io.Writer, fn func(name string,
 	if _, err := io.ReadFull(r, lenb[:]); err != nil {
 		return fmt.Errorf("safetensors: %d bytes, too short for the header length", size)
 	}
-	n := binary.LittleEndian.Uint64(lenb[:])
-	if n > MaxHeader || n > uint64(size-8) {
-		return fmt.Errorf("safetensors: header length %d exceeds the file (%d bytes) or %d", n, size, MaxHeader)
+	n, err := headerLen(binary.LittleEndian.Uint64(lenb[:]), size)
+	if err != nil {
+		return err
 	}
 	header := make([]byte, n)
 	if _, err := io.ReadFull(r, header); err != nil {
 		return fmt.Errorf("safetensors: header: %w", err)
 	}
-	base := 8 + int64(n)
-	_, idx, err := parseHeader(header, size-base)
+	// The header is checked first: the tensors index the data without
+	// holes or overlaps, so one pass in offset order reads each once.
+	_, idx, err := parseHeader(header, size-8-n)
 	if err != nil {
 		return err
 	}
-	sort.Slice(idx, func(i, j int) bool {
-		if idx[i].Offsets[0] != idx[j].Offsets[0] {
-			return idx[i].Offsets[0] < idx[j].Offsets[0]
-		}
-		return idx[i].name < idx[j].name
-	})
+	slices.SortFunc(idx, func(a, b named) int { return cmp.Compare(a.Offsets[0], b.Offsets[0]) })
 	buf := make([]byte, 1<<20)
-	var pos int64 // data bytes read so far
 	for _, e := range idx {
-		lo, hi := e.Offsets[0], e.Offsets[1]
-		var src io.Reader = r
-		if lo < pos { // overlaps what was read: read it again from the file
-			src = io.NewSectionReader(f, base+lo, hi-lo)
-		} else {
-			if _, err := io.CopyN(io.Discard, r, lo-pos); err != nil {
-				return fmt.Errorf("safetensors: %w", err)
-			}
-			pos = hi
-		}
-		v, err := convert(src, e.DType, hi-lo, buf)
+		v, err := convert(r, e.DType, e.Offsets[1]-e.Offsets[0], buf)
 		if err != nil {
 			return fmt.Errorf("safetensors: tensor %q: %w", e.name, err)
 		}
@@ -334,9 +412,6 @@ func (t Tensor) Int64() ([]int64, error) {
 
 // F32 makes an F32 tensor from values.
 func F32(name string, shape []int, v []float32) Tensor {
-	if raw, ok := rawfloat.Bytes(v); ok {
-		return Tensor{Name: name, DType: "F32", Shape: shape, Data: append([]byte(nil), raw...)}
-	}
 	b := make([]byte, 4*len(v))
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dapobench/dapobench/internal/budget"
+	"github.com/dapobench/dapobench/internal/budget/budgettest"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -81,6 +85,15 @@ func TestParseErrors(t *testing.T) {
 		{"offsets", header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`), "outside"},
 		{"size", append(header(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}`), 0, 0, 0, 0), "want 8"},
 		{"shape", header(`{"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}`), "bad shape"},
+		{"overflowing shape", header(`{"x":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}`), "bad shape"},
+		// The format requires the data to be indexed entirely, once.
+		{"overlap", append(header(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`), make([]byte, 8)...), `"y": data offsets [4, 8) overlaps`},
+		{"same bytes twice", append(header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"y":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`), make([]byte, 4)...), "overlaps"},
+		{"hole", append(header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`), make([]byte, 8)...), "leaves bytes [0, 4) unindexed"},
+		{"inverted", append(header(`{"x":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}`), make([]byte, 4)...), "outside"},
+		{"trailing data", append(header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`), make([]byte, 12)...), "index 4 of the 12 data bytes"},
+		{"duplicate name", append(header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`), make([]byte, 4)...), "listed twice"},
+		{"junk after header", append(header(`{}x`), make([]byte, 0)...), "after the JSON object"},
 	} {
 		_, err := Parse(c.buf)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -92,41 +105,72 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestReadFileBeforeData checks that ReadFile judges a file by its header
+// before reading its data: a 100 000 × 100 000 tensor declared in a few
+// bytes is refused having allocated next to nothing, and so is a file over
+// the tensor budget.
+func TestReadFileBeforeData(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bomb.safetensors")
+	if err := os.WriteFile(p, append(header(`{"x":{"dtype":"F32","shape":[100000,100000],"data_offsets":[0,40000000000]}}`), 1, 2, 3, 4), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	budgettest.Allocs(t, 1<<16, func() {
+		if _, err := ReadFile(p); err == nil || !strings.Contains(err.Error(), "outside the 4 data bytes") || !strings.Contains(err.Error(), "bomb.safetensors") {
+			t.Errorf("bomb: %v", err)
+		}
+	})
+	q := filepath.Join(dir, "w.safetensors")
+	if err := WriteFile(q, []Tensor{F32("x", []int{4, 4}, make([]float32, 16))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(budget.TensorEnv, "15")
+	if _, err := ReadFile(q); !errors.Is(err, budget.ErrExceeded) || !strings.Contains(err.Error(), budget.TensorEnv) {
+		t.Errorf("over the budget: %v", err)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	var buf bytes.Buffer
 	Write(&buf, []Tensor{F32("x", []int{2}, []float32{1, 2})}, map[string]string{"k": "v"})
 	f.Add(buf.Bytes())
 	f.Add(header(`{"x":{"dtype":"F16","shape":[1,1],"data_offsets":[0,2]}}`))
-	f.Add(append(header(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}`), 1, 2, 3, 4))
+	f.Add(append(header(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[4,8]}}`), 1, 2, 3, 4, 5, 6, 7, 8))
+	budgettest.Limit(f, budgettest.SmallPixels, 1<<16)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		file, err := Parse(b)
-		streamed := map[string][]float32{}
-		serr := readFloat32(bytes.NewReader(b), int64(len(b)), nil, func(name string, _ []int, v []float32) error {
-			streamed[name] = v
-			return nil
-		})
-		if (err == nil) != (serr == nil) {
-			t.Fatalf("Parse error %v, ReadFloat32 error %v", err, serr)
-		}
-		if err != nil {
-			return
-		}
-		for _, ts := range file.Tensors {
-			v, err := ts.Float32()
+		// Parse aliases its input; only conversions allocate, at most 2×
+		// the data (F16 to float32) plus the header's structures; the
+		// streaming reader adds its 1 MiB buffer and its own conversions.
+		budgettest.Allocs(t, 2<<20+32*uint64(len(b)), func() {
+			file, err := Parse(b)
+			streamed := map[string][]float32{}
+			serr := readFloat32(bytes.NewReader(b), int64(len(b)), nil, func(name string, _ []int, v []float32) error {
+				streamed[name] = v
+				return nil
+			})
+			if (err == nil) != (serr == nil) {
+				t.Fatalf("Parse error %v, ReadFloat32 error %v", err, serr)
+			}
 			if err != nil {
-				ts.Int64()
-				continue
+				return
 			}
-			if !slices.EqualFunc(v, streamed[ts.Name], func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
-				t.Fatalf("%s: streamed %v, parsed %v", ts.Name, streamed[ts.Name], v)
+			for _, ts := range file.Tensors {
+				v, err := ts.Float32()
+				if err != nil {
+					ts.Int64()
+					continue
+				}
+				if !slices.EqualFunc(v, streamed[ts.Name], func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+					t.Fatalf("%s: streamed %v, parsed %v", ts.Name, streamed[ts.Name], v)
+				}
 			}
-		}
+		})
 	})
 }
 
 // TestReadFloat32 checks the streaming reader against Parse: every float
-// dtype, integer tensors skipped, gaps and overlapping ranges, the file's
-// digest, and errors that name the file.
+// dtype, integer tensors skipped, gaps and overlapping ranges refused, the
+// file's digest, and errors that name the file.
 func TestReadFloat32(t *testing.T) {
 	ts := []Tensor{
 		F32("b.weight", []int{2, 3}, []float32{1, 2, 3, 4, 5, -6.5}),
@@ -160,14 +204,12 @@ func TestReadFloat32(t *testing.T) {
 		t.Errorf("values %v", got)
 	}
 	// A gap before the data and a tensor overlapping another (BF16 view
-	// of the F32 bytes) are read as Parse reads them.
+	// of the F32 bytes) are refused, as Parse refuses them.
 	b := append(header(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"y":{"dtype":"BF16","shape":[2],"data_offsets":[4,8]}}`), 9, 9, 9, 9, 0, 0, 0x80, 0x3f)
-	got = map[string][]float32{}
-	if err := readFloat32(bytes.NewReader(b), int64(len(b)), nil, func(name string, _ []int, v []float32) error { got[name] = v; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got["x"], []float32{1}) || !slices.Equal(got["y"], []float32{0, 1}) {
-		t.Errorf("gap and overlap: %v", got)
+	_, perr := Parse(b)
+	serr := readFloat32(bytes.NewReader(b), int64(len(b)), nil, func(string, []int, []float32) error { return nil })
+	if perr == nil || serr == nil || perr.Error() != serr.Error() {
+		t.Errorf("gap and overlap: Parse %v, ReadFloat32 %v", perr, serr)
 	}
 	if err := ReadFloat32(filepath.Join(t.TempDir(), "nope.safetensors"), nil, nil); err == nil || !strings.Contains(err.Error(), "nope.safetensors") {
 		t.Errorf("missing file: %v", err)

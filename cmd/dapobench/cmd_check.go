@@ -23,7 +23,8 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "usage: dapobench check --golden FILE RUNDIR [--tol X] [--update]")
 		fmt.Fprintln(stderr, "\nExit status 0 when every metric of RUNDIR/results.json is within --tol of FILE, else 1 with")
 		fmt.Fprintln(stderr, "a table of what moved. A metric that became null or non-null, or a category, defect type,")
-		fmt.Fprintln(stderr, "count or setting that changed, also fails. RUNDIR may also be a results.json file.")
+		fmt.Fprintln(stderr, "count or setting that changed, also fails. RUNDIR may also be a results.json file. Exit")
+		fmt.Fprintln(stderr, "status 3 when the check could not be made (unreadable golden file, incomplete run), 2 on bad usage.")
 		flags.PrintDefaults()
 	}
 	pos, err := parseArgs(flags, args)
@@ -39,27 +40,24 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !(*tol >= 0) {
 		return fmt.Errorf("%w: check: --tol %v: want a number ≥ 0", errUsage, *tol)
 	}
-	path := pos[0]
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		path = filepath.Join(path, rundir.ResultsFile)
-	}
-	now, err := results.Read(path)
+	run, err := rundir.Open(pos[0])
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errCannotCheck, err)
 	}
+	path, now := run.Path, run.Results
 	old, err := results.Read(*golden)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && *update:
 		old = nil
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("check: golden file %s does not exist; create it with --update", *golden)
+		return fmt.Errorf("%w: check: golden file %s does not exist; create it with --update", errCannotCheck, *golden)
 	case err != nil:
-		return err
+		return fmt.Errorf("%w: %w", errCannotCheck, err)
 	}
 	var changes []reports.Change
 	if old != nil {
 		if changes, err = reports.Drift(old, now, *tol); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errCannotCheck, err)
 		}
 	}
 	if *update {

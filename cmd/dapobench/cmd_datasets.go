@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/loaders"
 
 	"github.com/dapobench/dapobench/internal/atomicfile"
@@ -19,10 +21,8 @@ type datasetFlags struct {
 	id, root, category, protocol, resolution, views, meta string
 }
 
-func (d *datasetFlags) register(fs interface {
-	StringVar(p *string, name, value, usage string)
-}) {
-	fs.StringVar(&d.id, "dataset", "", "dataset id: "+strings.Join(datasetIDs(), ", "))
+func (d *datasetFlags) register(fs *flag.FlagSet) {
+	cliflag.StringVar(fs, &d.id, "dataset", "", "dataset `id`: "+strings.Join(datasetIDs(), ", "), func(s string) error { _, err := loaders.Lookup(s); return err })
 	fs.StringVar(&d.root, "root", "", "dataset root directory")
 	fs.StringVar(&d.category, "category", "", "read one category only")
 	fs.StringVar(&d.protocol, "protocol", "", "VisA split (1cls, 2cls_fewshot, 2cls_highshot, prepared) or Real-IAD JSON set (realiad_jsons, realiad_jsons_sv, …)")

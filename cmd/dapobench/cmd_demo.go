@@ -22,6 +22,8 @@ var demoSchemes = []struct{ scheme, variant string }{
 	{"winclip", "winclip"},
 	{"anomalyclip", "anomalyclip"},
 	{"adaclip", "adaclip"},
+	{"aprilgan", "aprilgan"},
+	{"multiads", "multiads"},
 }
 
 // cmdDemo is the main job on the embedded default: the fixture study

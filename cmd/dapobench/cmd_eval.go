@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/bench"
+	"github.com/dapobench/dapobench/internal/cliflag"
+	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/metrics/mapio"
 	"github.com/dapobench/dapobench/reports"
@@ -20,11 +22,11 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	d.register(fs)
 	maps := fs.String("maps", "", "anomaly maps mirroring the dataset's image paths: MAPS/<image path without extension>"+
 		" with extension "+strings.Join(mapio.Extensions, ", ")+" (float32 TIFF as the MVTec AD script reads, .npy, 8/16-bit PNG)")
-	aupro := fs.String("aupro", string(metrics.AUPROCflow200), "AU-PRO variant: cflow200 (DAPO/AnomalyCLIP code) or mvtec (MVTec evaluation script)")
+	aupro := auproFlag(fs)
 	scoresFile := fs.String("scores", "", "CSV of path,score image scores (path as in the dataset); default: the maximum of each map")
 	out := fs.String("out", "results.json", "results file to write")
 	scheme := fs.String("scheme", "external", "method name recorded in results.json")
-	workers := fs.Int("workers", 0, "categories evaluated at once (0: one per CPU)")
+	workers := cliflag.AtLeast(fs, "workers", 0, 0, "categories evaluated at once (0: one per CPU)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	resizeGT := fs.Bool("resize-gt", false, "resize each ground-truth mask to its (square) map's size, bilinear then > 0.5, as the CLIP pipelines evaluate at 518 px, instead of requiring maps at the ground-truth size (reads dapobench run --save-maps output)")
 	if err := parseFlags(fs, args); err != nil {
@@ -36,6 +38,9 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	av, err := metrics.ParseAUPROVariant(*aupro)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := loaders.CheckOutside(d.root, *out); err != nil {
+		return err
 	}
 	if st, err := os.Stat(*maps); err != nil || !st.IsDir() {
 		return fmt.Errorf("eval: maps directory %s: not a directory", *maps)

@@ -12,8 +12,9 @@ import (
 	"github.com/dapobench/dapobench/clip"
 )
 
-// runModelsImport converts an official DAPO, AnomalyCLIP or AdaCLIP training
-// checkpoint into the canonical learned-tensor safetensors file the
+// runModelsImport converts an official DAPO, AnomalyCLIP, AdaCLIP,
+// APRIL-GAN or MultiADS training checkpoint into the canonical
+// learned-tensor safetensors file the
 // schemes load (package checkpoints).
 func runModelsImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("models import", stderr)

@@ -79,7 +79,7 @@ func TestModelsImportBadInput(t *testing.T) {
 	}{
 		{"no scheme", []string{"--checkpoint", ckptFixture("dapo_train.pth"), "--out", out}, true, []string{"--scheme is required"}},
 		{"no out", []string{"--scheme", "dapo", "--checkpoint", ckptFixture("dapo_train.pth")}, true, []string{"--out is required"}},
-		{"unknown scheme", []string{"--scheme", "winclip", "--checkpoint", ckptFixture("dapo_train.pth"), "--out", out}, true, []string{`"winclip"`, "dapo, anomalyclip, adaclip"}},
+		{"unknown scheme", []string{"--scheme", "winclip", "--checkpoint", ckptFixture("dapo_train.pth"), "--out", out}, true, []string{`"winclip"`, "dapo, anomalyclip, adaclip, aprilgan, multiads"}},
 		{"wrong shape", []string{"--scheme", "dapo", "--checkpoint", ckptFixture("dapo_badshape.pth"), "--model", model, "--out", out}, false,
 			[]string{"dapo_badshape.pth", "learnable_normal_tokens has shape [10 4 32], want [10 5 32]"}},
 		{"official sizes", []string{"--scheme", "dapo", "--checkpoint", ckptFixture("dapo_train.pth"), "--out", out}, false,

@@ -15,6 +15,7 @@ import (
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/towerbench"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/onnx/runner"
 )
@@ -59,12 +60,25 @@ type buildFlags struct {
 }
 
 func (b *buildFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&b.variant, "variant", "", "tower variant: plain, anomalyclip, dapo, winclip or adaclip (required)")
+	cliflag.StringVar(fs, &b.variant, "variant", "", "tower variant: "+variantNames()+" (required)", func(s string) error { _, err := clip.ParseVariant(s); return err })
 	fs.IntVar(&b.imageSize, "image-size", 0, "input image side; 0 keeps the architecture's (positional embedding resized otherwise)")
 	fs.Var(&b.layers, "feature-layers", "1-indexed blocks whose patch tokens the image tower returns (default: the variant's)")
-	fs.StringVar(&b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias, bilinear or bicubic (default: the variant's)")
+	cliflag.StringVar(fs, &b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias, bilinear or bicubic (default: the variant's)", func(s string) error {
+		if p := clip.PosResize(s); p != clip.BicubicAntialias && p != clip.Bilinear && p != clip.Bicubic {
+			return fmt.Errorf("want %s, %s or %s", clip.BicubicAntialias, clip.Bilinear, clip.Bicubic)
+		}
+		return nil
+	})
 	fs.BoolVar(&b.fp16, "fp16", false, "store weights and compute in float16 (for GPUs); inputs and outputs stay float32")
 	fs.BoolVar(&b.external, "external-data", false, "store weights as ONNX external data even when small")
+}
+
+func variantNames() string {
+	var n []string
+	for _, v := range clip.Variants() {
+		n = append(n, string(v))
+	}
+	return strings.Join(n, ", ")
 }
 
 func (b *buildFlags) options() (clip.Options, error) {
@@ -102,12 +116,13 @@ func printManifest(w io.Writer, dir string, m *clip.Manifest) {
 func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("models build", stderr)
 	weights := fs.String("weights", "", "CLIP weights: safetensors or torch .pt/.pth, OpenAI/open_clip or Hugging Face names (required)")
-	arch := fs.String("arch", "", "architecture preset: "+strings.Join(clip.PresetNames(), ", "))
+	arch := cliflag.String(fs, "arch", "", "architecture preset: "+strings.Join(clip.PresetNames(), ", "), func(s string) error { _, err := clip.Preset(s); return err })
 	archConfig := fs.String("arch-config", "", "architecture JSON file (instead of --arch)")
 	out := fs.String("out", "", "model directory to write (required)")
 	// APRIL-GAN and MultiADS rebuild ViT-L with exact GELU
-	// (docs/method.md#aprilgan-gelu).
-	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (APRIL-GAN, MultiADS and AdaCLIP run ViT-L with exact GELU)")
+	// (docs/method.md#aprilgan-gelu); their variants pick it themselves, as
+	// AdaCLIP's does.
+	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (variants aprilgan and multiads use their factory's: exact GELU off the native size; adaclip runs exact GELU)")
 	var bf buildFlags
 	bf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -130,6 +145,9 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 		a.Act = clip.Act(*act)
 		if err := a.Validate(); err != nil {
 			return fmt.Errorf("%w: models build: --act: %v", errUsage, err)
+		}
+		if f := clip.FactoryArch(o.Variant, a, o.ImageSize); f.Act != a.Act {
+			return fmt.Errorf("%w: models build: --act %s: variant %s runs %s at image size %d, as its official factory does", errUsage, a.Act, o.Variant, f.Act, o.ImageSize)
 		}
 	}
 	fmt.Fprintf(stderr, "models build: the %s towers of %s from %s into %s\n", o.Variant, a.Name, *weights, *out)
@@ -178,7 +196,7 @@ func runModelsRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	model := fs.String("model", "", "model directory (required)")
 	out := fs.String("out", "", "folder for the .npy outputs (required)")
 	prompts := fs.String("prompts", "", "safetensors with learned inputs (visual_prompts, deep_tokens); zeros when absent")
-	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
+	device := deviceFlag(fs)
 	var images, texts stringsFlag
 	fs.Var(&images, "image", "image file (repeatable)")
 	fs.Var(&texts, "text", "text prompt (repeatable)")

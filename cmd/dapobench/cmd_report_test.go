@@ -90,7 +90,8 @@ func TestReport(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(out, "RESULTS.md"))
 	for _, want := range []string{
 		"## mpdd\n", "## mad-real\n",
-		"| category      |     dapo | dapo/e1 |", // the two mpdd runs side by side
+		"| dapo (untrained) | ", // the runs table marks untrained tensors
+		"| category      | dapo (untrained) | dapo/e1 (untrained) |", // the two mpdd runs side by side
 		"### Seen defect types", "### Novel defect types",
 		"#### Defect types (pixel level)", "#### Defect-type confusion", "#### Anomaly maps",
 		"figures/mpdd/dapo-e1/tubes-top-anomalous.png",
@@ -114,7 +115,7 @@ func TestReportErrors(t *testing.T) {
 		{[]string{"report", "--out", dir}, true, "at least one run directory"},
 		{[]string{"report", dir}, true, "--out is required"},
 		{[]string{"report", dir, "--out", dir, "--bogus"}, true, "flag provided but not defined"},
-		{[]string{"report", dir, "--out", filepath.Join(dir, "o")}, false, "has no results.json"},
+		{[]string{"report", dir, "--out", filepath.Join(dir, "o")}, false, "incomplete run directory: no results.json"},
 	} {
 		_, _, err := runCLI(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) || errors.Is(err, errUsage) != c.usage {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/featcache"
+	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/reports"
@@ -24,18 +25,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var d datasetFlags
 	d.register(fs)
 	modelDir := fs.String("model", "", "model directory (dapobench models build or models tiny)")
-	scheme := fs.String("scheme", "", "prompt scheme: "+strings.Join(schemes.Names(), ", "))
+	scheme := cliflag.String(fs, "scheme", "", "prompt scheme: "+strings.Join(schemes.Names(), ", "), func(s string) error { _, err := schemes.Lookup(s); return err })
 	variant := fs.String("variant", "", "named variant of the scheme (see -list-variants)")
 	listVariants := fs.Bool("list-variants", false, "list the variants of --scheme and exit")
 	prompts := fs.String("prompts", "", "learned prompt tensors (dapobench models import); default: untrained, seeded")
 	seed := fs.Uint64("seed", 1, "seed of untrained prompt tensors")
 	words := fs.String("words", "", "defect words, comma-separated, instead of the dataset's vocabulary")
-	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
-	threads := fs.Int("threads", 0, "onnxruntime threads (0: one per CPU)")
-	out := fs.String("out", "", "run directory (default runs/<dataset>-<scheme>)")
+	device := deviceFlag(fs)
+	threads := threadsFlag(fs)
+	out := fs.String("out", "", "run directory (default runs/<dataset>-<scheme or variant>[-<each setting that is not the default>])")
 	cacheDir := fs.String("cache", defaultCacheDir(), "feature cache directory (\"\" disables the cache)")
-	aupro := fs.String("aupro", string(metrics.AUPROCflow200), "AU-PRO variant: cflow200 (DAPO/AnomalyCLIP code) or mvtec (MVTec evaluation script)")
-	batch := fs.Int("batch", 0, "images per image-tower run (0: 1 on the CPU, 8 on a GPU)")
+	aupro := auproFlag(fs)
+	batch := cliflag.AtLeast(fs, "batch", 0, 0, "images per image-tower run (0: 1 on the CPU, 8 on a GPU)")
 	saveMaps := fs.Bool("save-maps", false, "write every anomaly map as .npy under RUNDIR/maps")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	if err := parseFlags(fs, args); err != nil {
@@ -58,12 +59,25 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := requireFlags(fs, "dataset", "root", "model"); err != nil {
 		return err
 	}
-	av, err := metrics.ParseAUPROVariant(*aupro)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := spec.CheckVariant(*variant); err != nil {
+		return err
 	}
+	o := schemes.Options{Variant: *variant, Prompts: *prompts, Seed: *seed}
+	if *words != "" {
+		if o.Words, err = schemes.ParseWords(*words); err != nil {
+			return err
+		}
+	}
+	av, _ := metrics.ParseAUPROVariant(*aupro)
 	if *out == "" {
-		*out = filepath.Join("runs", d.id+"-"+strings.ReplaceAll(*scheme, "/", "-"))
+		name := *scheme
+		if *variant != "" {
+			name = *variant
+		}
+		if *out, err = bench.DefaultOut(bench.OutName{Dataset: d.id, Scheme: name, Model: *modelDir, Prompts: *prompts,
+			Seed: *seed, Words: o.Words, AUPRO: *aupro, Loader: d.options()}); err != nil {
+			return err
+		}
 	}
 	var progress io.Writer = stderr
 	if *quiet {
@@ -92,18 +106,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer m.Close()
-	o := schemes.Options{Variant: *variant, Prompts: *prompts, Seed: *seed}
-	if *words != "" {
-		for _, w := range strings.Split(*words, ",") {
-			o.Words = append(o.Words, strings.TrimSpace(w))
-		}
-	}
 	s, err := spec.Build(m, o)
 	if err != nil {
 		return err
 	}
 	cfg := bench.Config{Dataset: d.id, Loader: d.options(), Model: m, Scheme: s, Out: *out, Cache: cache,
-		AUPRO: av, Batch: *batch, SaveMaps: *saveMaps, Progress: progress}
+		AUPRO: av, Batch: *batch, SaveMaps: *saveMaps, Progress: progress, PromptsFile: *prompts}
 	cats, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err

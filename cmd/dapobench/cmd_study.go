@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/study"
 )
 
@@ -53,17 +54,14 @@ func cmdStudyPlan(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func cmdStudyRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flagSet{newFlagSet("study run", stderr)}
-	jobs := fs.Int("jobs", 1, "jobs that run at once")
+	jobs := cliflag.AtLeast(fs.FlagSet, "jobs", 1, 1, "jobs that run at once")
 	job := fs.String("job", "", "run this one job (its number or id) and nothing else; its dependencies must be done")
-	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
+	device := deviceFlag(fs.FlagSet)
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	fs.usage("study run DIR", "Runs the study's jobs that are not done; finished jobs are skipped by their recorded fingerprints.")
 	dir, err := studyArg("study run", fs, args, "study folder")
 	if err != nil {
 		return err
-	}
-	if *jobs < 1 {
-		return fmt.Errorf("%w: study run: --jobs %d: want 1 or more", errUsage, *jobs)
 	}
 	var log io.Writer = stderr
 	if *quiet {

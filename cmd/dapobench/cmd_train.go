@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/checkpoints"
+	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/onnx/runner"
+	"github.com/dapobench/dapobench/schemes"
 	"github.com/dapobench/dapobench/train"
 )
 
@@ -17,20 +19,21 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("train", stderr)
 	var d datasetFlags
 	d.register(fs)
-	scheme := fs.String("scheme", "", "scheme whose prompts to learn: "+strings.Join(checkpoints.Schemes(), ", "))
+	scheme := fs.String("scheme", "", "scheme whose tensors to learn: "+strings.Join(checkpoints.Schemes(), ", "))
 	variant := fs.String("variant", "", "named variant of the scheme (dapobench run --scheme S -list-variants)")
 	modelDir := fs.String("model", "", "model directory of the scheme's variant (dapobench models build or models tiny)")
 	out := fs.String("out", "", "trained tensors, FILE.safetensors; epoch checkpoints FILE.epoch<N>.safetensors, FILE.loss.png, FILE.train.json beside it")
-	epochs := fs.Int("epochs", 0, "epochs (default: the scheme's recipe, dapo 5, anomalyclip 15, adaclip 5)")
-	batch := fs.Int("batch", 0, "images per step (default 8; adaclip 1)")
+	epochs := fs.Int("epochs", 0, "epochs (default: the scheme's recipe, dapo 5, anomalyclip 15, adaclip 5, aprilgan 3 on mvtec and 15 on visa, multiads 10)")
+	batch := fs.Int("batch", 0, "images per step (default 8; adaclip 1, multiads 4)")
 	lr := fs.Float64("lr", 0, "Adam learning rate (default 1e-3; adaclip AdamW 0.01)")
-	seed := fs.Uint64("seed", 0, "seed of the initial tensors and the image order (default: dapo 42, anomalyclip and adaclip 111)")
+	seed := fs.Uint64("seed", 0, "seed of the initial tensors, the image order and the mosaics (default: dapo and multiads 42, anomalyclip, adaclip and aprilgan 111)")
+	augRate := fs.Float64("aug-rate", 0, "probability of a four-image mosaic per training image (aprilgan and multiads on mvtec; default: the recipe's 0.2)")
 	resume := fs.String("resume", "", "continue from an epoch checkpoint FILE.epoch<N>.safetensors, optimiser state included")
 	initFile := fs.String("init", "", "start from the tensors of a learned-tensor file (models import or train output) or an epoch checkpoint, with a fresh optimiser")
 	maskRule := fs.String("mask-rule", "", "how resized ground-truth masks are read: truncate (defect only at level 255, DAPO's train.py) or threshold (> 0.5, AnomalyCLIP's train.py and the evaluation); default: the scheme's own trainer's")
 	recompute := fs.String("recompute", "auto", "recompute activations in the backward pass instead of keeping them: auto (when a step would keep more than 4 GiB), on or off; the gradients are the same")
-	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
-	threads := fs.Int("threads", 0, "onnxruntime threads (0: one per CPU)")
+	device := deviceFlag(fs)
+	threads := threadsFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress output")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -41,8 +44,16 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !slices.Contains(checkpoints.Schemes(), *scheme) {
 		return fmt.Errorf("%w: train: --scheme %q: want one of %s", errUsage, *scheme, strings.Join(checkpoints.Schemes(), ", "))
 	}
+	if spec, err := schemes.Lookup(*scheme); err != nil {
+		return err
+	} else if err := spec.CheckVariant(*variant); err != nil {
+		return err
+	}
 	if !strings.HasSuffix(*out, ".safetensors") {
 		return fmt.Errorf("%w: train: --out %q: want a FILE.safetensors name", errUsage, *out)
+	}
+	if err := loaders.CheckOutside(d.root, *out); err != nil {
+		return err
 	}
 	if *resume != "" && *initFile != "" {
 		return fmt.Errorf("%w: train: give --resume (continue a run, optimiser state included) or --init (start from tensors with a fresh optimiser), not both", errUsage)
@@ -59,7 +70,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	recipe, err := train.Defaults(*scheme)
+	recipe, err := train.DefaultsFor(*scheme, d.id)
 	if err != nil {
 		return err
 	}
@@ -76,6 +87,9 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if set["seed"] {
 		recipe.Seed = *seed
+	}
+	if set["aug-rate"] {
+		recipe.AugRate = *augRate
 	}
 	if recipe.Epochs < 1 || recipe.Batch < 1 || !(recipe.LR > 0) {
 		return fmt.Errorf("%w: train: --epochs %d, --batch %d, --lr %g: want positive values", errUsage, recipe.Epochs, recipe.Batch, recipe.LR)

@@ -152,7 +152,7 @@ func TestTrainUsage(t *testing.T) {
 		want  string
 	}{
 		{[]string{"--dataset", "mvtec", "--root", root, "--model", model, "--out", out}, true, "--scheme is required"},
-		{[]string{"--scheme", "winclip", "--dataset", "mvtec", "--root", root, "--model", model, "--out", out}, true, "want one of dapo, anomalyclip, adaclip"},
+		{[]string{"--scheme", "winclip", "--dataset", "mvtec", "--root", root, "--model", model, "--out", out}, true, "want one of dapo, anomalyclip, adaclip, aprilgan, multiads"},
 		{[]string{"--scheme", "anomalyclip", "--dataset", "mvtec", "--root", root, "--model", model, "--out", "p.pth"}, true, "FILE.safetensors"},
 		{[]string{"--scheme", "anomalyclip", "--dataset", "mvtec", "--root", root, "--model", model, "--out", out, "--epochs", "0"}, true, "positive"},
 		{[]string{"--scheme", "dapo", "--dataset", "mvtec", "--root", root, "--model", model, "--out", out, "--device", "cpu"}, false, "variant dapo"},

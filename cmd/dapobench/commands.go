@@ -51,6 +51,9 @@ var (
 	errUsage = errors.New("usage")
 	// errSilent marks an error whose message the command already printed.
 	errSilent = errors.New("failed")
+	// errCannotCheck marks a check that could not be made (exit status 3):
+	// an unreadable or missing golden file or run, not a moved metric.
+	errCannotCheck = errors.New("could not check")
 )
 
 func lookup(cmds []command, args []string) (command, []string, bool) {
@@ -68,6 +71,17 @@ func lookup(cmds []command, args []string) (command, []string, bool) {
 	return command{}, nil, false
 }
 
+// inGroup returns the commands whose first word is group, nil if none.
+func inGroup(cmds []command, group string) []command {
+	var in []command
+	for _, c := range cmds {
+		if first, _, two := strings.Cut(c.name, " "); two && first == group {
+			in = append(in, c)
+		}
+	}
+	return in
+}
+
 func joinWords(args []string, n int) string {
 	if len(args) > n {
 		args = args[:n]
@@ -76,7 +90,11 @@ func joinWords(args []string, n int) string {
 }
 
 func printUsage(w io.Writer, cmds []command) {
-	fmt.Fprintln(w, "usage: dapobench <command> [flags]")
+	if first, _, two := strings.Cut(cmds[0].name, " "); two && len(inGroup(cmds, first)) == len(cmds) {
+		fmt.Fprintf(w, "usage: dapobench %s <command> [flags]\n", first)
+	} else {
+		fmt.Fprintln(w, "usage: dapobench <command> [flags]")
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, c := range cmds {

@@ -15,7 +15,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/internal/version"
+	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/schemes"
 )
 
@@ -31,10 +33,17 @@ func main() {
 	}
 }
 
-// exitCode is 2 for usage errors and 1 for everything else.
+// exitCode is the one rule of every command (README "Exit status"): 2
+// for bad usage (an unknown command or flag, a bad flag value, a missing
+// argument, an option the dataset or scheme has no use for, an output
+// folder that cannot be used), 3 when check could not check, and 1 when
+// the data or the results say no.
 func exitCode(err error) int {
-	if errors.Is(err, errUsage) || errors.Is(err, schemes.ErrOption) {
+	switch {
+	case errors.Is(err, errUsage), errors.Is(err, schemes.ErrOption), errors.Is(err, loaders.ErrOption), errors.Is(err, bench.ErrOutConflict):
 		return 2
+	case errors.Is(err, errCannotCheck):
+		return 3
 	}
 	return 1
 }
@@ -55,7 +64,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	c, rest, ok := lookup(cmds, args)
 	if !ok {
-		printUsage(stderr, cmds)
+		// A command group ("datasets", "models") lists its commands.
+		if group := inGroup(cmds, args[0]); group != nil {
+			if len(args) > 1 && (args[1] == "-h" || args[1] == "--help" || args[1] == "help") {
+				printUsage(stdout, group)
+				return nil
+			}
+			printUsage(stderr, group)
+			if len(args) == 1 {
+				return fmt.Errorf("%w: %s: give a command", errUsage, args[0])
+			}
+		} else {
+			printUsage(stderr, cmds)
+		}
 		return fmt.Errorf("%w: unknown command %q", errUsage, joinWords(args, 2))
 	}
 	if err := c.run(ctx, rest, stdout, stderr); !errors.Is(err, errHelp) {

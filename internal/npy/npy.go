@@ -7,6 +7,7 @@ package npy
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -77,6 +78,10 @@ func WriteFile(path string, shape []int, data []float32) error {
 	return nil
 }
 
+// ErrTooLarge marks a header that declares more values than the reader
+// allows.
+var ErrTooLarge = errors.New("too large")
+
 // ReadFile reads an .npy file holding at most DefaultMaxElems values;
 // errors name the file.
 func ReadFile(path string) (*Array, error) {
@@ -128,7 +133,7 @@ func Decode(data []byte, maxElems int) (*Array, error) {
 	n := 1
 	for _, d := range h.shape {
 		if d < 0 || (d > 0 && n > maxElems/d) {
-			return nil, fmt.Errorf("npy: shape %v is too large", h.shape)
+			return nil, fmt.Errorf("npy: shape %v: %w (more than %d values)", h.shape, ErrTooLarge, maxElems)
 		}
 		n *= d
 	}

@@ -3,7 +3,9 @@
 // 8/16-bit grayscale PNG, and image scores as a path,score CSV.
 //
 // Every reader takes untrusted bytes: malformed input is an error naming the
-// problem (callers add the file name), never a panic or a huge allocation.
+// problem (callers add the file name), never a panic or a huge allocation;
+// the size a header declares is checked against the pixel budget
+// (internal/budget, docs/README.md#budgets) before anything is allocated.
 // Map values are float32 because that is what the metrics compare; integer
 // maps convert exactly, float64 maps are rounded and say so.
 package mapio
@@ -27,11 +29,6 @@ type Map struct {
 
 // ErrFormat marks a file that is not a valid, supported map.
 var ErrFormat = errors.New("unsupported or malformed map")
-
-// maxPixels bounds the size a header may claim (2^28 values, a 16384²
-// map), so that a corrupt header cannot make a reader allocate without
-// limit.
-const maxPixels = 1 << 28
 
 // Extensions are the map file extensions ReadFile understands, in the order
 // a map for one image is looked up.

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dapobench/dapobench/internal/budget"
+	"github.com/dapobench/dapobench/internal/budget/budgettest"
 )
 
 type manifestEntry struct {
@@ -109,6 +112,32 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// TestBombs reads maps whose headers declare 100 000 × 100 000 values in
+// a few dozen bytes: each is refused by the pixel budget, with an error
+// naming the file and the way to raise the budget, before anything is
+// allocated.
+func TestBombs(t *testing.T) {
+	for _, name := range []string{"f32.tif", "f32.npy", "gray16.png"} {
+		p := budgettest.Bomb(t, name)
+		budgettest.Allocs(t, 1<<20, func() {
+			_, err := ReadFile(p)
+			if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), budget.PixelsEnv) || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
+	}
+	// Raised, the budget lets the header through; the data then falls
+	// short, still before the image is allocated.
+	t.Setenv(budget.PixelsEnv, "20000000000")
+	for _, name := range []string{"f32.tif", "f32.npy", "gray16.png"} {
+		budgettest.Allocs(t, 1<<20, func() {
+			if _, err := ReadFile(budgettest.Bomb(t, name)); !errors.Is(err, ErrFormat) {
+				t.Errorf("%s with a raised budget: %v", name, err)
+			}
+		})
+	}
+}
+
 func TestReadFileNamesTheFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "bad.tiff")
 	if err := os.WriteFile(p, []byte("not a tiff"), 0o644); err != nil {
@@ -192,22 +221,33 @@ func checkMap(t *testing.T, m *Map, err error) {
 	}
 }
 
-func FuzzDecodeTIFF(f *testing.F) {
-	seedFiles(f, ".tif")
-	seedFiles(f, ".tiff")
+// fuzzMap fuzzes one decoder under a small pixel budget: besides keeping
+// its promises (checkMap), it must not allocate more than the budget's
+// pixels at 8 bytes, its input a few times over, and a decompressor's
+// buffers, so that a bomb the fuzzer finds fails the run.
+func fuzzMap(f *testing.F, decode func([]byte) (*Map, error), seeds ...string) {
+	for _, ext := range seeds {
+		seedFiles(f, ext)
+	}
+	for _, name := range []string{"f32.tif", "f32.npy", "gray16.png"} {
+		if b, err := os.ReadFile(budgettest.Bomb(f, name)); err == nil {
+			f.Add(b)
+		}
+	}
+	budgettest.Limit(f, budgettest.SmallPixels, 1<<16)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := DecodeTIFF(data)
-		checkMap(t, m, err)
+		budgettest.Allocs(t, 1<<20+16*uint64(len(data)), func() {
+			m, err := decode(data)
+			checkMap(t, m, err)
+		})
 	})
 }
 
-func FuzzDecodeNPY(f *testing.F) {
-	seedFiles(f, ".npy")
-	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := DecodeNPYMap(data)
-		checkMap(t, m, err)
-	})
-}
+func FuzzDecodeTIFF(f *testing.F) { fuzzMap(f, DecodeTIFF, ".tif", ".tiff") }
+
+func FuzzDecodeNPY(f *testing.F) { fuzzMap(f, DecodeNPYMap, ".npy") }
+
+func FuzzDecodePNG(f *testing.F) { fuzzMap(f, DecodePNG, ".png") }
 
 func FuzzReadScores(f *testing.F) {
 	f.Add([]byte("path,score\na/b.png,0.5\n"))

@@ -1,7 +1,11 @@
 package mapio
 
 import (
+	"errors"
 	"fmt"
+	"math"
+
+	"github.com/dapobench/dapobench/internal/budget"
 
 	"github.com/dapobench/dapobench/internal/npy"
 )
@@ -10,7 +14,14 @@ import (
 // float16/32/64, uint8/16, int8/16 or bool values, in either byte order and
 // either memory order.
 func DecodeNPY(data []byte) (*npy.Array, error) {
-	a, err := npy.Decode(data, maxPixels)
+	max, err := budget.Pixels()
+	if err != nil {
+		return nil, fmt.Errorf("mapio: %w", err)
+	}
+	a, err := npy.Decode(data, int(min(max, math.MaxInt32)))
+	if errors.Is(err, npy.ErrTooLarge) {
+		return nil, fmt.Errorf("mapio: %v, the pixel budget (raise %s for larger maps): %w", err, budget.PixelsEnv, ErrFormat)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mapio: %v: %w", err, ErrFormat)
 	}

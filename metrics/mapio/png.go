@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+
+	"github.com/dapobench/dapobench/internal/budget"
 )
 
 // DecodePNG decodes an 8- or 16-bit grayscale PNG map. Values are the raw
@@ -15,9 +17,13 @@ func DecodePNG(data []byte) (*Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mapio: png: %v: %w", err, ErrFormat)
 	}
-	// Deflate expands at most 1032:1; a smaller file cannot hold the image.
-	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels || px > 1032*int64(len(data)) {
-		return nil, fmt.Errorf("mapio: png: image size %d×%d: %w", cfg.Width, cfg.Height, ErrFormat)
+	if err := budget.CheckPixels(cfg.Width, cfg.Height); err != nil {
+		return nil, fmt.Errorf("mapio: png: image size: %v: %w", err, ErrFormat)
+	}
+	// Deflate expands at most budget.DeflateRatio times; a smaller file
+	// cannot hold the image.
+	if px := int64(cfg.Width) * int64(cfg.Height); px > budget.DeflateRatio*int64(len(data)) {
+		return nil, fmt.Errorf("mapio: png: image size %d×%d: more than %d bytes can hold: %w", cfg.Width, cfg.Height, len(data), ErrFormat)
 	}
 	img, err := png.Decode(bytes.NewReader(data))
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/dapobench/dapobench/internal/half"
 	"golang.org/x/image/tiff/lzw"
+
+	"github.com/dapobench/dapobench/internal/budget"
 )
 
 // TIFF tags and values used by maps (TIFF 6.0; predictor 3 from Adobe's
@@ -180,8 +182,8 @@ func (t *tiffFile) check() error {
 		return int(v)
 	}
 	t.width, t.height = get(tagWidth, 0), get(tagHeight, 0)
-	if t.width <= 0 || t.height <= 0 || int64(t.width)*int64(t.height) > maxPixels {
-		return tiffErr("image size %d×%d", t.width, t.height)
+	if err := budget.CheckPixels(t.width, t.height); err != nil {
+		return tiffErr("image size: %v", err)
 	}
 	if spp := get(tagSamplesPerPixel, 1); spp != 1 {
 		return tiffErr("%d samples per pixel: a map must be single-channel", spp)

@@ -81,6 +81,13 @@ func (o Ops) Slice(x string, axis, start, end int64) string {
 	return o.emit("Slice", []string{x, o.ints(false, start), o.ints(false, end), o.ints(false, axis)})
 }
 
+// SliceLike takes x[:n] along axis, n being like's size along likeAxis: a
+// prefix whose length is known only when the graph runs.
+func (o Ops) SliceLike(x string, axis int64, like string, likeAxis int64) string {
+	n := o.Slice(o.Shape(like), 0, likeAxis, likeAxis+1)
+	return o.emit("Slice", []string{x, o.ints(false, 0), n, o.ints(false, axis)})
+}
+
 // Concat joins along axis.
 func (o Ops) Concat(axis int64, xs ...string) string {
 	return o.emit("Concat", xs, AttrInt("axis", axis))

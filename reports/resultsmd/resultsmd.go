@@ -107,7 +107,10 @@ func Write(ctx context.Context, out string, runs []*rundir.Run, opt Options) err
 const preamble = `Values are percentages with one decimal; the best value of each row is in
 bold. A dash (–) marks a value that is undefined or absent; the numbered note
 under its table gives the reason. Means are unweighted over categories, as in
-the papers. Figures link to an SVG version for print.
+the papers. Figures link to an SVG version for print. A column marked
+(untrained) ran with seeded initial values of its scheme's learned tensors,
+one marked (trained) with imported or trained ones; schemes without learned
+tensors carry no mark.
 
 `
 
@@ -152,7 +155,7 @@ func groupRuns(runs []*rundir.Run) []*group {
 func writeDataset(ctx context.Context, out, figDir string, g *group, opt Options) (string, error) {
 	cols := make([]reports.Column, len(g.runs))
 	for i, r := range g.runs {
-		cols[i] = reports.Column{Label: g.labels[i], Results: r.Results}
+		cols[i] = reports.Column{Label: reports.MarkedLabel(g.labels[i], r.Results), Results: r.Results}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "## %s\n\n", g.dataset)
@@ -188,7 +191,7 @@ func runsTable(b *strings.Builder, out string, g *group) {
 		for _, k := range sortedKeys(r.Results.Settings) {
 			set = append(set, k+": "+r.Results.Settings[k])
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | [%s](%s) |\n", reports.EscapeCell(g.labels[i]), reports.EscapeCell(r.Results.Model),
+		fmt.Fprintf(b, "| %s | %s | %s | [%s](%s) |\n", reports.EscapeCell(reports.MarkedLabel(g.labels[i], r.Results)), reports.EscapeCell(r.Results.Model),
 			reports.EscapeCell(strings.Join(set, "; ")), reports.EscapeCell(filepath.Base(r.Path)), link(out, r.Path))
 	}
 	b.WriteString("\n")

@@ -1,14 +1,15 @@
 // Package rundir reads the run directories `dapobench run` writes and
 // compares two of them image by image.
 //
-// A run directory holds results.json (required) and, from runs that write
-// them, scores/<category>.csv (the image scores), examples/<category>/
-// (the best and worst samples with their maps) and categories/<category>.json
-// (the per-category record with the multi-type confusion matrix). A part
-// that is absent is reported with an error matching fs.ErrNotExist, so
-// that a report can leave its figure out; a part that is present but
-// broken is an error naming the file. A lone results file (what
-// `dapobench eval --out FILE` writes) opens as a run without parts.
+// A run directory holds results.json, manifest.json and, per category,
+// scores/<category>.csv (the image scores), examples/<category>/ (the best
+// and worst samples with their maps) and categories/<category>.json (the
+// per-category record with the multi-type confusion matrix); Open refuses
+// one that lacks any of them (results.CheckComplete). A part that is
+// broken is an error naming the file; a part a run does not write (maps)
+// is reported with an error matching fs.ErrNotExist, so that a report can
+// leave its figure out. A lone results file (what `dapobench eval --out
+// FILE` writes) opens as a run without parts.
 package rundir
 
 import (
@@ -39,7 +40,10 @@ type Run struct {
 }
 
 // Open reads the results of a run directory, or of a results file such as
-// `dapobench eval` writes.
+// `dapobench eval` writes. A run directory must be complete
+// (results.CheckComplete): one whose run was interrupted, or whose last
+// writes failed, is refused with an error matching results.ErrIncomplete,
+// and so is the results.json of such a directory given as a file.
 func Open(path string) (*Run, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -49,8 +53,11 @@ func Open(path string) (*Run, error) {
 	if !fi.IsDir() {
 		run.Dir, run.Path = filepath.Dir(path), path
 		run.lone = filepath.Base(path) != ResultsFile
-	} else if _, err := os.Stat(run.Path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("rundir: %s has no %s: not a run directory, or the run did not finish", path, ResultsFile)
+	}
+	if !run.lone && (fi.IsDir() || isRunDir(run.Dir)) {
+		if err := results.CheckComplete(run.Dir); err != nil {
+			return nil, fmt.Errorf("rundir: %w", err)
+		}
 	}
 	r, err := results.Read(run.Path)
 	if err != nil {
@@ -61,6 +68,18 @@ func Open(path string) (*Run, error) {
 	}
 	run.Results = r
 	return run, nil
+}
+
+// isRunDir tells a folder a run wrote (it has a manifest or category
+// records) from one that merely holds a results.json `dapobench eval`
+// wrote.
+func isRunDir(dir string) bool {
+	for _, p := range []string{results.ManifestName, results.CategoriesDir} {
+		if _, err := os.Stat(filepath.Join(dir, p)); !errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+	}
+	return false
 }
 
 // errLone is the error of a part a lone results file does not have.
@@ -148,7 +167,7 @@ func (r *Run) Examples(category string) ([]results.Example, error) {
 	if r.lone {
 		return nil, r.errLone("examples")
 	}
-	p := filepath.Join(r.Dir, results.ExamplesDir, results.CategoryFile(category), "examples.json")
+	p := filepath.Join(r.Dir, results.ExamplesDir, results.CategoryFile(category), results.ExamplesFile)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("rundir: %w", err)

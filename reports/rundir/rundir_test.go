@@ -36,7 +36,7 @@ func TestOpenErrors(t *testing.T) {
 	for _, c := range []struct{ dir, want string }{
 		{filepath.Join(dir, "missing"), "no such file"},
 		{file, "file: invalid character 'x'"},
-		{empty, "has no results.json"},
+		{empty, "incomplete run directory: no results.json"},
 		{broken, `broken/results.json: json: unknown field "extra"`},
 	} {
 		if _, err := Open(c.dir); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -67,7 +67,9 @@ func TestParts(t *testing.T) {
 	if _, err := r.Scores("cable"); err == nil || !strings.Contains(err.Error(), `no category "cable"`) {
 		t.Errorf("unknown category: %v", err)
 	}
-	// Absent parts match fs.ErrNotExist, so that reports can leave them out.
+	// Parts removed after Open match fs.ErrNotExist, so that reports can
+	// leave them out.
+	os.RemoveAll(filepath.Join(dir, "categories"))
 	if _, err := r.Record("bottle"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("absent record: %v", err)
 	}
@@ -78,6 +80,52 @@ func TestParts(t *testing.T) {
 	os.RemoveAll(filepath.Join(dir, "scores"))
 	if _, err := r.Scores("bottle"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("absent scores: %v", err)
+	}
+}
+
+// TestOpenIncomplete: a run directory is complete only when everything a
+// finished run writes is there. Each case takes one thing away, as an
+// interrupted run or a failed write (a full disk while writing
+// manifest.json) leaves it, and Open refuses the directory, and its
+// results.json given as a file, saying what is missing.
+func TestOpenIncomplete(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(dir string)
+		want string
+	}{
+		{"no manifest", func(dir string) { os.Remove(filepath.Join(dir, results.ManifestName)) }, "manifest.json: open"},
+		{"half a manifest", func(dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, results.ManifestName))
+			os.WriteFile(filepath.Join(dir, results.ManifestName), b[:len(b)/2], 0o644)
+		}, "manifest.json is not a dapobench/run-manifest/v1 manifest"},
+		{"manifest of fewer categories", func(dir string) {
+			runtest.WriteJSON(t, filepath.Join(dir, results.ManifestName), map[string]any{"schema": results.ManifestSchema,
+				"categories": []map[string]string{{"category": "bottle", "fingerprint": "fp-bottle"}}})
+		}, `results.json has category "screw", manifest.json does not list it`},
+		{"no record", func(dir string) { os.Remove(filepath.Join(dir, "categories", "screw.json")) }, "categories/screw.json"},
+		{"record of another computation", func(dir string) {
+			runtest.WriteJSON(t, filepath.Join(dir, "categories", "screw.json"), results.CategoryRecord{Category: "screw", Fingerprint: "old"})
+		}, "categories/screw.json is the record of another computation"},
+		{"no scores", func(dir string) { os.Remove(filepath.Join(dir, "scores", "bottle.csv")) }, `category "bottle"`},
+		{"no examples", func(dir string) { os.RemoveAll(filepath.Join(dir, "examples", "screw")) }, `category "screw"`},
+		{"no results", func(dir string) { os.Remove(filepath.Join(dir, ResultsFile)) }, "no results.json"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeRun(t, dir, runtest.Spec{Dataset: "mvtec", Scheme: "dapo", AUPRO: "cflow200",
+				Cats: map[string]runtest.Category{"bottle": runtest.Bottle(0.1), "screw": runtest.Screw(0)}})
+			c.edit(dir)
+			for _, p := range []string{dir, filepath.Join(dir, ResultsFile)} {
+				if c.name == "no results" && p != dir {
+					continue
+				}
+				_, err := Open(p)
+				if !errors.Is(err, results.ErrIncomplete) || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("Open(%s): %v, want an incomplete run directory and %q", p, err, c.want)
+				}
+			}
+		})
 	}
 }
 

@@ -9,7 +9,10 @@ archive/byteorder. This script builds that layout with stand-in torch
 classes, so Debian's 172-package python3-torch is not needed.
 
 Usage: cd clip/testdata/torch && /usr/bin/python3 gen_pth.py
-Writes dapo_like.pth, clip_state.pth and expected.json.
+Writes dapo_like.pth, clip_state.pth and expected.json, and the crafted
+checkpoints under bombs/ that the reader must refuse before allocating
+(a negative size, ten billion values declared in a few hundred bytes, a
+broadcast view, a pickle string longer than the pickle).
 """
 import collections
 import json
@@ -54,9 +57,10 @@ for f in (_rebuild_tensor_v2, _rebuild_parameter):
 
 
 class Storage:
-    def __init__(self, key, array):
+    def __init__(self, key, array, numel=None):
         self.key = key
         self.array = np.ascontiguousarray(array).ravel()
+        self.numel = self.array.size if numel is None else numel  # as declared
         self.cls = {np.float32: FloatStorage, np.float16: HalfStorage, np.int64: LongStorage}[self.array.dtype.type]
 
 
@@ -93,7 +97,7 @@ sys.modules["argparse_standin"] = argparse_mod
 class Pickler(pickle.Pickler):
     def persistent_id(self, obj):
         if isinstance(obj, Storage):
-            return ("storage", obj.cls, obj.key, "cpu", obj.array.size)
+            return ("storage", obj.cls, obj.key, "cpu", obj.numel)
         return None
 
 
@@ -105,11 +109,11 @@ def contiguous(storage, offset, size):
     return Tensor(storage, offset, size, stride)
 
 
-def save(path, obj, storages):
+def save(path, obj, storages, pkl=None):
     buf = __import__("io").BytesIO()
     Pickler(buf, protocol=2).dump(obj)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", buf.getvalue())
+        z.writestr("archive/data.pkl", buf.getvalue() if pkl is None else pkl)
         for s in storages:
             z.writestr("archive/data/" + s.key, s.array.astype(s.array.dtype.newbyteorder("<")).tobytes())
         z.writestr("archive/version", "3\n")
@@ -157,6 +161,26 @@ def main():
     expected["visual.proj"] = {"shape": [2, 3], "data": contiguous(proj, 0, (2, 3)).values().ravel().tolist()}
     with open("expected.json", "w") as f:
         json.dump(expected, f, indent=1)
+    bombs()
+
+
+def bombs():
+    """Tiny checkpoints whose headers lie; each is a few hundred bytes."""
+    import os
+    os.makedirs("bombs", exist_ok=True)
+    one = Storage("0", np.zeros(4, dtype=np.float32))
+    # a tensor of negative size over a valid storage
+    save("bombs/negative_size.pth", {"w": Tensor(one, 0, (-5, 4), (4, 1))}, [one])
+    # a storage declaring -1 values
+    neg = Storage("0", np.zeros(4, dtype=np.float32), numel=-1)
+    save("bombs/negative_storage.pth", {"w": contiguous(neg, 0, (4,))}, [neg])
+    # 100000 x 100000 float32 values declared, 16 bytes stored
+    big = Storage("0", np.zeros(4, dtype=np.float32), numel=100000 * 100000)
+    save("bombs/huge_storage.pth", {"w": contiguous(big, 0, (100000, 100000))}, [big])
+    # a broadcast view of 100000 x 100000 values over one float
+    save("bombs/huge_view.pth", {"w": Tensor(one, 0, (100000, 100000), (0, 0))}, [one])
+    # a pickle whose BINUNICODE8 string declares 2**40 bytes
+    save("bombs/pickle_string.pth", {}, [], pkl=b"\x80\x02\x8d" + (1 << 40).to_bytes(8, "little") + b"ab.")
 
 
 if __name__ == "__main__":

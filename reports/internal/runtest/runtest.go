@@ -1,7 +1,9 @@
 // Package runtest writes small run directories, in the layout bench.Run
-// produces, for the tests of the report packages: results.json whose image
-// metrics are computed from the scores, scores/*.csv, and optionally the
-// examples with maps, images and masks, and multi-type records.
+// produces and complete as results.CheckComplete wants them, for the tests
+// of the report packages: results.json whose image metrics are computed
+// from the scores, manifest.json, scores/*.csv, a record per category
+// (optionally with multi-type results), and examples (with maps, images
+// and masks when asked, else an empty list).
 package runtest
 
 import (
@@ -71,12 +73,20 @@ func Write(t testing.TB, dir string, s Spec) {
 		writeScores(t, filepath.Join(dir, "scores", name+".csv"), c)
 		if s.MapSize > 0 {
 			writeExamples(t, dir, name, c, s)
+		} else {
+			mkdir(t, filepath.Join(dir, "examples", name))
+			writeJSON(t, filepath.Join(dir, "examples", name, results.ExamplesFile), []results.Example{})
 		}
-		if s.Multi {
-			writeRecord(t, dir, name, c)
-		}
+		writeRecord(t, dir, name, c, s.Multi)
 	}
 	r.ComputeMean()
+	man := map[string]any{"schema": results.ManifestSchema}
+	var cats []map[string]string
+	for _, name := range r.CategoryNames() {
+		cats = append(cats, map[string]string{"category": name, "fingerprint": fingerprintOf(name)})
+	}
+	man["categories"] = cats
+	writeJSON(t, filepath.Join(dir, results.ManifestName), man)
 	if err := results.Write(filepath.Join(dir, "results.json"), r); err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +187,15 @@ func picture(w, h int, mask bool) image.Image {
 	return img
 }
 
-func writeRecord(t testing.TB, dir, name string, c Category) {
+// fingerprintOf is the fingerprint the test runs give a category.
+func fingerprintOf(category string) string { return "fp-" + category }
+
+func writeRecord(t testing.TB, dir, name string, c Category, multi bool) {
 	mkdir(t, filepath.Join(dir, "categories"))
+	if !multi {
+		writeJSON(t, filepath.Join(dir, "categories", name+".json"), results.CategoryRecord{Category: name, Fingerprint: fingerprintOf(name)})
+		return
+	}
 	classes := []string{"good"}
 	for _, d := range c.Defects {
 		if d != "" && !contains(classes, d) {
@@ -194,7 +211,7 @@ func writeRecord(t testing.TB, dir, name string, c Category) {
 		}
 		mt.Confusion = append(mt.Confusion, row)
 	}
-	writeJSON(t, filepath.Join(dir, "categories", name+".json"), results.CategoryRecord{Category: name, MultiType: mt})
+	writeJSON(t, filepath.Join(dir, "categories", name+".json"), results.CategoryRecord{Category: name, Fingerprint: fingerprintOf(name), MultiType: mt})
 }
 
 func contains(s []string, x string) bool {

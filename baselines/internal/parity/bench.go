@@ -1,0 +1,102 @@
+package parity
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/dapobench/dapobench/bench"
+	"github.com/dapobench/dapobench/bench/featcache"
+	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/fixtures"
+	"github.com/dapobench/dapobench/loaders"
+	"github.com/dapobench/dapobench/onnx/runner"
+)
+
+// MediumArch has ViT-B/16's image tower (86 M parameters at 224 px), so
+// that the image tower weighs in a run as it does with real backbones;
+// the text tower is small to keep the build short.
+var MediumArch = clip.Arch{
+	Name: "vit-b16-bench", ImageSize: 224, PatchSize: 16,
+	VisionWidth: 768, VisionLayers: 12, VisionHeads: 12,
+	TextWidth: 128, TextLayers: 2, TextHeads: 2,
+	ContextLength: 77, VocabSize: 49408, EmbedDim: 256, Act: clip.QuickGELU,
+}
+
+// LargeArch has ViT-L/14@336px's image tower (304 M parameters) with a
+// small text tower: SecondScheme uses it when DAPOBENCH_BENCH_ARCH is
+// "vit-l" (minutes per iteration on a CPU), to measure the ratio at the
+// real backbone's weight of image tower against scoring.
+var LargeArch = clip.Arch{
+	Name: "vit-l14-bench", ImageSize: 336, PatchSize: 14,
+	VisionWidth: 1024, VisionLayers: 24, VisionHeads: 16,
+	TextWidth: 128, TextLayers: 2, TextHeads: 2,
+	ContextLength: 77, VocabSize: 49408, EmbedDim: 768, Act: clip.QuickGELU,
+}
+
+// SecondScheme measures what the feature cache saves a scheme's second
+// variant: over the MVTec-AD fixture the first variant runs the image
+// tower on every image, the second, over the same images and cache, only
+// scores them. newScheme builds a variant on the opened model. It reports
+// both times and their ratio.
+func SecondScheme(b *testing.B, v clip.Variant, first, second string, newScheme func(m *bench.Model, variant string) bench.Scheme) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	if _, err := fixtures.Generate(ctx, filepath.Join(dir, "data"), fixtures.DefaultSeed); err != nil {
+		b.Fatal(err)
+	}
+	seed := uint64(1)
+	arch := MediumArch
+	if os.Getenv("DAPOBENCH_BENCH_ARCH") == "vit-l" {
+		arch = LargeArch
+	}
+	b.Logf("image tower of %s at %d px", arch.Name, arch.ImageSize)
+	if _, err := clip.Build(ctx, filepath.Join(dir, "model"), arch, clip.TinyWeights(arch, seed),
+		clip.Options{Variant: v}, clip.SourceInfo{Seed: &seed}); err != nil {
+		b.Fatal(err)
+	}
+	rt, err := runner.Open(runner.Options{Device: "cpu"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close()
+	m, err := bench.OpenModel(ctx, rt, filepath.Join(dir, "model"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	run := func(variant, cacheDir, out string) (time.Duration, int) {
+		cache, err := featcache.Open(cacheDir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		recs, err := bench.Run(ctx, bench.Config{Dataset: "mvtec", Loader: loaders.Options{Root: filepath.Join(dir, "data", "mvtec")},
+			Model: m, Scheme: newScheme(m, variant), Out: out, Cache: cache})
+		if err != nil {
+			b.Fatal(err)
+		}
+		computed := 0
+		for _, r := range recs {
+			computed += r.Computed
+		}
+		return time.Since(start), computed
+	}
+	var t1, t2 time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		cacheDir := filepath.Join(dir, "cache", time.Now().Format("150405.000000000"))
+		d1, c1 := run(first, cacheDir, filepath.Join(cacheDir, "run1"))
+		d2, c2 := run(second, cacheDir, filepath.Join(cacheDir, "run2"))
+		if c1 == 0 || c2 != 0 {
+			b.Fatalf("the first variant computed %d images' features, the second %d; want all, then none", c1, c2)
+		}
+		t1, t2 = t1+d1, t2+d2
+	}
+	n := float64(b.N)
+	b.ReportMetric(t1.Seconds()/n, "first-s")
+	b.ReportMetric(t2.Seconds()/n, "second-s")
+	b.ReportMetric(t2.Seconds()/t1.Seconds(), "ratio")
+}
