@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/results"
 )
 
@@ -82,7 +83,7 @@ func TestCheck(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, errSilent) || exitCode(err) != 1 {
+			if !errors.Is(err, cli.ErrSilent) || exitCode(err) != 1 {
 				t.Fatalf("err %v, want exit 1", err)
 			}
 			if !strings.Contains(stdout, "| where ") || !strings.Contains(stderr, "beyond tolerance") {
@@ -132,7 +133,7 @@ func TestCheckErrors(t *testing.T) {
 		{[]string{"check", "--golden", good, dir}, false, "results.json"},
 	} {
 		_, _, err := runCLI(t, c.args...)
-		if err == nil || !strings.Contains(err.Error(), c.want) || errors.Is(err, errUsage) != c.usage {
+		if err == nil || !strings.Contains(err.Error(), c.want) || errors.Is(err, cli.ErrUsage) != c.usage {
 			t.Errorf("%q: error %v, want %q (usage %v)", c.args, err, c.want, c.usage)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/results"
 )
 
@@ -103,7 +104,7 @@ func TestCompareNotComparable(t *testing.T) {
 		{renamed, []string{"tubes: images differ in 1 of 6 rows; first at row 6 of scores/tubes.csv: A has tubes/test/good/001.png, B has tubes/test/good/101.png"}},
 	} {
 		_, _, err := runCLI(t, "compare", a, c.b)
-		if err == nil || errors.Is(err, errUsage) {
+		if err == nil || errors.Is(err, cli.ErrUsage) {
 			t.Fatalf("%s: error %v", c.b, err)
 		}
 		for _, w := range c.want {
@@ -132,7 +133,7 @@ func TestCompareUsage(t *testing.T) {
 		{[]string{"compare", dir, dir, "--level", "95"}, "--level 95"},
 	} {
 		_, _, err := runCLI(t, c.args...)
-		if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), c.want) {
+		if err == nil || !errors.Is(err, cli.ErrUsage) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want usage error %q", c.args, err, c.want)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/loaders"
 
@@ -48,15 +49,15 @@ func datasetIDs() []string {
 }
 
 func cmdDatasetsScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("datasets scan", stderr)
+	fs := cli.NewFlagSet("dapobench datasets scan", stderr)
 	var d datasetFlags
 	d.register(fs)
 	asJSON := fs.Bool("json", false, "print the counts as JSON")
 	deep := fs.Bool("deep", false, "decode every image and mask in full (checks pixel data and mask values; slower)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "dataset", "root"); err != nil {
+	if err := cli.Require(fs, "dataset", "root"); err != nil {
 		return err
 	}
 	opt := d.options()
@@ -78,14 +79,14 @@ func cmdDatasetsScan(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func cmdDatasetsMeta(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("datasets meta", stderr)
+	fs := cli.NewFlagSet("dapobench datasets meta", stderr)
 	var d datasetFlags
 	d.register(fs)
 	out := fs.String("out", "", "write meta.json here (default: standard output)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "dataset", "root"); err != nil {
+	if err := cli.Require(fs, "dataset", "root"); err != nil {
 		return err
 	}
 	set, err := loaders.Load(ctx, d.id, d.options())

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dapobench/dapobench/fixtures"
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/studies"
 	"github.com/dapobench/dapobench/study"
@@ -33,11 +34,11 @@ var demoSchemes = []struct{ scheme, variant string }{
 // writes RESULTS.md in the paper's layout. The models are tiny: the
 // numbers are a regression signal, not a benchmark.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", stderr)
+	fs := cli.NewFlagSet("dapobench demo", stderr)
 	out := fs.String("out", "runs/demo", "output directory (the study folder)")
 	seed := fs.Uint64("seed", fixtures.DefaultSeed, "fixture and model seed")
 	quiet := fs.Bool("quiet", false, "no progress output")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	start := time.Now()

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/bench"
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
@@ -17,7 +18,7 @@ import (
 )
 
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("eval", stderr)
+	fs := cli.NewFlagSet("dapobench eval", stderr)
 	var d datasetFlags
 	d.register(fs)
 	maps := fs.String("maps", "", "anomaly maps mirroring the dataset's image paths: MAPS/<image path without extension>"+
@@ -29,15 +30,15 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	workers := cliflag.AtLeast(fs, "workers", 0, 0, "categories evaluated at once (0: one per CPU)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	resizeGT := fs.Bool("resize-gt", false, "resize each ground-truth mask to its (square) map's size, bilinear then > 0.5, as the CLIP pipelines evaluate at 518 px, instead of requiring maps at the ground-truth size (reads dapobench run --save-maps output)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "dataset", "root", "maps"); err != nil {
+	if err := cli.Require(fs, "dataset", "root", "maps"); err != nil {
 		return err
 	}
 	av, err := metrics.ParseAUPROVariant(*aupro)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
 	if err := loaders.CheckOutside(d.root, *out); err != nil {
 		return err

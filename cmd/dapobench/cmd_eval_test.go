@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/results"
@@ -314,8 +315,8 @@ func TestEvalErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if errors.Is(err, errUsage) != tc.usage {
-				t.Errorf("usage error = %v, want %v: %v", errors.Is(err, errUsage), tc.usage, err)
+			if errors.Is(err, cli.ErrUsage) != tc.usage {
+				t.Errorf("usage error = %v, want %v: %v", errors.Is(err, cli.ErrUsage), tc.usage, err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
@@ -327,7 +328,7 @@ func TestEvalErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, _, err := runCLI(t, "eval", "--dataset", "mvtec", "--root", f.root); !errors.Is(err, errUsage) {
+	if _, _, err := runCLI(t, "eval", "--dataset", "mvtec", "--root", f.root); !errors.Is(err, cli.ErrUsage) {
 		t.Errorf("missing --maps: %v", err)
 	}
 }

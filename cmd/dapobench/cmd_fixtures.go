@@ -7,16 +7,17 @@ import (
 	"time"
 
 	"github.com/dapobench/dapobench/fixtures"
+	"github.com/dapobench/dapobench/internal/cli"
 )
 
 func cmdFixturesGen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("fixtures gen", stderr)
+	fs := cli.NewFlagSet("dapobench fixtures gen", stderr)
 	out := fs.String("out", "", "output directory (datasets are written to OUT/<id>/)")
 	seed := fs.Uint64("seed", fixtures.DefaultSeed, "random seed")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "out"); err != nil {
+	if err := cli.Require(fs, "out"); err != nil {
 		return err
 	}
 	start := time.Now()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/cli"
 )
 
 // runModelsImport converts an official DAPO, AnomalyCLIP, AdaCLIP,
@@ -17,19 +18,19 @@ import (
 // learned-tensor safetensors file the
 // schemes load (package checkpoints).
 func runModelsImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("models import", stderr)
+	fs := cli.NewFlagSet("dapobench models import", stderr)
 	scheme := fs.String("scheme", "", "scheme of the checkpoint: "+strings.Join(checkpoints.Schemes(), ", ")+" (required)")
 	ckpt := fs.String("checkpoint", "", "training checkpoint (.pth) as the official train.py writes it (required)")
 	out := fs.String("out", "", "safetensors file to write (required)")
 	model := fs.String("model", "", "model directory whose model.json gives the sizes to check (default: the official ViT-L-14-336 sizes)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "scheme", "checkpoint", "out"); err != nil {
+	if err := cli.Require(fs, "scheme", "checkpoint", "out"); err != nil {
 		return err
 	}
 	if !slices.Contains(checkpoints.Schemes(), *scheme) {
-		return fmt.Errorf("%w: models import: --scheme %q, want one of %s", errUsage, *scheme, strings.Join(checkpoints.Schemes(), ", "))
+		return fmt.Errorf("%w: models import: --scheme %q, want one of %s", cli.ErrUsage, *scheme, strings.Join(checkpoints.Schemes(), ", "))
 	}
 	var m *clip.Manifest
 	if *model != "" {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/checkpoints"
+	"github.com/dapobench/dapobench/internal/cli"
 )
 
 // ckptFixture is a torch zip checkpoint written by
@@ -99,7 +100,7 @@ func TestModelsImportBadInput(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if errors.Is(err, errUsage) != c.usage {
+			if errors.Is(err, cli.ErrUsage) != c.usage {
 				t.Errorf("usage error = %v, want %v: %v", !c.usage, c.usage, err)
 			}
 			for _, s := range c.want {

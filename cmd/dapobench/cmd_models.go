@@ -15,6 +15,7 @@ import (
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/towerbench"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/onnx/runner"
@@ -84,7 +85,7 @@ func variantNames() string {
 func (b *buildFlags) options() (clip.Options, error) {
 	v, err := clip.ParseVariant(b.variant)
 	if err != nil {
-		return clip.Options{}, fmt.Errorf("%w: %v", errUsage, err)
+		return clip.Options{}, fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
 	o := clip.Options{Variant: v, ImageSize: b.imageSize, PosResize: clip.PosResize(b.posResize), FP16: b.fp16, External: b.external}
 	if b.layers != nil {
@@ -97,7 +98,7 @@ func (b *buildFlags) options() (clip.Options, error) {
 func archOf(cmd, preset, config string) (a clip.Arch, ok bool, err error) {
 	switch {
 	case preset != "" && config != "":
-		return a, false, fmt.Errorf("%w: %s: give exactly one of --arch and --arch-config", errUsage, cmd)
+		return a, false, fmt.Errorf("%w: %s: give exactly one of --arch and --arch-config", cli.ErrUsage, cmd)
 	case preset != "":
 		a, err = clip.Preset(preset)
 	case config != "":
@@ -114,7 +115,7 @@ func printManifest(w io.Writer, dir string, m *clip.Manifest) {
 }
 
 func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("models build", stderr)
+	fs := cli.NewFlagSet("dapobench models build", stderr)
 	weights := fs.String("weights", "", "CLIP weights: safetensors or torch .pt/.pth, OpenAI/open_clip or Hugging Face names (required)")
 	arch := cliflag.String(fs, "arch", "", "architecture preset: "+strings.Join(clip.PresetNames(), ", "), func(s string) error { _, err := clip.Preset(s); return err })
 	archConfig := fs.String("arch-config", "", "architecture JSON file (instead of --arch)")
@@ -125,10 +126,10 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (variants aprilgan and multiads use their factory's: exact GELU off the native size; adaclip runs exact GELU)")
 	var bf buildFlags
 	bf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "weights", "variant", "out"); err != nil {
+	if err := cli.Require(fs, "weights", "variant", "out"); err != nil {
 		return err
 	}
 	o, err := bf.options()
@@ -139,15 +140,15 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	} else if !ok {
-		return fmt.Errorf("%w: models build: give exactly one of --arch and --arch-config", errUsage)
+		return fmt.Errorf("%w: models build: give exactly one of --arch and --arch-config", cli.ErrUsage)
 	}
 	if *act != "" {
 		a.Act = clip.Act(*act)
 		if err := a.Validate(); err != nil {
-			return fmt.Errorf("%w: models build: --act: %v", errUsage, err)
+			return fmt.Errorf("%w: models build: --act: %v", cli.ErrUsage, err)
 		}
 		if f := clip.FactoryArch(o.Variant, a, o.ImageSize); f.Act != a.Act {
-			return fmt.Errorf("%w: models build: --act %s: variant %s runs %s at image size %d, as its official factory does", errUsage, a.Act, o.Variant, f.Act, o.ImageSize)
+			return fmt.Errorf("%w: models build: --act %s: variant %s runs %s at image size %d, as its official factory does", cli.ErrUsage, a.Act, o.Variant, f.Act, o.ImageSize)
 		}
 	}
 	fmt.Fprintf(stderr, "models build: the %s towers of %s from %s into %s\n", o.Variant, a.Name, *weights, *out)
@@ -160,17 +161,17 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runModelsTiny(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("models tiny", stderr)
+	fs := cli.NewFlagSet("dapobench models tiny", stderr)
 	out := fs.String("out", "", "model directory to write (required)")
 	seed := fs.Uint64("seed", 1, "seed of the random weights")
 	arch := fs.String("arch", "", "seeded random weights of this preset's sizes instead of the tiny architecture (for measurements): "+strings.Join(clip.PresetNames(), ", "))
 	archConfig := fs.String("arch-config", "", "seeded random weights of this architecture JSON's sizes (instead of --arch)")
 	var bf buildFlags
 	bf.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "variant", "out"); err != nil {
+	if err := cli.Require(fs, "variant", "out"); err != nil {
 		return err
 	}
 	o, err := bf.options()
@@ -192,7 +193,7 @@ func runModelsTiny(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func runModelsRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("models run", stderr)
+	fs := cli.NewFlagSet("dapobench models run", stderr)
 	model := fs.String("model", "", "model directory (required)")
 	out := fs.String("out", "", "folder for the .npy outputs (required)")
 	prompts := fs.String("prompts", "", "safetensors with learned inputs (visual_prompts, deep_tokens); zeros when absent")
@@ -200,14 +201,14 @@ func runModelsRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var images, texts stringsFlag
 	fs.Var(&images, "image", "image file (repeatable)")
 	fs.Var(&texts, "text", "text prompt (repeatable)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "model", "out"); err != nil {
+	if err := cli.Require(fs, "model", "out"); err != nil {
 		return err
 	}
 	if len(images) == 0 && len(texts) == 0 {
-		return fmt.Errorf("%w: models run: give at least one --image or --text", errUsage)
+		return fmt.Errorf("%w: models run: give at least one --image or --text", cli.ErrUsage)
 	}
 	m, err := clip.ReadManifest(*model)
 	if err != nil {
@@ -250,7 +251,7 @@ func runModelsRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func runModelsBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("models bench", stderr)
+	fs := cli.NewFlagSet("dapobench models bench", stderr)
 	model := fs.String("model", "", "model directory (required)")
 	device := fs.String("device", "auto", "auto, cpu, cuda or cuda:N")
 	batch := fs.Int("batch", 0, "images per run (0: 1 on the CPU, 8 on a GPU)")
@@ -258,10 +259,10 @@ func runModelsBench(ctx context.Context, args []string, stdout, stderr io.Writer
 	threads := fs.Int("threads", 0, "onnxruntime threads (0: one per CPU)")
 	reference := fs.String("reference", "", "second model directory (e.g. the float32 build of a --fp16 one) to compare outputs with on the same images")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "model"); err != nil {
+	if err := cli.Require(fs, "model"); err != nil {
 		return err
 	}
 	rt, err := runner.Open(runner.Options{Device: *device, Threads: *threads})

@@ -15,10 +15,12 @@ import (
 	"strings"
 	"testing"
 
+	"runtime"
+
 	"github.com/dapobench/dapobench/bench/towerbench"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/npy"
-	"runtime"
 )
 
 func modelsCLI(t *testing.T, args ...string) (string, string, error) {
@@ -265,8 +267,8 @@ func TestModelsBadInput(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if errors.Is(err, errUsage) != c.usage {
-				t.Errorf("usage error = %v, want %v: %v", errors.Is(err, errUsage), c.usage, err)
+			if errors.Is(err, cli.ErrUsage) != c.usage {
+				t.Errorf("usage error = %v, want %v: %v", errors.Is(err, cli.ErrUsage), c.usage, err)
 			}
 			for _, s := range c.want {
 				if !strings.Contains(err.Error(), s) {
@@ -354,7 +356,7 @@ func TestModelsBench(t *testing.T) {
 		{"models", "bench"},
 		{"models", "tiny", "--variant", "dapo", "--arch", "ViT-L-14-336", "--arch-config", archPath, "--out", tmp},
 	} {
-		if _, _, err := modelsCLI(t, args...); !errors.Is(err, errUsage) {
+		if _, _, err := modelsCLI(t, args...); !errors.Is(err, cli.ErrUsage) {
 			t.Errorf("%v: error %v, want a usage error", args, err)
 		}
 	}

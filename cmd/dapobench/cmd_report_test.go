@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/dapobench/dapobench/internal/cli"
 )
 
 // fixtureRuns runs the dapo scheme on fixture datasets and returns the run
@@ -118,7 +120,7 @@ func TestReportErrors(t *testing.T) {
 		{[]string{"report", dir, "--out", filepath.Join(dir, "o")}, false, "incomplete run directory: no results.json"},
 	} {
 		_, _, err := runCLI(t, c.args...)
-		if err == nil || !strings.Contains(err.Error(), c.want) || errors.Is(err, errUsage) != c.usage {
+		if err == nil || !strings.Contains(err.Error(), c.want) || errors.Is(err, cli.ErrUsage) != c.usage {
 			t.Errorf("%q: error %v, want %q (usage %v)", c.args, err, c.want, c.usage)
 		}
 	}

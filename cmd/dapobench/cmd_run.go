@@ -12,6 +12,7 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/featcache"
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/metrics"
 	"github.com/dapobench/dapobench/onnx/runner"
@@ -21,7 +22,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", stderr)
+	fs := cli.NewFlagSet("dapobench run", stderr)
 	var d datasetFlags
 	d.register(fs)
 	modelDir := fs.String("model", "", "model directory (dapobench models build or models tiny)")
@@ -39,10 +40,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	batch := cliflag.AtLeast(fs, "batch", 0, 0, "images per image-tower run (0: 1 on the CPU, 8 on a GPU)")
 	saveMaps := fs.Bool("save-maps", false, "write every anomaly map as .npy under RUNDIR/maps")
 	quiet := fs.Bool("quiet", false, "no progress output")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "scheme"); err != nil {
+	if err := cli.Require(fs, "scheme"); err != nil {
 		return err
 	}
 	spec, err := schemes.Lookup(*scheme)
@@ -56,7 +57,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return tw.Flush()
 	}
-	if err := requireFlags(fs, "dataset", "root", "model"); err != nil {
+	if err := cli.Require(fs, "dataset", "root", "model"); err != nil {
 		return err
 	}
 	if err := spec.CheckVariant(*variant); err != nil {

@@ -2,39 +2,26 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
 
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/study"
 )
 
-// studyArg parses a study command's flags around its one positional
-// argument (the plan file or the study folder).
-func studyArg(name string, fs flagSet, args []string, what string) (string, error) {
-	pos, err := parseArgs(fs.FlagSet, args)
-	if err != nil {
-		return "", err
-	}
-	if len(pos) != 1 {
-		return "", fmt.Errorf("%w: %s: give one %s", errUsage, name, what)
-	}
-	return pos[0], nil
-}
-
 func cmdStudyPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet{newFlagSet("study plan", stderr)}
+	fs := cli.NewFlagSet("dapobench study plan", stderr)
 	data := fs.String("data", "", "folder holding the datasets, one sub-folder per dataset id (as fixtures gen writes them); default: the fixtures a fixtures plan asks for")
 	out := fs.String("out", "", "study folder to write (study.json; every job's outputs go there)")
-	fs.usage("study plan FILE --out DIR", "Checks a plan file (YAML) and writes its job graph, one id and number per job, to DIR/study.json.")
-	file, err := studyArg("study plan", fs, args, "plan file")
+	cli.SetUsage(fs, "FILE --out DIR", "Checks a plan file (YAML) and writes its job graph, one id and number per job, to DIR/study.json.")
+	file, err := cli.ParseArg(fs, args, "plan file")
 	if err != nil {
 		return err
 	}
-	if err := requireFlags(fs.FlagSet, "out"); err != nil {
+	if err := cli.Require(fs, "out"); err != nil {
 		return err
 	}
 	p, err := study.ParsePlan(file)
@@ -53,13 +40,13 @@ func cmdStudyPlan(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func cmdStudyRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet{newFlagSet("study run", stderr)}
-	jobs := cliflag.AtLeast(fs.FlagSet, "jobs", 1, 1, "jobs that run at once")
+	fs := cli.NewFlagSet("dapobench study run", stderr)
+	jobs := cliflag.AtLeast(fs, "jobs", 1, 1, "jobs that run at once")
 	job := fs.String("job", "", "run this one job (its number or id) and nothing else; its dependencies must be done")
-	device := deviceFlag(fs.FlagSet)
+	device := deviceFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress lines")
-	fs.usage("study run DIR", "Runs the study's jobs that are not done; finished jobs are skipped by their recorded fingerprints.")
-	dir, err := studyArg("study run", fs, args, "study folder")
+	cli.SetUsage(fs, "DIR", "Runs the study's jobs that are not done; finished jobs are skipped by their recorded fingerprints.")
+	dir, err := cli.ParseArg(fs, args, "study folder")
 	if err != nil {
 		return err
 	}
@@ -77,9 +64,9 @@ func cmdStudyRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 func cmdStudyStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet{newFlagSet("study status", stderr)}
-	fs.usage("study status DIR", "Shows every job's state: done, running, failed, interrupted, ready or waiting.")
-	dir, err := studyArg("study status", fs, args, "study folder")
+	fs := cli.NewFlagSet("dapobench study status", stderr)
+	cli.SetUsage(fs, "DIR", "Shows every job's state: done, running, failed, interrupted, ready or waiting.")
+	dir, err := cli.ParseArg(fs, args, "study folder")
 	if err != nil {
 		return err
 	}
@@ -91,9 +78,9 @@ func cmdStudyStatus(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func cmdStudyReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet{newFlagSet("study report", stderr)}
-	fs.usage("study report DIR", "Writes DIR/RESULTS.md from the finished evaluations (the report job does the same at the end of a run).")
-	dir, err := studyArg("study report", fs, args, "study folder")
+	fs := cli.NewFlagSet("dapobench study report", stderr)
+	cli.SetUsage(fs, "DIR", "Writes DIR/RESULTS.md from the finished evaluations (the report job does the same at the end of a run).")
+	dir, err := cli.ParseArg(fs, args, "study folder")
 	if err != nil {
 		return err
 	}
@@ -109,7 +96,7 @@ func cmdStudyReport(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func cmdStudySlurm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet{newFlagSet("study slurm", stderr)}
+	fs := cli.NewFlagSet("dapobench study slurm", stderr)
 	var o study.SlurmOptions
 	fs.StringVar(&o.Partition, "partition", "", "Slurm partition")
 	fs.IntVar(&o.GPUsPerJob, "gpus-per-job", 0, "GPUs of each task that runs models (--gres=gpu:N)")
@@ -120,8 +107,8 @@ func cmdStudySlurm(ctx context.Context, args []string, stdout, stderr io.Writer)
 	sbatch := fs.String("sbatch", "", "further sbatch options, comma-separated (e.g. --qos=high,--constraint=a100)")
 	fs.StringVar(&o.Device, "device", "auto", "device of the tasks that run models: auto, cpu, cuda or cuda:N")
 	submit := fs.Bool("submit", false, "submit the jobs that are not done with sbatch, stage after stage (afterok), and print the job ids")
-	fs.usage("study slurm DIR", "Writes DIR/slurm/*.sbatch, one job array per stage (task i runs job i), and submit.sh.")
-	dir, err := studyArg("study slurm", fs, args, "study folder")
+	cli.SetUsage(fs, "DIR", "Writes DIR/slurm/*.sbatch, one job array per stage (task i runs job i), and submit.sh.")
+	dir, err := cli.ParseArg(fs, args, "study folder")
 	if err != nil {
 		return err
 	}
@@ -154,19 +141,19 @@ func cmdStudySlurm(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func cmdStudyK8s(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flagSet{newFlagSet("study k8s", stderr)}
+	fs := cli.NewFlagSet("dapobench study k8s", stderr)
 	var o study.K8sOptions
 	fs.StringVar(&o.Image, "image", "", "container image with dapobench and onnxruntime (required)")
 	fs.StringVar(&o.PVC, "pvc", "", "PersistentVolumeClaim holding the study folder, mounted at its path")
 	fs.StringVar(&o.Namespace, "namespace", "", "Kubernetes namespace")
 	fs.IntVar(&o.GPUsPerJob, "gpus-per-job", 0, "nvidia.com/gpu of each pod that runs models")
 	fs.IntVar(&o.Parallelism, "parallelism", 0, "pods at once per stage (0: all)")
-	fs.usage("study k8s DIR --image IMAGE", "Writes DIR/k8s/*.yaml, one Indexed Job per stage (pod i runs the stage's job i, JOB_COMPLETION_INDEX), and apply.sh.")
-	dir, err := studyArg("study k8s", fs, args, "study folder")
+	cli.SetUsage(fs, "DIR --image IMAGE", "Writes DIR/k8s/*.yaml, one Indexed Job per stage (pod i runs the stage's job i, JOB_COMPLETION_INDEX), and apply.sh.")
+	dir, err := cli.ParseArg(fs, args, "study folder")
 	if err != nil {
 		return err
 	}
-	if err := requireFlags(fs.FlagSet, "image"); err != nil {
+	if err := cli.Require(fs, "image"); err != nil {
 		return err
 	}
 	g, err := study.ReadGraph(dir)
@@ -182,15 +169,4 @@ func cmdStudyK8s(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintf(stdout, "apply in order with %s\n", filepath.Join(dir, study.K8sDir, "apply.sh"))
 	return nil
-}
-
-// flagSet adds a usage text to a flag set.
-type flagSet struct{ *flag.FlagSet }
-
-func (fs flagSet) usage(synopsis, what string) {
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprintf(w, "usage: dapobench %s\n\n%s\n", synopsis, what)
-		fs.PrintDefaults()
-	}
 }

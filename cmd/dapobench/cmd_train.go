@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/checkpoints"
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/onnx/runner"
 	"github.com/dapobench/dapobench/schemes"
@@ -16,7 +17,7 @@ import (
 )
 
 func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("train", stderr)
+	fs := cli.NewFlagSet("dapobench train", stderr)
 	var d datasetFlags
 	d.register(fs)
 	scheme := fs.String("scheme", "", "scheme whose tensors to learn: "+strings.Join(checkpoints.Schemes(), ", "))
@@ -35,14 +36,14 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	device := deviceFlag(fs)
 	threads := threadsFlag(fs)
 	quiet := fs.Bool("quiet", false, "no progress output")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireFlags(fs, "scheme", "dataset", "root", "model", "out"); err != nil {
+	if err := cli.Require(fs, "scheme", "dataset", "root", "model", "out"); err != nil {
 		return err
 	}
 	if !slices.Contains(checkpoints.Schemes(), *scheme) {
-		return fmt.Errorf("%w: train: --scheme %q: want one of %s", errUsage, *scheme, strings.Join(checkpoints.Schemes(), ", "))
+		return fmt.Errorf("%w: train: --scheme %q: want one of %s", cli.ErrUsage, *scheme, strings.Join(checkpoints.Schemes(), ", "))
 	}
 	if spec, err := schemes.Lookup(*scheme); err != nil {
 		return err
@@ -50,25 +51,25 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if !strings.HasSuffix(*out, ".safetensors") {
-		return fmt.Errorf("%w: train: --out %q: want a FILE.safetensors name", errUsage, *out)
+		return fmt.Errorf("%w: train: --out %q: want a FILE.safetensors name", cli.ErrUsage, *out)
 	}
 	if err := loaders.CheckOutside(d.root, *out); err != nil {
 		return err
 	}
 	if *resume != "" && *initFile != "" {
-		return fmt.Errorf("%w: train: give --resume (continue a run, optimiser state included) or --init (start from tensors with a fresh optimiser), not both", errUsage)
+		return fmt.Errorf("%w: train: give --resume (continue a run, optimiser state included) or --init (start from tensors with a fresh optimiser), not both", cli.ErrUsage)
 	}
 	rule := train.DefaultMaskRule(*scheme)
 	if *maskRule != "" {
 		r, err := train.ParseMaskRule(*maskRule)
 		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 		}
 		rule = r
 	}
 	rc, err := train.ParseRecompute(*recompute)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
 	recipe, err := train.DefaultsFor(*scheme, d.id)
 	if err != nil {
@@ -92,7 +93,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		recipe.AugRate = *augRate
 	}
 	if recipe.Epochs < 1 || recipe.Batch < 1 || !(recipe.LR > 0) {
-		return fmt.Errorf("%w: train: --epochs %d, --batch %d, --lr %g: want positive values", errUsage, recipe.Epochs, recipe.Batch, recipe.LR)
+		return fmt.Errorf("%w: train: --epochs %d, --batch %d, --lr %g: want positive values", cli.ErrUsage, recipe.Epochs, recipe.Batch, recipe.LR)
 	}
 	rt, err := runner.Open(runner.Options{Device: *device, Threads: *threads})
 	if err != nil {

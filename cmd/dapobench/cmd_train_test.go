@@ -15,6 +15,7 @@ import (
 
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/results"
 	"github.com/dapobench/dapobench/train"
 )
@@ -161,7 +162,7 @@ func TestTrainUsage(t *testing.T) {
 		{[]string{"--scheme", "anomalyclip", "--dataset", "mvtec", "--root", filepath.Join(data, "nowhere"), "--model", model, "--out", out, "--device", "cpu"}, false, "nowhere"},
 	} {
 		_, _, err := runCLI(t, append([]string{"train"}, tc.args...)...)
-		if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, errUsage) != tc.usage {
+		if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, cli.ErrUsage) != tc.usage {
 			t.Errorf("%v: error %v, want %q (usage %v)", tc.args, err, tc.want, tc.usage)
 		}
 	}
@@ -279,7 +280,7 @@ func TestTrainInit(t *testing.T) {
 		{[]string{"--init", filepath.Join(root, "license.txt")}, false, "license.txt: not a learned-tensor file or an epoch checkpoint"},
 	} {
 		_, _, err := runCLI(t, trainArgs(bad, tc.args...)...)
-		if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, errUsage) != tc.usage {
+		if err == nil || !strings.Contains(err.Error(), tc.want) || errors.Is(err, cli.ErrUsage) != tc.usage {
 			t.Errorf("%v: error %v, want %q (usage %v)", tc.args, err, tc.want, tc.usage)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/dapobench/dapobench/fixtures"
+	"github.com/dapobench/dapobench/internal/cli"
 )
 
 // runCLI runs the command in-process and returns what it printed.
@@ -88,7 +89,7 @@ func TestDatasetsScanBadInput(t *testing.T) {
 		t.Errorf("error: %v", err)
 	}
 	_, _, err = runCLI(t, "datasets", "scan", "--dataset", "mvtec")
-	if !errors.Is(err, errUsage) || exitCode(err) != 2 {
+	if !errors.Is(err, cli.ErrUsage) || exitCode(err) != 2 {
 		t.Errorf("missing --root: %v", err)
 	}
 	_, _, err = runCLI(t, "datasets", "scan", "--dataset", "mvtech", "--root", root)
@@ -164,7 +165,7 @@ func TestUsage(t *testing.T) {
 	if err != nil || !strings.Contains(out, "datasets scan") {
 		t.Errorf("help: %v\n%s", err, out)
 	}
-	if _, _, err := runCLI(t, "nonsense"); !errors.Is(err, errUsage) {
+	if _, _, err := runCLI(t, "nonsense"); !errors.Is(err, cli.ErrUsage) {
 		t.Errorf("unknown command: %v", err)
 	}
 	if _, _, err := runCLI(t, "datasets", "scan", "-h"); err != nil {

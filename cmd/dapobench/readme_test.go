@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dapobench/dapobench/internal/cli"
 )
 
 // TestReadmeCLI keeps the README's CLI synopsis and the commands in step,
@@ -20,14 +22,14 @@ func TestReadmeCLI(t *testing.T) {
 	}
 	synopsis := readmeSynopsis(t, string(b))
 	for _, c := range commands() {
-		line, ok := synopsis[c.name]
+		line, ok := synopsis[c.Name]
 		if !ok {
-			t.Errorf("README's CLI block has no line for dapobench %s", c.name)
+			t.Errorf("README's CLI block has no line for dapobench %s", c.Name)
 			continue
 		}
 		var stderr bytes.Buffer
-		if err := c.run(context.Background(), []string{"-h"}, &bytes.Buffer{}, &stderr); err != errHelp {
-			t.Errorf("dapobench %s -h: %v", c.name, err)
+		if err := c.Run(context.Background(), []string{"-h"}, &bytes.Buffer{}, &stderr); err != cli.ErrHelp {
+			t.Errorf("dapobench %s -h: %v", c.Name, err)
 			continue
 		}
 		have := flagNames(stderr.String())
@@ -36,17 +38,17 @@ func TestReadmeCLI(t *testing.T) {
 		for _, m := range named {
 			listed = append(listed, m[1])
 			if !slices.Contains(have, m[1]) {
-				t.Errorf("README: dapobench %s --%s: no such flag (the command has %s)", c.name, m[1], strings.Join(have, ", "))
+				t.Errorf("README: dapobench %s --%s: no such flag (the command has %s)", c.Name, m[1], strings.Join(have, ", "))
 			}
 		}
 		for _, f := range have {
 			if !slices.Contains(listed, f) {
-				t.Errorf("README: dapobench %s: flag --%s is not in the synopsis", c.name, f)
+				t.Errorf("README: dapobench %s: flag --%s is not in the synopsis", c.Name, f)
 			}
 		}
 	}
 	for name := range synopsis {
-		if _, _, ok := lookup(commands(), strings.Fields(name)); !ok {
+		if _, _, ok := cli.Lookup(commands(), strings.Fields(name)); !ok {
 			t.Errorf("README's CLI block names dapobench %s, which is not a command", name)
 		}
 	}
