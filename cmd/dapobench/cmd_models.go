@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/dapobench/dapobench/bench"
@@ -21,40 +20,11 @@ import (
 	"github.com/dapobench/dapobench/onnx/runner"
 )
 
-// stringsFlag collects a repeated flag.
-type stringsFlag []string
-
-func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
-func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
-
-// intsFlag parses a comma-separated list of integers.
-type intsFlag []int
-
-func (s *intsFlag) String() string {
-	var parts []string
-	for _, v := range *s {
-		parts = append(parts, strconv.Itoa(v))
-	}
-	return strings.Join(parts, ",")
-}
-
-func (s *intsFlag) Set(v string) error {
-	*s = nil
-	for _, p := range strings.Split(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil {
-			return fmt.Errorf("want comma-separated integers, got %q", v)
-		}
-		*s = append(*s, n)
-	}
-	return nil
-}
-
 // buildFlags are the options shared by models build and models tiny.
 type buildFlags struct {
 	variant   string
 	imageSize int
-	layers    intsFlag
+	layers    cliflag.Ints
 	posResize string
 	fp16      bool
 	external  bool
@@ -198,7 +168,7 @@ func runModelsRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	out := fs.String("out", "", "folder for the .npy outputs (required)")
 	prompts := fs.String("prompts", "", "safetensors with learned inputs (visual_prompts, deep_tokens); zeros when absent")
 	device := deviceFlag(fs)
-	var images, texts stringsFlag
+	var images, texts cliflag.Strings
 	fs.Var(&images, "image", "image file (repeatable)")
 	fs.Var(&texts, "text", "text prompt (repeatable)")
 	if err := cli.Parse(fs, args); err != nil {

@@ -1,7 +1,8 @@
 // Package cliflag defines command-line flags whose values are checked as
 // they are parsed, so that a bad value is a usage error from the flag
 // package itself (exit status 2), exactly like an unknown flag, and no
-// command starts work on a value it will later refuse.
+// command starts work on a value it will later refuse. Its list flags
+// (Strings, Ints) gather a repeated flag or a comma-separated one.
 package cliflag
 
 import (

@@ -31,3 +31,24 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestLists(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var images Strings
+	var layers Ints
+	fs.Var(&images, "image", "")
+	fs.Var(&layers, "layers", "")
+	if err := fs.Parse([]string{"-image", "a.png", "-layers", "1,2", "-image", "b,c.png", "-layers", " 6, 12 "}); err != nil {
+		t.Fatal(err)
+	}
+	if images.String() != "a.png,b,c.png" || len(images) != 2 || layers.String() != "6,12" {
+		t.Errorf("images %q, layers %v", images, layers)
+	}
+	fs = flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var(&layers, "layers", "")
+	if err := fs.Parse([]string{"-layers", "1,x"}); err == nil || !strings.Contains(err.Error(), `want comma-separated integers, got "1,x"`) {
+		t.Errorf("bad list: %v", err)
+	}
+}
