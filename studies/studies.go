@@ -1,6 +1,7 @@
 // Package studies holds the shipped study plans (docs/cluster.md#study-plan):
 // DAPO's zero-shot protocol, the DAPO ablation grid and the fixture study,
-// embedded so that `dapobench demo` runs the fixture study from any folder.
+// embedded so that `dapobench demo` runs the fixture study from any folder
+// (RunFixtures).
 package studies
 
 import (

@@ -11,6 +11,17 @@ import (
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden fixture results")
 
+// demoSchemes are the schemes whose fixture results are golden, with the
+// model variant each needs.
+var demoSchemes = []struct{ scheme, variant string }{
+	{"dapo", "dapo"},
+	{"winclip", "winclip"},
+	{"anomalyclip", "anomalyclip"},
+	{"adaclip", "adaclip"},
+	{"aprilgan", "aprilgan"},
+	{"multiads", "multiads"},
+}
+
 // TestFixtureGolden runs every scheme on every fixture dataset with the
 // tiny seeded models and checks the results against the committed golden
 // files with `dapobench check`: any change in the numbers fails the suite.

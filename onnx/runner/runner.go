@@ -91,6 +91,21 @@ func Open(opts Options) (*Runtime, error) {
 	return rt, nil
 }
 
+// ResolveDevice opens a Runtime once and returns the device that the runs
+// of a whole job should ask for: opts.Device when CUDA started, else cpu,
+// so that auto's fallback warning is printed once and not by every run.
+func ResolveDevice(opts Options) (string, error) {
+	rt, err := Open(opts)
+	if err != nil {
+		return "", err
+	}
+	defer rt.Close()
+	if rt.Provider() == ProviderCUDA {
+		return rt.Device().String(), nil
+	}
+	return "cpu", nil
+}
+
 // Device returns the device the Runtime was opened with.
 func (rt *Runtime) Device() Device { return rt.dev }
 

@@ -391,6 +391,25 @@ func TestParseDevice(t *testing.T) {
 	}
 }
 
+// TestResolveDevice: a job's runs ask for cpu after auto fell back, and
+// for the device as given when CUDA started.
+func TestResolveDevice(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	if d, err := runner.ResolveDevice(runner.Options{Device: "cpu", Logger: quiet}); err != nil || d != "cpu" {
+		t.Errorf("cpu: %q, %v", d, err)
+	}
+	want := "cpu"
+	if open(t, "auto").Provider() == runner.ProviderCUDA {
+		want = "auto"
+	}
+	if d, err := runner.ResolveDevice(runner.Options{Device: "auto", Logger: quiet}); err != nil || d != want {
+		t.Errorf("auto: %q, %v; want %q", d, err, want)
+	}
+	if _, err := runner.ResolveDevice(runner.Options{Device: "tpu", Logger: quiet}); err == nil {
+		t.Error("tpu: no error")
+	}
+}
+
 func TestMissingLibrary(t *testing.T) {
 	fake := filepath.Join(t.TempDir(), "libonnxruntime.so.1")
 	t.Run("env path absent", func(t *testing.T) {
