@@ -3,9 +3,12 @@ package bench
 import (
 	"context"
 	"math"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/onnx/runner"
 )
 
@@ -73,5 +76,25 @@ func TestLinear(t *testing.T) {
 	}
 	if _, err := NewLinear(context.Background(), rt, w[:3], b, in, out); err == nil {
 		t.Error("no error for a short weight")
+	}
+}
+
+func TestWriteTowerOutputs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	res := map[string]runner.Tensor{
+		"text_embed":  {Shape: []int64{2, 2}, Float32: []float32{1, 2, 3, 4}},
+		"image_embed": {Shape: []int64{1, 3}, Float32: []float32{5, 6, 7}},
+	}
+	var list strings.Builder
+	if err := WriteTowerOutputs(dir, res, &list); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "image_embed.npy") + " [1 3]\n" + filepath.Join(dir, "text_embed.npy") + " [2 2]\n"
+	if list.String() != want {
+		t.Errorf("listed %q, want %q", list.String(), want)
+	}
+	a, err := npy.ReadFile(filepath.Join(dir, "text_embed.npy"))
+	if err != nil || !slices.Equal(a.Shape, []int{2, 2}) || !slices.Equal(a.Data, res["text_embed"].Float32) {
+		t.Errorf("text_embed.npy: %+v, %v", a, err)
 	}
 }

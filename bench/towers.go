@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/dapobench/dapobench/bench/preprocess"
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/clip/tokenizer"
+	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/onnx/runner"
 )
 
@@ -59,6 +63,28 @@ func RunTowers(ctx context.Context, rt *runner.Runtime, dir string, m *clip.Mani
 		out["text_embed"] = res[clip.OutTextFeatures]
 	}
 	return out, nil
+}
+
+// WriteTowerOutputs writes every output of RunTowers as dir/<name>.npy,
+// in name order, creating dir, and lists each file with its shape on w
+// as it is written.
+func WriteTowerOutputs(dir string, res map[string]runner.Tensor, w io.Writer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(res)) {
+		t := res[name]
+		shape := make([]int, len(t.Shape))
+		for i, d := range t.Shape {
+			shape[i] = int(d)
+		}
+		path := filepath.Join(dir, name+".npy")
+		if err := npy.WriteFile(path, shape, t.Float32); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s %v\n", path, shape)
+	}
+	return nil
 }
 
 // ReadTensors reads every tensor of a safetensors file as float32 runner

@@ -87,6 +87,24 @@ func PresetNames() []string {
 	return names
 }
 
+// ArchFrom returns the architecture a command names, a preset's or an
+// architecture JSON file's, so that every command reads --arch and
+// --arch-config alike. ok is false when neither is given; both is an
+// error.
+func ArchFrom(preset, file string) (a Arch, ok bool, err error) {
+	switch {
+	case preset != "" && file != "":
+		return a, false, fmt.Errorf("clip: give a preset or an architecture file, not both")
+	case preset != "":
+		a, err = Preset(preset)
+	case file != "":
+		a, err = ReadArch(file)
+	default:
+		return a, false, nil
+	}
+	return a, err == nil, err
+}
+
 // ParseArch decodes an architecture JSON config; unknown fields are an
 // error so that a misspelt field is not silently ignored.
 func ParseArch(data []byte) (Arch, error) {

@@ -44,15 +44,20 @@ func Variants() []Variant {
 	return []Variant{Plain, AnomalyCLIP, DAPO, WinCLIP, AdaCLIP, APRILGAN, MultiADS}
 }
 
+// VariantNames lists the name of every variant, in the order of Variants.
+func VariantNames() []string {
+	names := make([]string, 0, len(Variants()))
+	for _, v := range Variants() {
+		names = append(names, string(v))
+	}
+	return names
+}
+
 // ParseVariant checks a variant name.
 func ParseVariant(s string) (Variant, error) {
 	v := Variant(s)
 	if !slices.Contains(Variants(), v) {
-		names := make([]string, 0, len(Variants()))
-		for _, w := range Variants() {
-			names = append(names, string(w))
-		}
-		return "", fmt.Errorf("clip: unknown variant %q (want one of %s)", s, strings.Join(names, ", "))
+		return "", fmt.Errorf("clip: unknown variant %q (want one of %s)", s, strings.Join(VariantNames(), ", "))
 	}
 	return v, nil
 }

@@ -2,6 +2,8 @@ package clip_test
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -101,5 +103,41 @@ func TestTruncatedText(t *testing.T) {
 	}
 	if got := clip.TruncateText(clip.DAPO, embeds, eot); got.Shape[1] != tokenizer.ContextLength {
 		t.Errorf("a dapo input was cut to %v", got.Shape)
+	}
+}
+
+// TestArchFrom: a preset name or an architecture file, never both.
+func TestArchFrom(t *testing.T) {
+	want, err := clip.Preset("ViT-L-14-336")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "arch.json")
+	b, _ := json.Marshal(want)
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		preset, file string
+		ok           bool
+		err          string
+	}{
+		{"ViT-L-14-336", "", true, ""},
+		{"", file, true, ""},
+		{"", "", false, ""},
+		{"ViT-L-14-336", file, false, "not both"},
+		{"ViT-H", "", false, "unknown architecture"},
+		{"", filepath.Join(t.TempDir(), "none.json"), false, "none.json"},
+	} {
+		a, ok, err := clip.ArchFrom(c.preset, c.file)
+		if ok != c.ok || (err == nil) != (c.err == "") || err != nil && !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%q %q: ok %v, err %v; want %v, %q", c.preset, c.file, ok, err, c.ok, c.err)
+		}
+		if ok && a != want {
+			t.Errorf("%q %q: %+v, want %+v", c.preset, c.file, a, want)
+		}
+	}
+	if n := clip.VariantNames(); len(n) != len(clip.Variants()) || n[0] != string(clip.Variants()[0]) {
+		t.Errorf("VariantNames %v", n)
 	}
 }

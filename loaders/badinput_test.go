@@ -665,3 +665,20 @@ func TestCheckOutside(t *testing.T) {
 		}
 	}
 }
+
+// TestLookup: every id IDs lists resolves, and an unknown one names them.
+func TestLookup(t *testing.T) {
+	ids := loaders.IDs()
+	if len(ids) != len(loaders.Datasets()) {
+		t.Fatalf("IDs %v", ids)
+	}
+	for _, id := range ids {
+		if d, err := loaders.Lookup(id); err != nil || d.ID != id {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+	_, err := loaders.Lookup("mvtec-ad")
+	if !errors.Is(err, loaders.ErrUnknownDataset) || !strings.Contains(err.Error(), strings.Join(ids, ", ")) {
+		t.Errorf("unknown dataset: %v", err)
+	}
+}

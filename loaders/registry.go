@@ -43,16 +43,23 @@ func Datasets() []Info {
 	}
 }
 
+// IDs lists the id of every benchmark, in the order of Datasets.
+func IDs() []string {
+	var ids []string
+	for _, d := range Datasets() {
+		ids = append(ids, d.ID)
+	}
+	return ids
+}
+
 // Lookup returns the dataset with the given id.
 func Lookup(id string) (Info, error) {
-	var ids []string
 	for _, d := range Datasets() {
 		if d.ID == id {
 			return d, nil
 		}
-		ids = append(ids, d.ID)
 	}
-	return Info{}, fmt.Errorf("loaders: %w %q; valid: %s", ErrUnknownDataset, id, strings.Join(ids, ", "))
+	return Info{}, fmt.Errorf("loaders: %w %q; valid: %s", ErrUnknownDataset, id, strings.Join(IDs(), ", "))
 }
 
 // Options selects what Load reads.

@@ -23,7 +23,7 @@ type datasetFlags struct {
 }
 
 func (d *datasetFlags) register(fs *flag.FlagSet) {
-	cliflag.StringVar(fs, &d.id, "dataset", "", "dataset `id`: "+strings.Join(datasetIDs(), ", "), func(s string) error { _, err := loaders.Lookup(s); return err })
+	cliflag.StringVar(fs, &d.id, "dataset", "", "dataset `id`: "+strings.Join(loaders.IDs(), ", "), func(s string) error { _, err := loaders.Lookup(s); return err })
 	fs.StringVar(&d.root, "root", "", "dataset root directory")
 	fs.StringVar(&d.category, "category", "", "read one category only")
 	fs.StringVar(&d.protocol, "protocol", "", "VisA split (1cls, 2cls_fewshot, 2cls_highshot, prepared) or Real-IAD JSON set (realiad_jsons, realiad_jsons_sv, …)")
@@ -38,14 +38,6 @@ func (d *datasetFlags) options() loaders.Options {
 		o.Views = strings.Split(d.views, ",")
 	}
 	return o
-}
-
-func datasetIDs() []string {
-	var ids []string
-	for _, d := range loaders.Datasets() {
-		ids = append(ids, d.ID)
-	}
-	return ids
 }
 
 func cmdDatasetsScan(ctx context.Context, args []string, stdout, stderr io.Writer) error {

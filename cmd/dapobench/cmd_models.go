@@ -6,9 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/dapobench/dapobench/bench"
@@ -16,7 +13,6 @@ import (
 	"github.com/dapobench/dapobench/clip"
 	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/cliflag"
-	"github.com/dapobench/dapobench/internal/npy"
 	"github.com/dapobench/dapobench/onnx/runner"
 )
 
@@ -31,7 +27,7 @@ type buildFlags struct {
 }
 
 func (b *buildFlags) register(fs *flag.FlagSet) {
-	cliflag.StringVar(fs, &b.variant, "variant", "", "tower variant: "+variantNames()+" (required)", func(s string) error { _, err := clip.ParseVariant(s); return err })
+	cliflag.StringVar(fs, &b.variant, "variant", "", "tower variant: "+strings.Join(clip.VariantNames(), ", ")+" (required)", func(s string) error { _, err := clip.ParseVariant(s); return err })
 	fs.IntVar(&b.imageSize, "image-size", 0, "input image side; 0 keeps the architecture's (positional embedding resized otherwise)")
 	fs.Var(&b.layers, "feature-layers", "1-indexed blocks whose patch tokens the image tower returns (default: the variant's)")
 	cliflag.StringVar(fs, &b.posResize, "pos-resize", "", "positional-embedding resize: bicubic-antialias, bilinear or bicubic (default: the variant's)", func(s string) error {
@@ -44,14 +40,6 @@ func (b *buildFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&b.external, "external-data", false, "store weights as ONNX external data even when small")
 }
 
-func variantNames() string {
-	var n []string
-	for _, v := range clip.Variants() {
-		n = append(n, string(v))
-	}
-	return strings.Join(n, ", ")
-}
-
 func (b *buildFlags) options() (clip.Options, error) {
 	v, err := clip.ParseVariant(b.variant)
 	if err != nil {
@@ -62,21 +50,6 @@ func (b *buildFlags) options() (clip.Options, error) {
 		o.FeatureLayers = b.layers
 	}
 	return o, nil
-}
-
-// archOf reads --arch or --arch-config; ok is false when neither is given.
-func archOf(cmd, preset, config string) (a clip.Arch, ok bool, err error) {
-	switch {
-	case preset != "" && config != "":
-		return a, false, fmt.Errorf("%w: %s: give exactly one of --arch and --arch-config", cli.ErrUsage, cmd)
-	case preset != "":
-		a, err = clip.Preset(preset)
-	case config != "":
-		a, err = clip.ReadArch(config)
-	default:
-		return a, false, nil
-	}
-	return a, err == nil, err
 }
 
 func printManifest(w io.Writer, dir string, m *clip.Manifest) {
@@ -106,11 +79,12 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	a, ok, err := archOf("models build", *arch, *archConfig)
+	if (*arch == "") == (*archConfig == "") {
+		return fmt.Errorf("%w: models build: give exactly one of --arch and --arch-config", cli.ErrUsage)
+	}
+	a, _, err := clip.ArchFrom(*arch, *archConfig)
 	if err != nil {
 		return err
-	} else if !ok {
-		return fmt.Errorf("%w: models build: give exactly one of --arch and --arch-config", cli.ErrUsage)
 	}
 	if *act != "" {
 		a.Act = clip.Act(*act)
@@ -148,7 +122,10 @@ func runModelsTiny(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	a, ok, err := archOf("models tiny", *arch, *archConfig)
+	if *arch != "" && *archConfig != "" {
+		return fmt.Errorf("%w: models tiny: give exactly one of --arch and --arch-config", cli.ErrUsage)
+	}
+	a, ok, err := clip.ArchFrom(*arch, *archConfig)
 	if err != nil {
 		return err
 	} else if !ok {
@@ -197,25 +174,8 @@ func runModelsRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("models run: %w", err)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := bench.WriteTowerOutputs(*out, res, stdout); err != nil {
 		return fmt.Errorf("models run: %w", err)
-	}
-	names := make([]string, 0, len(res))
-	for name := range res {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		t := res[name]
-		shape := make([]int, len(t.Shape))
-		for i, d := range t.Shape {
-			shape[i] = int(d)
-		}
-		path := filepath.Join(*out, name+".npy")
-		if err := npy.WriteFile(path, shape, t.Float32); err != nil {
-			return fmt.Errorf("models run: %w", err)
-		}
-		fmt.Fprintf(stdout, "%s %v\n", path, shape)
 	}
 	return nil
 }
