@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -96,5 +97,19 @@ func TestWriteTowerOutputs(t *testing.T) {
 	a, err := npy.ReadFile(filepath.Join(dir, "text_embed.npy"))
 	if err != nil || !slices.Equal(a.Shape, []int{2, 2}) || !slices.Equal(a.Data, res["text_embed"].Float32) {
 		t.Errorf("text_embed.npy: %+v, %v", a, err)
+	}
+}
+
+func TestOpenCaches(t *testing.T) {
+	if f, txt, err := OpenCaches(""); f != nil || txt != nil || err != nil {
+		t.Errorf("no folder: %v %v %v", f, txt, err)
+	}
+	dir := filepath.Join(t.TempDir(), "cache")
+	f, txt, err := OpenCaches(dir)
+	if err != nil || f.Dir() != dir || txt.Dir() != filepath.Join(dir, "text") {
+		t.Fatalf("%v", err)
+	}
+	if st, err := os.Stat(txt.Dir()); err != nil || !st.IsDir() {
+		t.Errorf("text cache folder: %v", err)
 	}
 }

@@ -64,6 +64,22 @@ type Model struct {
 // package-level locks keep Model a plain value that tests may copy.
 var imageMu, textMu sync.Mutex
 
+// OpenCaches opens the feature cache in dir and the text-feature cache in
+// dir/text (OpenOptions.TextCache; docs/README.md#text-cache), so that one
+// --cache folder serves both; dir "" opens neither.
+func OpenCaches(dir string) (features, text *featcache.Cache, err error) {
+	if dir == "" {
+		return nil, nil, nil
+	}
+	if features, err = featcache.Open(dir); err != nil {
+		return nil, nil, err
+	}
+	if text, err = featcache.Open(filepath.Join(dir, "text")); err != nil {
+		return nil, nil, err
+	}
+	return features, text, nil
+}
+
 // OpenOptions choose how OpenModelWith opens a directory.
 type OpenOptions struct {
 	// Lazy defers loading each graph until it is first needed.

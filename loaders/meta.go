@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/dapobench/dapobench/internal/atomicfile"
 )
 
 // MetaRecord is one entry of the CLIP-style meta.json that AnomalyCLIP,
@@ -291,6 +293,16 @@ func MetaOf(s *Set) *Meta {
 		})
 	}
 	return m
+}
+
+// WriteFile writes the meta (WriteTo) to path, creating its folder,
+// through a temporary file renamed into place, so that an interrupted
+// write never leaves half a meta.json.
+func (m *Meta) WriteFile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(path, func(w io.Writer) error { _, err := m.WriteTo(w); return err })
 }
 
 // WriteTo writes the meta in the reference generators' format: 4-space

@@ -3,6 +3,7 @@ package loaders_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -228,5 +229,22 @@ func TestParseMetaVariants(t *testing.T) {
 		if _, err := loaders.ParseMeta([]byte(bad)); err == nil {
 			t.Errorf("no error for %s", bad)
 		}
+	}
+}
+
+// TestMetaWriteFile: WriteFile writes WriteTo's bytes, creating the folder.
+func TestMetaWriteFile(t *testing.T) {
+	dir, _ := fixtureTree(t)
+	m := loaders.MetaOf(load(t, "mvtec", loaders.Options{Root: filepath.Join(dir, "mvtec")}))
+	var want bytes.Buffer
+	if _, err := m.WriteTo(&want); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "a", "b", "meta.json")
+	if err := m.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("%s: %v, differs from WriteTo: %v", path, err, !bytes.Equal(got, want.Bytes()))
 	}
 }

@@ -2,7 +2,9 @@ package schemes
 
 import (
 	"fmt"
+	"io"
 	"strings"
+	"text/tabwriter"
 )
 
 // CheckVariant refuses a variant name the scheme does not list ("" is the
@@ -16,6 +18,16 @@ func (s Spec) CheckVariant(variant string) error {
 		names = append(names, v.Name)
 	}
 	return fmt.Errorf("%w: unknown variant %q of %s; valid: %s", ErrOption, variant, s.Name, strings.Join(names, ", "))
+}
+
+// WriteVariants lists the scheme's variants, one a line with its doc,
+// aligned.
+func (s Spec) WriteVariants(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, v := range s.Variants() {
+		fmt.Fprintf(tw, "%s\t%s\n", v.Name, v.Doc)
+	}
+	return tw.Flush()
 }
 
 // ParseWords reads a comma-separated defect vocabulary; an empty word

@@ -146,6 +146,16 @@ func Open(dir string) (*Cache, error) {
 	return &Cache{dir: dir}, nil
 }
 
+// DefaultDir is the per-user feature cache, under the system's user cache
+// folder so that runs share features across run directories; "" when the
+// system has none.
+func DefaultDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "dapobench", "features")
+	}
+	return ""
+}
+
 // Dir is the cache's directory.
 func (c *Cache) Dir() string { return c.dir }
 

@@ -644,3 +644,16 @@ func TestRemoveStale(t *testing.T) {
 		t.Errorf("entry after RemoveStale: %v", err)
 	}
 }
+
+func TestDefaultDir(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(t.TempDir(), "xdg"))
+	t.Setenv("HOME", t.TempDir())
+	user, err := os.UserCacheDir()
+	want := filepath.Join(user, "dapobench", "features")
+	if err != nil {
+		want = ""
+	}
+	if d := DefaultDir(); d != want {
+		t.Errorf("DefaultDir() = %q, want %q", d, want)
+	}
+}

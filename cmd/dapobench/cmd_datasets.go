@@ -6,15 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/loaders"
-
-	"github.com/dapobench/dapobench/internal/atomicfile"
 )
 
 // datasetFlags are the flags every command that reads a dataset shares.
@@ -90,14 +86,5 @@ func cmdDatasetsMeta(ctx context.Context, args []string, stdout, stderr io.Write
 		_, err := m.WriteTo(stdout)
 		return err
 	}
-	return writeAtomic(*out, func(w io.Writer) error { _, err := m.WriteTo(w); return err })
-}
-
-// writeAtomic writes a file through a temporary file in the same folder
-// and renames it into place, so an interrupted run never leaves half a file.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.Write(path, write)
+	return m.WriteFile(*out)
 }

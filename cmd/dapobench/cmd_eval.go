@@ -52,14 +52,8 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.Progress = stderr
 	}
 	if *scoresFile != "" {
-		f, err := os.Open(*scoresFile)
-		if err != nil {
+		if cfg.Scores, err = mapio.ReadScoresFile(*scoresFile); err != nil {
 			return fmt.Errorf("eval: %w", err)
-		}
-		cfg.Scores, err = mapio.ReadScores(f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("eval: %s: %w", *scoresFile, err)
 		}
 		cfg.ScoresName = *scoresFile
 	}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/dapobench/dapobench/bench"
@@ -35,7 +33,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	device := deviceFlag(fs)
 	threads := threadsFlag(fs)
 	out := fs.String("out", "", "run directory (default runs/<dataset>-<scheme or variant>[-<each setting that is not the default>])")
-	cacheDir := fs.String("cache", defaultCacheDir(), "feature cache directory (\"\" disables the cache)")
+	cacheDir := fs.String("cache", featcache.DefaultDir(), "feature cache directory (\"\" disables the cache)")
 	aupro := auproFlag(fs)
 	batch := cliflag.AtLeast(fs, "batch", 0, 0, "images per image-tower run (0: 1 on the CPU, 8 on a GPU)")
 	saveMaps := fs.Bool("save-maps", false, "write every anomaly map as .npy under RUNDIR/maps")
@@ -51,11 +49,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if *listVariants {
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		for _, v := range spec.Variants() {
-			fmt.Fprintf(tw, "%s\t%s\n", v.Name, v.Doc)
-		}
-		return tw.Flush()
+		return spec.WriteVariants(stdout)
 	}
 	if err := cli.Require(fs, "dataset", "root", "model"); err != nil {
 		return err
@@ -91,14 +85,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer rt.Close()
-	var cache, textCache *featcache.Cache
-	if *cacheDir != "" {
-		if cache, err = featcache.Open(*cacheDir); err != nil {
-			return err
-		}
-		if textCache, err = featcache.Open(filepath.Join(*cacheDir, "text")); err != nil {
-			return err
-		}
+	cache, textCache, err := bench.OpenCaches(*cacheDir)
+	if err != nil {
+		return err
 	}
 	// Graphs load at their first cache miss: a run over cached features
 	// and prompts never loads the towers.
@@ -124,12 +113,4 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	reports.Summary(stdout, res)
 	fmt.Fprintf(stdout, "\nwrote %s (%s, %s)\n", filepath.Join(*out, results.FileName), s.Settings()["prompts"], rt.Provider())
 	return nil
-}
-
-// defaultCacheDir is the per-user feature cache.
-func defaultCacheDir() string {
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "dapobench", "features")
-	}
-	return ""
 }

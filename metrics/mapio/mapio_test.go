@@ -268,3 +268,19 @@ func FuzzReadScores(f *testing.F) {
 		}
 	})
 }
+
+func TestReadScoresFile(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.csv"), filepath.Join(dir, "bad.csv")
+	os.WriteFile(good, []byte("path,score\na.png,0.25\n"), 0o644)
+	os.WriteFile(bad, []byte("a.png,x\n"), 0o644)
+	if s, err := ReadScoresFile(good); err != nil || len(s) != 1 || s["a.png"] != 0.25 {
+		t.Errorf("good: %v %v", s, err)
+	}
+	if _, err := ReadScoresFile(bad); !errors.Is(err, ErrScores) || !strings.HasPrefix(err.Error(), bad+": mapio: scores: line 1") {
+		t.Errorf("bad: %v", err)
+	}
+	if _, err := ReadScoresFile(filepath.Join(dir, "none.csv")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -17,6 +18,21 @@ var ErrScores = errors.New("malformed scores CSV")
 // Scores are image-level scores keyed by the dataset-relative image path
 // ('/'-separated, as loaders.Sample.RelImage).
 type Scores map[string]float64
+
+// ReadScoresFile reads a scores CSV file (ReadScores); a malformed file's
+// error names it.
+func ReadScoresFile(path string) (Scores, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	s, err := ReadScores(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
 
 // ReadScores reads a CSV of path,score rows. A first row "path,score" is a
 // header. Paths are cleaned ("./a//b" is "a/b", backslashes become '/'),
