@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/bench"
+	"github.com/dapobench/dapobench/internal/benchflag"
 	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/loaders"
@@ -19,11 +20,11 @@ import (
 
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("dapobench eval", stderr)
-	var d datasetFlags
-	d.register(fs)
+	var d benchflag.Dataset
+	d.Register(fs)
 	maps := fs.String("maps", "", "anomaly maps mirroring the dataset's image paths: MAPS/<image path without extension>"+
 		" with extension "+strings.Join(mapio.Extensions, ", ")+" (float32 TIFF as the MVTec AD script reads, .npy, 8/16-bit PNG)")
-	aupro := auproFlag(fs)
+	aupro := benchflag.AUPRO(fs)
 	scoresFile := fs.String("scores", "", "CSV of path,score image scores (path as in the dataset); default: the maximum of each map")
 	out := fs.String("out", "results.json", "results file to write")
 	scheme := fs.String("scheme", "external", "method name recorded in results.json")
@@ -40,14 +41,14 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
-	if err := loaders.CheckOutside(d.root, *out); err != nil {
+	if err := loaders.CheckOutside(d.Root, *out); err != nil {
 		return err
 	}
 	if st, err := os.Stat(*maps); err != nil || !st.IsDir() {
 		return fmt.Errorf("eval: maps directory %s: not a directory", *maps)
 	}
-	cfg := bench.EvalConfig{Dataset: d.id, Loader: d.options(), Maps: *maps, AUPRO: av, Scheme: *scheme,
-		Workers: *workers, AllCategories: d.category == "", ResizeGT: *resizeGT}
+	cfg := bench.EvalConfig{Dataset: d.ID, Loader: d.Options(), Maps: *maps, AUPRO: av, Scheme: *scheme,
+		Workers: *workers, AllCategories: d.Category == "", ResizeGT: *resizeGT}
 	if !*quiet {
 		cfg.Progress = stderr
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/towerbench"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/benchflag"
 	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/onnx/runner"
@@ -144,7 +145,7 @@ func runModelsRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	model := fs.String("model", "", "model directory (required)")
 	out := fs.String("out", "", "folder for the .npy outputs (required)")
 	prompts := fs.String("prompts", "", "safetensors with learned inputs (visual_prompts, deep_tokens); zeros when absent")
-	device := deviceFlag(fs)
+	device := benchflag.Device(fs)
 	var images, texts cliflag.Strings
 	fs.Var(&images, "image", "image file (repeatable)")
 	fs.Var(&texts, "text", "text prompt (repeatable)")

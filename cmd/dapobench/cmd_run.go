@@ -10,6 +10,7 @@ import (
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/bench/featcache"
+	"github.com/dapobench/dapobench/internal/benchflag"
 	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/metrics"
@@ -21,8 +22,8 @@ import (
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("dapobench run", stderr)
-	var d datasetFlags
-	d.register(fs)
+	var d benchflag.Dataset
+	d.Register(fs)
 	modelDir := fs.String("model", "", "model directory (dapobench models build or models tiny)")
 	scheme := cliflag.String(fs, "scheme", "", "prompt scheme: "+strings.Join(schemes.Names(), ", "), func(s string) error { _, err := schemes.Lookup(s); return err })
 	variant := fs.String("variant", "", "named variant of the scheme (see -list-variants)")
@@ -30,11 +31,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	prompts := fs.String("prompts", "", "learned prompt tensors (dapobench models import); default: untrained, seeded")
 	seed := fs.Uint64("seed", 1, "seed of untrained prompt tensors")
 	words := fs.String("words", "", "defect words, comma-separated, instead of the dataset's vocabulary")
-	device := deviceFlag(fs)
-	threads := threadsFlag(fs)
+	device := benchflag.Device(fs)
+	threads := benchflag.Threads(fs)
 	out := fs.String("out", "", "run directory (default runs/<dataset>-<scheme or variant>[-<each setting that is not the default>])")
 	cacheDir := fs.String("cache", featcache.DefaultDir(), "feature cache directory (\"\" disables the cache)")
-	aupro := auproFlag(fs)
+	aupro := benchflag.AUPRO(fs)
 	batch := cliflag.AtLeast(fs, "batch", 0, 0, "images per image-tower run (0: 1 on the CPU, 8 on a GPU)")
 	saveMaps := fs.Bool("save-maps", false, "write every anomaly map as .npy under RUNDIR/maps")
 	quiet := fs.Bool("quiet", false, "no progress output")
@@ -69,8 +70,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *variant != "" {
 			name = *variant
 		}
-		if *out, err = bench.DefaultOut(bench.OutName{Dataset: d.id, Scheme: name, Model: *modelDir, Prompts: *prompts,
-			Seed: *seed, Words: o.Words, AUPRO: *aupro, Loader: d.options()}); err != nil {
+		if *out, err = bench.DefaultOut(bench.OutName{Dataset: d.ID, Scheme: name, Model: *modelDir, Prompts: *prompts,
+			Seed: *seed, Words: o.Words, AUPRO: *aupro, Loader: d.Options()}); err != nil {
 			return err
 		}
 	}
@@ -100,7 +101,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	cfg := bench.Config{Dataset: d.id, Loader: d.options(), Model: m, Scheme: s, Out: *out, Cache: cache,
+	cfg := bench.Config{Dataset: d.ID, Loader: d.Options(), Model: m, Scheme: s, Out: *out, Cache: cache,
 		AUPRO: av, Batch: *batch, SaveMaps: *saveMaps, Progress: progress, PromptsFile: *prompts}
 	cats, err := bench.Run(ctx, cfg)
 	if err != nil {

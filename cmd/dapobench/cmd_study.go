@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dapobench/dapobench/internal/benchflag"
 	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/internal/cliflag"
 	"github.com/dapobench/dapobench/study"
@@ -43,7 +44,7 @@ func cmdStudyRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs := cli.NewFlagSet("dapobench study run", stderr)
 	jobs := cliflag.AtLeast(fs, "jobs", 1, 1, "jobs that run at once")
 	job := fs.String("job", "", "run this one job (its number or id) and nothing else; its dependencies must be done")
-	device := deviceFlag(fs)
+	device := benchflag.Device(fs)
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	cli.SetUsage(fs, "DIR", "Runs the study's jobs that are not done; finished jobs are skipped by their recorded fingerprints.")
 	dir, err := cli.ParseArg(fs, args, "study folder")

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/dapobench/dapobench/checkpoints"
+	"github.com/dapobench/dapobench/internal/benchflag"
 	"github.com/dapobench/dapobench/internal/cli"
 	"github.com/dapobench/dapobench/loaders"
 	"github.com/dapobench/dapobench/onnx/runner"
@@ -18,8 +19,8 @@ import (
 
 func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("dapobench train", stderr)
-	var d datasetFlags
-	d.register(fs)
+	var d benchflag.Dataset
+	d.Register(fs)
 	scheme := fs.String("scheme", "", "scheme whose tensors to learn: "+strings.Join(checkpoints.Schemes(), ", "))
 	variant := fs.String("variant", "", "named variant of the scheme (dapobench run --scheme S -list-variants)")
 	modelDir := fs.String("model", "", "model directory of the scheme's variant (dapobench models build or models tiny)")
@@ -33,8 +34,8 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	initFile := fs.String("init", "", "start from the tensors of a learned-tensor file (models import or train output) or an epoch checkpoint, with a fresh optimiser")
 	maskRule := fs.String("mask-rule", "", "how resized ground-truth masks are read: truncate (defect only at level 255, DAPO's train.py) or threshold (> 0.5, AnomalyCLIP's train.py and the evaluation); default: the scheme's own trainer's")
 	recompute := fs.String("recompute", "auto", "recompute activations in the backward pass instead of keeping them: auto (when a step would keep more than 4 GiB), on or off; the gradients are the same")
-	device := deviceFlag(fs)
-	threads := threadsFlag(fs)
+	device := benchflag.Device(fs)
+	threads := benchflag.Threads(fs)
 	quiet := fs.Bool("quiet", false, "no progress output")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
@@ -53,7 +54,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !strings.HasSuffix(*out, ".safetensors") {
 		return fmt.Errorf("%w: train: --out %q: want a FILE.safetensors name", cli.ErrUsage, *out)
 	}
-	if err := loaders.CheckOutside(d.root, *out); err != nil {
+	if err := loaders.CheckOutside(d.Root, *out); err != nil {
 		return err
 	}
 	if *resume != "" && *initFile != "" {
@@ -71,7 +72,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("%w: %v", cli.ErrUsage, err)
 	}
-	recipe, err := train.DefaultsFor(*scheme, d.id)
+	recipe, err := train.DefaultsFor(*scheme, d.ID)
 	if err != nil {
 		return err
 	}
@@ -104,7 +105,7 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *quiet {
 		log = nil
 	}
-	cfg := train.Config{Scheme: *scheme, Variant: *variant, Dataset: d.id, Loader: d.options(), ModelDir: *modelDir, Recipe: recipe, MaskRule: rule, Recompute: rc}
+	cfg := train.Config{Scheme: *scheme, Variant: *variant, Dataset: d.ID, Loader: d.Options(), ModelDir: *modelDir, Recipe: recipe, MaskRule: rule, Recompute: rc}
 	res, err := train.RunJob(ctx, rt, train.Job{Config: cfg, Out: *out, Init: *initFile, Resume: *resume, Log: log})
 	if err != nil {
 		return err
