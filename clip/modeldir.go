@@ -107,26 +107,51 @@ type SourceInfo struct {
 // towers run exact GELU, as its code builds them (adaclipArch); APRIL-GAN's
 // and MultiADS' follow their factory (FactoryArch). model.json records it.
 func Build(ctx context.Context, dir string, a Arch, w Weights, o Options, src SourceInfo) (*Manifest, error) {
-	return build(ctx, dir, a, w, o, src, false)
+	return build(ctx, dir, a, w, o, src, nil)
 }
 
-// BuildFile reads CLIP weights from a file (ReadWeightsSHA256) and builds a
-// model directory from them, recording the file's name and sha256. It
-// holds the weights once and no copy of a graph's initializers: the large
-// towers stream them to their external-data files, and the image tower's
-// weights are released before the text tower is built
-// (docs/README.md#build-memory).
+// BuildFile reads CLIP weights from a file (ReadWeights; a safetensors
+// file is mapped, not copied) and builds a model directory from them,
+// recording the file's name and sha256. It holds the weights once and no
+// copy of a graph's initializers: the large towers
+// stream them to their external-data files, and the image tower's weights
+// are released before the text tower is built
+// (docs/README.md#build-memory). The file is hashed on another core while
+// the weights are read and the graphs built.
 func BuildFile(ctx context.Context, dir string, a Arch, path string, o Options) (*Manifest, error) {
-	w, sum, err := ReadWeightsSHA256(path)
+	type digest struct {
+		sum string
+		err error
+	}
+	hashed := make(chan digest, 1)
+	go func() {
+		sum, err := FileSHA256(path)
+		hashed <- digest{sum, err}
+	}()
+	// The channel holds the digest, so the goroutine never waits for a
+	// reader: a build that fails early leaves nothing behind.
+	sum := func() (string, error) { d := <-hashed; return d.sum, d.err }
+	w, mapped, err := mapWeights(path)
 	if err != nil {
 		return nil, err
 	}
-	return build(ctx, dir, a, w, o, SourceInfo{File: filepath.Base(path), SHA256: sum}, true)
+	defer mapped.release()
+	return build(ctx, dir, a, w, o, SourceInfo{File: filepath.Base(path)}, &owned{sum: sum, drop: mapped.drop})
 }
 
-// build is Build; with consume it deletes tensors from w once no graph
+// owned is what build may do with weights it owns.
+type owned struct {
+	// sum, when set, gives the weights file's sha256 for model.json; it is
+	// awaited only before model.json is written.
+	sum func() (string, error)
+	// drop, when set, gives a deleted tensor's memory back to the system
+	// (mapped weights); otherwise the garbage collector does.
+	drop func([]float32)
+}
+
+// build is Build; with own it consumes w, deleting tensors once no graph
 // still to build needs them.
-func build(ctx context.Context, dir string, a Arch, w Weights, o Options, src SourceInfo, consume bool) (*Manifest, error) {
+func build(ctx context.Context, dir string, a Arch, w Weights, o Options, src SourceInfo, own *owned) (*Manifest, error) {
 	if o.Variant == AdaCLIP {
 		a = adaclipArch(a)
 	}
@@ -169,9 +194,12 @@ func build(ctx context.Context, dir string, a Arch, w Weights, o Options, src So
 		if err := writeGraph(path, o.External || towerBytes(w, j.visual, s) > externalThreshold, s, j.build); err != nil {
 			return nil, fmt.Errorf("clip: build %s: %w", j.file, err)
 		}
-		if consume && j.visual && (i+1 == len(jobs) || !jobs[i+1].visual) {
-			for k := range w {
+		if own != nil && j.visual && (i+1 == len(jobs) || !jobs[i+1].visual) {
+			for k, t := range w {
 				if strings.HasPrefix(k, "visual.") {
+					if own.drop != nil {
+						own.drop(t.Data)
+					}
 					delete(w, k)
 				}
 			}
@@ -186,6 +214,11 @@ func build(ctx context.Context, dir string, a Arch, w Weights, o Options, src So
 	if err := safetensors.WriteFile(filepath.Join(dir, TokenEmbeddingFile),
 		[]safetensors.Tensor{safetensors.F32(TokenEmbeddingKey, te.Shape, te.Data)}, nil); err != nil {
 		return nil, err
+	}
+	if own != nil && own.sum != nil {
+		if m.Weights.SHA256, err = own.sum(); err != nil {
+			return nil, err
+		}
 	}
 	js, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -370,5 +403,5 @@ func BuildTiny(ctx context.Context, dir string, seed uint64, o Options) (*Manife
 // random weights (TinyWeights): the tiny models, or untrained models of a
 // real backbone's sizes, whose cost (time, memory) is the real one.
 func BuildSeeded(ctx context.Context, dir string, a Arch, seed uint64, o Options) (*Manifest, error) {
-	return build(ctx, dir, a, TinyWeights(a, seed), o, SourceInfo{Seed: &seed}, true)
+	return build(ctx, dir, a, TinyWeights(a, seed), o, SourceInfo{Seed: &seed}, &owned{})
 }

@@ -6,15 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/dapobench/dapobench/clip/safetensors"
+	"github.com/dapobench/dapobench/internal/mapfile"
+	"github.com/dapobench/dapobench/internal/rawfloat"
 )
 
 // Tensor is a float32 tensor in C order.
@@ -119,80 +121,116 @@ func numel(shape []int) int {
 	return n
 }
 
+// zipMagic starts a torch zip checkpoint.
+var zipMagic = []byte("PK\x03\x04")
+
 // ReadTensors reads every floating-point tensor of a safetensors file or
 // a torch .pt/.pth zip checkpoint (fp32, fp16 or bf16). Nested dicts of a
 // checkpoint become dotted names ({"prompt_learner": {"ctx_pos": …}} →
 // "prompt_learner.ctx_pos"); other values are skipped.
 func ReadTensors(path string) (map[string]Tensor, error) {
-	ts, _, err := readTensors(path, false)
-	return ts, err
-}
-
-// readTensors is ReadTensors, with the file's sha256 when digest is set.
-// A safetensors file is read once, in order, straight into float32 values
-// (its digest from the same pass); a torch checkpoint is read whole.
-func readTensors(path string, digest bool) (map[string]Tensor, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("clip: %w", err)
+		return nil, fmt.Errorf("clip: %w", err)
 	}
 	var head [4]byte
 	_, err = io.ReadFull(f, head[:])
 	f.Close()
 	if err != nil {
-		return nil, "", fmt.Errorf("clip: %s: too short to be a weights file: %w", path, err)
+		return nil, fmt.Errorf("clip: %s: too short to be a weights file: %w", path, err)
 	}
-	if bytes.Equal(head[:], []byte("PK\x03\x04")) {
-		ts, err := readTorch(path)
-		if err != nil || !digest {
-			return ts, "", err
-		}
-		sum, err := FileSHA256(path)
-		return ts, sum, err
+	if bytes.Equal(head[:], zipMagic) {
+		return readTorch(path)
 	}
 	out := map[string]Tensor{}
-	var h hash.Hash
-	if digest {
-		h = sha256.New()
-	}
-	err = safetensors.ReadFloat32(path, h, func(name string, shape []int, v []float32) error {
+	err = safetensors.ReadFloat32(path, nil, func(name string, shape []int, v []float32) error {
 		out[name] = Tensor{Shape: shape, Data: v}
 		return nil
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("clip: %s is neither a torch zip checkpoint nor safetensors: %w", path, err)
+		return nil, fmt.Errorf("clip: %s is neither a torch zip checkpoint nor safetensors: %w", path, err)
 	}
-	sum := ""
-	if digest {
-		sum = hex.EncodeToString(h.Sum(nil))
+	return out, nil
+}
+
+// mapWeights reads CLIP weights for a build as ReadWeights does, but a
+// safetensors file is mapped and its aligned float32 tensors are used
+// where they lie: no copy and no fresh memory, whose page faults cost more
+// than the build's arithmetic (docs/README.md#build-memory). Other dtypes
+// are converted; anything that is not a mappable safetensors file goes
+// through ReadWeights, with its errors. The tensors are read-only and must
+// not be used after m.release.
+func mapWeights(path string) (w Weights, m mapping, err error) {
+	b, unmap, err := mapfile.Map(path, true)
+	if err == nil && len(b) >= 4 && !bytes.Equal(b[:4], zipMagic) {
+		if f, perr := safetensors.Parse(b); perr == nil {
+			ts := make(map[string]Tensor, len(f.Tensors))
+			for _, t := range f.Tensors {
+				v, ok := []float32(nil), false
+				if t.DType == "F32" {
+					v, ok = rawfloat.Floats(t.Data)
+				}
+				if !ok {
+					if v, err = t.Float32(); err != nil {
+						continue // not floating point, as ReadWeights skips it
+					}
+				}
+				ts[t.Name] = Tensor{Shape: t.Shape, Data: v}
+			}
+			if w, err = Canonical(ts); err != nil {
+				unmap()
+				return nil, mapping{}, fmt.Errorf("clip: %s: %w", path, err)
+			}
+			return w, mapping{b: b, unmap: unmap}, nil
+		}
 	}
-	return out, sum, nil
+	if unmap != nil {
+		unmap()
+	}
+	w, err = ReadWeights(path)
+	return w, mapping{}, err
+}
+
+// mapping is a mapped weights file; its zero value is none.
+type mapping struct {
+	b     []byte
+	unmap func()
+}
+
+func (m mapping) release() {
+	if m.unmap != nil {
+		m.unmap()
+	}
+}
+
+// drop gives the pages of a tensor that lies in the mapping back to the
+// system, so that a build's resident memory falls as it consumes the
+// weights; the file is unchanged.
+func (m mapping) drop(v []float32) {
+	raw, ok := rawfloat.Bytes(v)
+	if !ok || len(raw) == 0 || len(m.b) == 0 {
+		return
+	}
+	lo := uintptr(unsafe.Pointer(&raw[0])) - uintptr(unsafe.Pointer(&m.b[0]))
+	if lo >= uintptr(len(m.b)) || lo+uintptr(len(raw)) > uintptr(len(m.b)) {
+		return // converted, not mapped
+	}
+	mapfile.Release(m.b[lo : lo+uintptr(len(raw))])
 }
 
 // ReadWeights reads CLIP weights from a safetensors or torch file, with
 // OpenAI/open_clip or Hugging Face CLIPModel key names, and returns them
 // under OpenAI names.
 func ReadWeights(path string) (Weights, error) {
-	w, _, err := readWeights(path, false)
-	return w, err
-}
-
-// ReadWeightsSHA256 is ReadWeights that also returns the file's sha256
-// (FileSHA256), computed in the same pass over a safetensors file.
-func ReadWeightsSHA256(path string) (Weights, string, error) {
-	return readWeights(path, true)
-}
-
-func readWeights(path string, digest bool) (Weights, string, error) {
-	ts, sum, err := readTensors(path, digest)
+	ts, err := ReadTensors(path)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	w, err := Canonical(ts)
 	if err != nil {
-		return nil, "", fmt.Errorf("clip: %s: %w", path, err)
+		return nil, fmt.Errorf("clip: %s: %w", path, err)
 	}
-	return w, sum, nil
+	return w, nil
 }
 
 // Canonical renames a state dict to OpenAI key names: it drops the

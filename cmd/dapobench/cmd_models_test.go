@@ -139,8 +139,12 @@ func TestModelsBuildMatchesTiny(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Weights.File != filepath.Base(src) || len(m.Weights.SHA256) != 64 {
-				t.Errorf("model.json weights = %+v", m.Weights)
+			sum, err := clip.FileSHA256(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Weights.File != filepath.Base(src) || m.Weights.SHA256 != sum {
+				t.Errorf("model.json weights = %+v, want %s and sha256 %s", m.Weights, filepath.Base(src), sum)
 			}
 		}
 		// and the outputs agree

@@ -25,3 +25,20 @@ func Bytes(v []float32) ([]byte, bool) {
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v)), true
 }
+
+// Floats returns b as the float32 values it encodes in little-endian
+// order, without copying, and true; the values alias b. It declines (nil,
+// false) on a big-endian machine, or when b's length is not a multiple of
+// 4 or its address is not aligned for float32.
+func Floats(b []byte) ([]float32, bool) {
+	if !littleEndian || len(b)%4 != 0 {
+		return nil, false
+	}
+	if len(b) == 0 {
+		return []float32{}, true
+	}
+	if uintptr(unsafe.Pointer(&b[0]))%unsafe.Alignof(float32(0)) != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4), true
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -216,7 +215,7 @@ func cudaHint(lib string) string {
 // named by the model are resolved relative to the model's folder. Creating a
 // session cannot be interrupted; ctx is checked before and after.
 func (rt *Runtime) Load(ctx context.Context, path string) (*Session, error) {
-	data, unmap, err := mapFile(path)
+	data, unmap, err := mapModel(path)
 	if err != nil {
 		return nil, fmt.Errorf("runner: load %s: %w", path, err)
 	}
@@ -372,25 +371,4 @@ func names(infos []Info) []string {
 		n[i] = in.Name
 	}
 	return n
-}
-
-// mapFile returns the file's bytes, memory-mapped where the platform allows,
-// so that reading a large model's signature touches only the pages it needs.
-func mapFile(path string) ([]byte, func(), error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, err
-	}
-	if st.IsDir() {
-		return nil, nil, errors.New("is a directory")
-	}
-	if st.Size() == 0 {
-		return nil, nil, fmt.Errorf("%w: empty file", errNotONNX)
-	}
-	return mmap(f, st.Size())
 }

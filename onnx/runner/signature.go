@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dapobench/dapobench/internal/mapfile"
 	"github.com/dapobench/dapobench/internal/onnxpb"
 )
 
@@ -64,6 +65,16 @@ const (
 )
 
 var errNotONNX = errors.New("not an ONNX model")
+
+// mapModel maps a model file so that reading its signature touches only
+// the pages it needs; an empty file is not a model.
+func mapModel(path string) ([]byte, func(), error) {
+	b, unmap, err := mapfile.Map(path, false)
+	if errors.Is(err, mapfile.ErrEmpty) {
+		return nil, nil, fmt.Errorf("%w: empty file", errNotONNX)
+	}
+	return b, unmap, err
+}
 
 // readSignature reads the graph's inputs, outputs and metadata from a
 // serialised ModelProto without decoding the initializers: a ViT-L tower
@@ -211,7 +222,7 @@ func valueInfo(vi *onnxpb.ValueInfoProto) Info {
 // without creating a session: what a caller needs to know to feed a graph
 // it has not loaded yet.
 func ReadInputs(path string) ([]Info, error) {
-	data, unmap, err := mapFile(path)
+	data, unmap, err := mapModel(path)
 	if err != nil {
 		return nil, fmt.Errorf("runner: %s: %w", path, err)
 	}
