@@ -93,27 +93,49 @@ func (m *Model) TextRuns() int {
 	return m.textRuns
 }
 
-// runText runs the text tower, loading it first if needed.
+// TextChunk is the most prompts the text tower runs at once. A scheme
+// encodes hundreds of prompts (DAPO: 210 per category), and one run over
+// all of them holds every prompt's activations at once, more than a
+// ViT-L/14 image tower's (docs/README.md#perf-text-chunks); each prompt is
+// an independent row, so the features do not depend on the chunking.
+var TextChunk = 32
+
+// runText runs the text tower in chunks of TextChunk prompts, loading it
+// first if needed.
 func (m *Model) runText(ctx context.Context, embeds clip.Tensor, eot []int64, deep *clip.Tensor) (clip.Tensor, error) {
 	if err := m.loadText(ctx); err != nil {
 		return clip.Tensor{}, err
 	}
-	in := map[string]runner.Tensor{
-		clip.InEmbeds:   {Shape: int64s(embeds.Shape), Float32: embeds.Data},
-		clip.InEOTIndex: {Shape: []int64{int64(len(eot))}, Int64: eot},
+	n := len(eot)
+	row := len(embeds.Data) / n
+	var feats clip.Tensor
+	for lo := 0; lo < n; lo += TextChunk {
+		hi := min(lo+TextChunk, n)
+		shape := append([]int64{int64(hi - lo)}, int64s(embeds.Shape[1:])...)
+		in := map[string]runner.Tensor{
+			clip.InEmbeds:   {Shape: shape, Float32: embeds.Data[lo*row : hi*row]},
+			clip.InEOTIndex: {Shape: []int64{int64(hi - lo)}, Int64: eot[lo:hi]},
+		}
+		if deep != nil {
+			in[clip.InDeepTokens] = runner.Tensor{Shape: int64s(deep.Shape), Float32: deep.Data}
+		}
+		textMu.Lock()
+		m.textRuns++
+		textMu.Unlock()
+		out, err := m.Text.Run(ctx, in)
+		if err != nil {
+			return clip.Tensor{}, fmt.Errorf("bench: text tower: %w", err)
+		}
+		t := out[clip.OutTextFeatures]
+		if len(t.Shape) != 2 || t.Shape[0] != int64(hi-lo) {
+			return clip.Tensor{}, fmt.Errorf("bench: text tower returned shape %v for %d prompts", t.Shape, hi-lo)
+		}
+		if feats.Data == nil {
+			feats = clip.Tensor{Shape: []int{n, int(t.Shape[1])}, Data: make([]float32, 0, n*int(t.Shape[1]))}
+		}
+		feats.Data = append(feats.Data, t.Float32...)
 	}
-	if deep != nil {
-		in[clip.InDeepTokens] = runner.Tensor{Shape: int64s(deep.Shape), Float32: deep.Data}
-	}
-	textMu.Lock()
-	m.textRuns++
-	textMu.Unlock()
-	out, err := m.Text.Run(ctx, in)
-	if err != nil {
-		return clip.Tensor{}, fmt.Errorf("bench: text tower: %w", err)
-	}
-	t := out[clip.OutTextFeatures]
-	return clip.Tensor{Shape: ints(t.Shape), Data: t.Float32}, nil
+	return feats, nil
 }
 
 // textKeys returns one cache key per prompt: the text tower's files, and

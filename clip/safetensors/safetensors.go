@@ -365,6 +365,10 @@ func (t Tensor) Float32() ([]float32, error) {
 	switch t.DType {
 	case "F32":
 		out := make([]float32, len(t.Data)/4)
+		if raw, ok := rawfloat.Bytes(out); ok {
+			copy(raw, t.Data) // the stored bytes are the values on this machine
+			return out, nil
+		}
 		for i := range out {
 			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
 		}
