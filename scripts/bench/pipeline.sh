@@ -48,15 +48,14 @@ build_model() {
   esac
 }
 
-# timed LABEL CMD...: runs CMD, appends "LABEL seconds maxrss_kb" to $log.
+# timed LABEL BIN VARIANT OUT: runs BIN run --scheme dapo --variant VARIANT
+# into OUT over the fixture, appends "LABEL seconds maxrss_kb" to $log.
 timed() {
-  local label=$1; shift
-  /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || { cat "$work/stderr.txt"; exit 1; }
+  local label=$1 exe=$2 variant=$3 out=$4
+  /usr/bin/time -f "%e %M" -o "$work/time.txt" "$exe" run --dataset mvtec --root "$data/mvtec" "${sel[@]}" --model "$dir" \
+    --scheme dapo --variant "$variant" --device cpu --cache "$cache" --out "$out" --quiet >/dev/null 2>"$work/stderr.txt" ||
+    { cat "$work/stderr.txt"; exit 1; }
   echo "$label $(cat "$work/time.txt")" >>"$log"
-}
-run() { # run BIN VARIANT OUT
-  "$1" run --dataset mvtec --root "$data/mvtec" "${sel[@]}" --model "$dir" --scheme dapo --variant "$2" \
-    --device cpu --cache "$cache" --out "$3" --quiet
 }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 col() { awk -v l="$1" -v c="$2" '$1 == l {print $c}' "$log" | median; }
@@ -73,11 +72,11 @@ for m in $models; do
     for b in ${before:+before} after; do
       exe=$bin; [ "$b" = before ] && exe=$before
       rm -rf "$cache" "$work/out"
-      timed "$b-first" run "$exe" dapo "$work/out/first"
-      timed "$b-second" run "$exe" dapo/e1 "$work/out/second"
+      timed "$b-first" "$exe" dapo "$work/out/first"
+      timed "$b-second" "$exe" dapo/e1 "$work/out/second"
       if [ "$b" = after ]; then
         find "$cache" -mindepth 1 -maxdepth 1 ! -name text -exec rm -rf {} +
-        timed "$b-warm" run "$exe" dapo "$work/out/warm"
+        timed "$b-warm" "$exe" dapo "$work/out/warm"
       fi
     done
   done
