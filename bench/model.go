@@ -38,8 +38,9 @@ type Model struct {
 	Text     *runner.Session // nil when the directory has no text tower
 	Window   *runner.Session // WinCLIP's window graph, else nil
 	// TokenEmbedding is the [vocab, text_width] table prompts are built
-	// from.
+	// from. It is read-only: OpenModel maps it from its file (until Close).
 	TokenEmbedding clip.Tensor
+	unmapTable     func()
 	Tokenizer      *tokenizer.Tokenizer
 	// ImageHash identifies the image tower: sha256 over model.json and the
 	// image graph files. It is the model part of the feature-cache key.
@@ -121,7 +122,7 @@ func OpenModelWith(ctx context.Context, rt *runner.Runtime, dir string, o OpenOp
 			return nil, err
 		}
 	}
-	if m.TokenEmbedding, err = man.ReadTokenEmbedding(dir); err != nil {
+	if m.TokenEmbedding, m.unmapTable, err = man.MapTokenEmbedding(dir); err != nil {
 		return nil, err
 	}
 	if m.Tokenizer, err = tokenizer.New(); err != nil {
@@ -267,6 +268,11 @@ func (m *Model) Close() error {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
+	}
+	if m.unmapTable != nil {
+		m.TokenEmbedding = clip.Tensor{}
+		m.unmapTable()
+		m.unmapTable = nil
 	}
 	return errors.Join(errs...)
 }

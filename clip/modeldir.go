@@ -10,11 +10,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/dapobench/dapobench/clip/safetensors"
 	"github.com/dapobench/dapobench/clip/tokenizer"
+	"github.com/dapobench/dapobench/internal/mapfile"
 	pb "github.com/dapobench/dapobench/internal/onnxpb"
+	"github.com/dapobench/dapobench/internal/rawfloat"
 	"github.com/dapobench/dapobench/onnx/graph"
 
 	"github.com/dapobench/dapobench/internal/atomicfile"
@@ -367,23 +370,52 @@ func (m *Manifest) Path(dir, key string) string { return filepath.Join(dir, m.Fi
 // ReadTokenEmbedding reads the [vocab, text_width] token-embedding table
 // of a model directory.
 func (m *Manifest) ReadTokenEmbedding(dir string) (Tensor, error) {
+	t, release, err := m.MapTokenEmbedding(dir)
+	if err != nil {
+		return Tensor{}, err
+	}
+	defer release()
+	return Tensor{Shape: t.Shape, Data: slices.Clone(t.Data)}, nil
+}
+
+// MapTokenEmbedding is ReadTokenEmbedding without a copy: the file is
+// mapped and a float32 table is used where it lies, so that only the rows
+// prompts use are ever read into memory, and the table costs the Go heap
+// nothing (it was most of a run's live heap). The tensor is read-only and
+// must not be used after release.
+func (m *Manifest) MapTokenEmbedding(dir string) (t Tensor, release func(), err error) {
 	path := m.Path(dir, "token_embedding")
-	f, err := safetensors.ReadFile(path)
+	b, unmap, err := mapfile.Map(path, false)
 	if err != nil {
-		return Tensor{}, fmt.Errorf("clip: %w", err)
+		return Tensor{}, nil, fmt.Errorf("clip: %s: %w", path, err)
 	}
-	t, ok := f.Get(TokenEmbeddingKey)
+	defer func() {
+		if err != nil {
+			unmap()
+		}
+	}()
+	f, err := safetensors.Parse(b)
+	if err != nil {
+		return Tensor{}, nil, fmt.Errorf("clip: %s: %w", path, err)
+	}
+	st, ok := f.Get(TokenEmbeddingKey)
 	if !ok {
-		return Tensor{}, fmt.Errorf("clip: %s: no tensor %q", path, TokenEmbeddingKey)
+		return Tensor{}, nil, fmt.Errorf("clip: %s: no tensor %q", path, TokenEmbeddingKey)
 	}
-	if len(t.Shape) != 2 || t.Shape[0] != m.Arch.VocabSize || t.Shape[1] != m.Arch.TextWidth {
-		return Tensor{}, fmt.Errorf("clip: %s: %s has shape %v, want [%d %d]", path, TokenEmbeddingKey, t.Shape, m.Arch.VocabSize, m.Arch.TextWidth)
+	if len(st.Shape) != 2 || st.Shape[0] != m.Arch.VocabSize || st.Shape[1] != m.Arch.TextWidth {
+		return Tensor{}, nil, fmt.Errorf("clip: %s: %s has shape %v, want [%d %d]", path, TokenEmbeddingKey, st.Shape, m.Arch.VocabSize, m.Arch.TextWidth)
 	}
-	v, err := t.Float32()
+	if st.DType == "F32" {
+		if v, ok := rawfloat.Floats(st.Data); ok {
+			return Tensor{Shape: st.Shape, Data: v}, unmap, nil
+		}
+	}
+	v, err := st.Float32()
 	if err != nil {
-		return Tensor{}, fmt.Errorf("clip: %s: %w", path, err)
+		return Tensor{}, nil, fmt.Errorf("clip: %s: %w", path, err)
 	}
-	return Tensor{Shape: t.Shape, Data: v}, nil
+	unmap()
+	return Tensor{Shape: st.Shape, Data: v}, func() {}, nil
 }
 
 func writeFileAtomic(path string, data []byte) error {
