@@ -192,6 +192,19 @@ func (m *Model) ImageLoaded() bool {
 	return m.Image != nil
 }
 
+// ReleaseText closes the text tower's session if it is loaded, giving its
+// memory back; the next text-tower run loads it again.
+func (m *Model) ReleaseText() error {
+	textMu.Lock()
+	defer textMu.Unlock()
+	if m.Text == nil {
+		return nil
+	}
+	err := m.Text.Close()
+	m.Text = nil
+	return err
+}
+
 // loadText loads the text tower if the directory has one.
 func (m *Model) loadText(ctx context.Context) error {
 	textMu.Lock()

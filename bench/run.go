@@ -226,6 +226,28 @@ func runPending(ctx context.Context, cfg Config, x *Extractor, config map[string
 	if len(todo) == 0 {
 		return nil
 	}
+	// The scheme's text side first, for every category, then the text
+	// tower goes, before the image tower loads: a run holds one tower at a
+	// time (docs/README.md#perf-text-first). A scheme that runs the text
+	// tower while scoring (AdaCLIP) loads it again on first use.
+	scorers := make([]Scorer, len(todo))
+	defer func() {
+		for _, sc := range scorers {
+			if cl, ok := sc.(io.Closer); ok {
+				cl.Close()
+			}
+		}
+	}()
+	for k, p := range todo {
+		sc, err := cfg.Scheme.Prepare(ctx, cfg.Model, p.c)
+		if err != nil {
+			return err
+		}
+		scorers[k] = sc
+	}
+	if err := cfg.Model.ReleaseText(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -247,7 +269,7 @@ func runPending(ctx context.Context, cfg Config, x *Extractor, config map[string
 	}()
 	for k, p := range todo {
 		start := time.Now()
-		r, computed, positional, err := scoreCategory(ctx, cfg, x, p, k, completed)
+		r, computed, positional, err := scoreCategory(ctx, cfg, x, scorers[k], p, k, completed)
 		if err != nil {
 			return err
 		}
@@ -306,19 +328,12 @@ func tower(ctx context.Context, x *Extractor, in <-chan ahead, out chan<- ahead)
 	}
 }
 
-// scoreCategory prepares the scheme's scorer for a category, scores its
-// batches as the tower stage completes them, and finishes the category.
+// scoreCategory scores a category's batches with its scorer as the tower
+// stage completes them, and finishes the category.
 // It returns the record, the number of images whose features the image
 // tower computed, and whether the scores depend on the category's place in
 // the run (PositionScorer).
-func scoreCategory(ctx context.Context, cfg Config, x *Extractor, p pending, k int, completed <-chan ahead) (rec results.CategoryRecord, computed int, positional bool, err error) {
-	sc, err := cfg.Scheme.Prepare(ctx, cfg.Model, p.c)
-	if err != nil {
-		return results.CategoryRecord{}, 0, false, err
-	}
-	if cl, ok := sc.(io.Closer); ok {
-		defer cl.Close()
-	}
+func scoreCategory(ctx context.Context, cfg Config, x *Extractor, sc Scorer, p pending, k int, completed <-chan ahead) (rec results.CategoryRecord, computed int, positional bool, err error) {
 	t, err := newTally(p.c.Name, sc.Classes(), sc.ClassOf)
 	if err != nil {
 		return results.CategoryRecord{}, 0, false, err
