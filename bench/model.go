@@ -202,6 +202,7 @@ func (m *Model) ReleaseText() error {
 	}
 	err := m.Text.Close()
 	m.Text = nil
+	runner.TrimHeap()
 	return err
 }
 

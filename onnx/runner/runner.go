@@ -372,3 +372,12 @@ func names(infos []Info) []string {
 	}
 	return n
 }
+
+// TrimHeap gives the memory onnxruntime has freed back to the system.
+// Closing a session frees its weights and arena, but the C allocator keeps
+// freed blocks below its mapping threshold for reuse (a ViT-L text tower's
+// weights are hundreds of such blocks), so the process's resident memory
+// would not fall. Call it after closing a large session when something
+// else large is loaded next. It does nothing where the C library has no
+// malloc_trim.
+func TrimHeap() { trimHeap() }
