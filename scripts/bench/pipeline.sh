@@ -82,15 +82,15 @@ for m in $models; do
   done
   tower=$(col tower 2)
   printf '\n%s (%s): tower alone %.1f s for %d images (%.3f images/s, %.0f%% of the CPU'"'"'s matrix-product peak), peak RSS %.2f GB\n' \
-    "$m" "$dir" "$tower" "$n" "$(col tower 4)" "$(echo "$(col tower 5)" | awk '{print 100*$1}')" "$(echo "$(col tower 3)" | awk '{print $1/1e6}')"
+    "$m" "$dir" "$tower" "$n" "$(col tower 4)" "$(echo "$(col tower 5)" | awk '{print 100*$1}')" "$(echo "$(col tower 3)" | awk '{print $1*1024/1e9}')"
   printf '  %-8s %9s %9s %11s %12s %14s\n' "" "first s" "RSS GB" "second s" "second/first" "tower/first"
   for b in ${before:+before} after; do
     f=$(col "$b-first" 2); s=$(col "$b-second" 2); rss=$(col "$b-first" 3)
-    printf '  %-8s %9.1f %9.2f %11.1f %12.3f %14.3f\n' "$b" "$f" "$(echo "$rss" | awk '{print $1/1e6}')" "$s" \
+    printf '  %-8s %9.1f %9.2f %11.1f %12.3f %14.3f\n' "$b" "$f" "$(echo "$rss" | awk '{print $1*1024/1e9}')" "$s" \
       "$(echo "$s $f" | awk '{print $1/$2}')" "$(echo "$tower $f" | awk '{print $1/$2}')"
   done
   w=$(col after-warm 2)
   printf '  %-8s %9.1f %9.2f %11s %12s %14.3f   (text features cached: the steady state)\n' "warm" "$w" \
-    "$(echo "$(col after-warm 3)" | awk '{print $1/1e6}')" "" "" "$(echo "$tower $w" | awk '{print $1/$2}')"
+    "$(echo "$(col after-warm 3)" | awk '{print $1*1024/1e9}')" "" "" "$(echo "$tower $w" | awk '{print $1/$2}')"
 done
 echo "(medians of $runs rounds; tower/first is the end-to-end throughput as a share of the tower's own, load included)"
