@@ -1,21 +1,18 @@
 package train_test
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dapobench/dapobench/checkpoints"
 	"github.com/dapobench/dapobench/clip"
+	"github.com/dapobench/dapobench/internal/memstat"
 	"github.com/dapobench/dapobench/onnx/grad"
 	"github.com/dapobench/dapobench/onnx/graph"
 	"github.com/dapobench/dapobench/onnx/runner"
@@ -47,21 +44,15 @@ func vitB() clip.Arch {
 		ContextLength: 77, VocabSize: 49408, EmbedDim: 512, Act: clip.QuickGELU}
 }
 
-// procStatus reads a field of /proc/self/status in MiB.
+// procStatus reads the resident memory ("VmRSS") or its peak ("VmHWM") in
+// MiB.
 func procStatus(field string) (float64, bool) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, false
+	read := memstat.Current
+	if field == "VmHWM" {
+		read = memstat.Peak
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), field+":"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024, err == nil
-		}
-	}
-	return 0, false
+	b, ok := read()
+	return float64(b) / (1 << 20), ok
 }
 
 // cpuTime is the process's user+system CPU time.
@@ -71,12 +62,6 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// resetPeak resets the process's peak resident set size (VmHWM) to the
-// current one (Linux ≥ 4.0: echo 5 > /proc/self/clear_refs).
-func resetPeak() bool {
-	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }
 
 // BenchmarkStep times one training step (forward and backward as one
@@ -153,7 +138,7 @@ func BenchmarkStep(b *testing.B) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	before, okRSS := procStatus("VmRSS")
-	reset := resetPeak()
+	reset := memstat.ResetPeak()
 	mode := "keep"
 	if recomputes {
 		mode = "recompute"

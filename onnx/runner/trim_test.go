@@ -3,14 +3,12 @@ package runner_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"testing"
 
+	"github.com/dapobench/dapobench/internal/memstat"
 	"github.com/dapobench/dapobench/onnx/graph"
 	"github.com/dapobench/dapobench/onnx/runner"
 )
@@ -18,21 +16,11 @@ import (
 // vmRSS is the process's resident memory in bytes (Linux).
 func vmRSS(t *testing.T) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+	b, ok := memstat.Current()
+	if !ok {
 		t.Skip("no /proc/self/status")
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Skip("no VmRSS")
-	return 0
+	return b
 }
 
 // TestTrimHeap loads, runs and closes a session with 96 MB of weights in
