@@ -24,8 +24,7 @@ import (
 //	dynamic_text_prompt_generator.head.{0..4}.weight / .bias    [Dt, De] / [Dt]
 
 // AdaCLIPStaticStd is the standard deviation of nn.init.normal_ on the
-// static prompts (method/adaclip.py L54-L55,
-// docs/method.md#adaclip-init).
+// static prompts in AdaCLIP's code (docs/method.md#adaclip-init).
 const AdaCLIPStaticStd = 0.02
 
 // adaclipOfficialPrefix is the prefix of every key of the official

@@ -17,8 +17,8 @@ import (
 
 // component is one state dict of an official checkpoint.
 type component struct {
-	// names are the accepted top-level keys: DAPO's train.py writes
-	// prompt_learner, visual_prompt and linear_adapter, while its test.py
+	// names are the accepted top-level keys: DAPO's trainer writes
+	// prompt_learner, visual_prompt and linear_adapter, while its test script
 	// reads *_state_dict first (docs/method.md#dapo-checkpoint).
 	names []string
 	// sources map keys inside the state dict to canonical tensors.

@@ -16,7 +16,7 @@ const anomalyCLIPInitStd = 0.02
 
 // visualInitFanIn is the factor of patch² in DAPO's visual prompt range
 // v = sqrt(6 / (3·patch² + width)): three colour channels per patch pixel
-// (visual_prompt_tuning.py; docs/method.md#dapo-visual-prompt-init).
+// (DAPO's visual prompt code; docs/method.md#dapo-visual-prompt-init).
 const visualInitFanIn = 3
 
 // Untrained returns the scheme's learned tensors as the official code
@@ -24,7 +24,7 @@ const visualInitFanIn = 3
 // (nil: the official ViT-L/14@336px sizes). They are labelled
 // Trained=false so that every result computed with them can say so.
 //
-// DAPO (learnable_prompt.py, visual_prompt_tuning.py, adapter.py):
+// DAPO (its prompt learner, visual prompts and adapters, docs/method.md#dapo-prompt-init):
 // normal_ctx, abnormal_ctx and text_deep are randn·std + mean with the
 // per-dimension mean and (unbiased, torch.std's default) standard
 // deviation of the whole token-embedding table

@@ -65,8 +65,8 @@ func TestColumnStats(t *testing.T) {
 }
 
 // TestUntrainedDAPO checks the distributions of DAPO's initial tensors
-// against the rules of learnable_prompt.py, visual_prompt_tuning.py and
-// torch.nn.Linear, with bounds of about five standard errors.
+// against the rules of DAPO's prompt learner and visual prompts
+// (docs/method.md#dapo-prompt-init, docs/method.md#dapo-visual-prompt-init) and torch.nn.Linear, with bounds of about five standard errors.
 func TestUntrainedDAPO(t *testing.T) {
 	_, m := tinyModel(t, clip.DAPO)
 	table, mu, sd := twoPointTable(m.Arch.VocabSize, m.Arch.TextWidth)
