@@ -81,12 +81,25 @@ func OpenCaches(dir string) (features, text *featcache.Cache, err error) {
 	return features, text, nil
 }
 
+// HashMemoDir is the folder of a --cache folder dir that remembers model
+// hashes (OpenOptions.HashMemo); "" when dir is "".
+func HashMemoDir(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, "models")
+}
+
 // OpenOptions choose how OpenModelWith opens a directory.
 type OpenOptions struct {
 	// Lazy defers loading each graph until it is first needed.
 	Lazy bool
 	// TextCache is the text-feature cache (Model.TextCache); nil: none.
 	TextCache *featcache.Cache
+	// HashMemo is a folder where the model's content hashes are
+	// remembered between runs (docs/README.md#model-hash-memo); "": the
+	// files are read and hashed on every open.
+	HashMemo string
 }
 
 // OpenModel loads a model directory with all its graphs. The tokenizer
@@ -128,7 +141,7 @@ func OpenModelWith(ctx context.Context, rt *runner.Runtime, dir string, o OpenOp
 	if m.Tokenizer, err = tokenizer.New(); err != nil {
 		return nil, err
 	}
-	if m.ImageHash, m.textHash, m.Hash, err = modelHashes(dir, man); err != nil {
+	if m.ImageHash, m.textHash, m.Hash, err = modelHashes(dir, man, o.HashMemo); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -226,7 +239,12 @@ func (m *Model) loadText(ctx context.Context) error {
 // rebuilt model never reads stale entries), with the text graph's files
 // (text: the text-cache key), and with every file the directory lists
 // (all). A graph's external data counts as its file.
-func modelHashes(dir string, man *clip.Manifest) (image, text, all string, err error) {
+//
+// With memo set, the three hashes are remembered there, keyed by the
+// files' identities on disk (internal/fileid), and read back while no file
+// has been written since: a large model is read once, not on every run
+// (docs/README.md#model-hash-memo).
+func modelHashes(dir string, man *clip.Manifest, memo string) (image, text, all string, err error) {
 	graphFiles := func(keys ...string) []string {
 		files := []string{clip.ManifestFile}
 		for _, key := range keys {
@@ -247,6 +265,16 @@ func modelHashes(dir string, man *clip.Manifest) (image, text, all string, err e
 	files := slices.Clone(sets[2])
 	sort.Strings(files)
 	files = slices.Compact(files)
+
+	var key string
+	if memo != "" {
+		if key, err = identityKey(dir, files); err != nil {
+			return "", "", "", err
+		}
+		if h, ok := readHashMemo(memo, key); ok {
+			return h.Image, h.Text, h.All, nil
+		}
+	}
 	hs := []hash.Hash{sha256.New(), sha256.New(), sha256.New()}
 	for _, f := range files {
 		var ws []io.Writer
@@ -268,7 +296,14 @@ func modelHashes(dir string, man *clip.Manifest) (image, text, all string, err e
 		}
 	}
 	sum := func(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
-	return sum(hs[0]), sum(hs[1]), sum(hs[2]), nil
+	image, text, all = sum(hs[0]), sum(hs[1]), sum(hs[2])
+	if key != "" {
+		// Only identities that still hold after the read vouch for it.
+		if after, err := identityKey(dir, files); err == nil && after == key {
+			writeHashMemo(memo, key, modelHashMemo{Image: image, Text: text, All: all})
+		}
+	}
+	return image, text, all, nil
 }
 
 // Close releases the sessions.

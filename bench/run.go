@@ -216,12 +216,13 @@ type ahead struct {
 // (docs/README.md#perf-stages), which overlap: the images are hashed,
 // looked up in the cache, decoded and preprocessed (prepare, in a
 // goroutine); the image tower runs on the cache misses (tower, in another);
-// and in the caller's goroutine the images of each completed batch are
-// scored in parallel (scoreBatch), taken in sample order into the metrics,
+// and in the caller's goroutine the images of the completed batches are
+// scored in parallel (scoreGroup), taken in sample order into the metrics,
 // examples and saved maps (collect), and each category's files and
 // metrics are written when its last image is in (finish). The first two
-// stages run ahead across category boundaries, at most two batches ahead
-// of the scoring, which bounds the memory the stream holds.
+// stages run ahead across category boundaries, at most a few batches
+// ahead of the scoring (maxQueued), which bounds the memory the stream
+// holds.
 func runPending(ctx context.Context, cfg Config, x *Extractor, config map[string]string, todo []pending, records []results.CategoryRecord) error {
 	if len(todo) == 0 {
 		return nil
@@ -255,7 +256,10 @@ func runPending(ctx context.Context, cfg Config, x *Extractor, config map[string
 		wg.Wait() // the stages never outlive the run
 	}()
 	prepared := make(chan ahead, 1)
-	completed := make(chan ahead, 1)
+	// Completed batches queue up to the scoring's width, so that a run
+	// over cached features (where the tower stage has nothing to do)
+	// scores as many images at once as there are workers.
+	completed := make(chan ahead, min(max(cfg.Workers, 1), maxQueued))
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -267,9 +271,10 @@ func runPending(ctx context.Context, cfg Config, x *Extractor, config map[string
 		defer close(completed)
 		tower(ctx, x, prepared, completed)
 	}()
+	stream := &batches{ch: completed}
 	for k, p := range todo {
 		start := time.Now()
-		r, computed, positional, err := scoreCategory(ctx, cfg, x, scorers[k], p, k, completed)
+		r, computed, positional, err := scoreCategory(ctx, cfg, x, scorers[k], p, k, stream)
 		if err != nil {
 			return err
 		}
@@ -328,12 +333,60 @@ func tower(ctx context.Context, x *Extractor, in <-chan ahead, out chan<- ahead)
 	}
 }
 
+// maxQueued bounds the completed batches waiting for the scoring: each
+// holds its images' features (tens of MB per image for ViT-L at 518 px).
+const maxQueued = 8
+
+// batches is the scoring stage's end of the stream: the completed
+// batches in order, one at a time or as many as are ready.
+type batches struct {
+	ch   <-chan ahead
+	held *ahead // taken from ch by ready, not yet handed out
+}
+
+// next waits for the next batch; ok is false when the stream has ended.
+func (b *batches) next(ctx context.Context) (a ahead, ok bool, err error) {
+	if b.held != nil {
+		a, b.held = *b.held, nil
+		return a, true, nil
+	}
+	select {
+	case a, ok = <-b.ch:
+		return a, ok, nil
+	case <-ctx.Done():
+		return ahead{}, false, ctx.Err()
+	}
+}
+
+// ready returns the next batch without waiting, when it is completed, of
+// pending category k and without error; anything else stays for next.
+func (b *batches) ready(k int) (ahead, bool) {
+	if b.held == nil {
+		select {
+		case a, ok := <-b.ch:
+			if !ok {
+				return ahead{}, false
+			}
+			b.held = &a
+		default:
+			return ahead{}, false
+		}
+	}
+	if a := *b.held; a.err == nil && a.cat == k {
+		b.held = nil
+		return a, true
+	}
+	return ahead{}, false
+}
+
 // scoreCategory scores a category's batches with its scorer as the tower
-// stage completes them, and finishes the category.
+// stage completes them, and finishes the category. The batches that are
+// ready together (up to cfg.Workers images) are scored in parallel: on the
+// CPU a batch is one image, and a run over cached features is all scoring.
 // It returns the record, the number of images whose features the image
 // tower computed, and whether the scores depend on the category's place in
 // the run (PositionScorer).
-func scoreCategory(ctx context.Context, cfg Config, x *Extractor, sc Scorer, p pending, k int, completed <-chan ahead) (rec results.CategoryRecord, computed int, positional bool, err error) {
+func scoreCategory(ctx context.Context, cfg Config, x *Extractor, sc Scorer, p pending, k int, stream *batches) (rec results.CategoryRecord, computed int, positional bool, err error) {
 	t, err := newTally(p.c.Name, sc.Classes(), sc.ClassOf)
 	if err != nil {
 		return results.CategoryRecord{}, 0, false, err
@@ -342,12 +395,9 @@ func scoreCategory(ctx context.Context, cfg Config, x *Extractor, sc Scorer, p p
 	col.finisher, _ = sc.(ScoreFinisher)
 	prog := progress.New(cfg.Progress, len(p.samples), cfg.Scheme.Name()+" "+p.c.Name)
 	for done := 0; done < len(p.samples); {
-		var a ahead
-		var ok bool
-		select {
-		case a, ok = <-completed:
-		case <-ctx.Done():
-			return results.CategoryRecord{}, 0, false, ctx.Err()
+		a, ok, err := stream.next(ctx)
+		if err != nil {
+			return results.CategoryRecord{}, 0, false, err
 		}
 		if !ok {
 			if err := ctx.Err(); err != nil {
@@ -358,10 +408,22 @@ func scoreCategory(ctx context.Context, cfg Config, x *Extractor, sc Scorer, p p
 		if a.err != nil {
 			return results.CategoryRecord{}, 0, false, a.err
 		}
-		if a.cat != k || a.start != done {
-			return results.CategoryRecord{}, 0, false, fmt.Errorf("bench: %s: internal error: batch of category %d at %d, want %d at %d", p.c.Name, a.cat, a.start, k, done)
+		group := []ahead{a}
+		for n := len(a.feats); n < cfg.Workers; {
+			more, ok := stream.ready(k)
+			if !ok {
+				break
+			}
+			group = append(group, more)
+			n += len(more.feats)
 		}
-		batch, outs, err := scoreBatch(ctx, cfg, x, sc, p.samples, a, p.first)
+		for _, a := range group {
+			if a.cat != k || a.start != done {
+				return results.CategoryRecord{}, 0, false, fmt.Errorf("bench: %s: internal error: batch of category %d at %d, want %d at %d", p.c.Name, a.cat, a.start, k, done)
+			}
+			done += len(a.feats)
+		}
+		batch, outs, err := scoreGroup(ctx, cfg, x, sc, p.samples, group, p.first)
 		if err != nil {
 			return results.CategoryRecord{}, 0, false, err
 		}
@@ -370,8 +432,9 @@ func scoreCategory(ctx context.Context, cfg Config, x *Extractor, sc Scorer, p p
 				return results.CategoryRecord{}, 0, false, err
 			}
 		}
-		computed += a.b.Computed()
-		done += len(batch)
+		for _, a := range group {
+			computed += a.b.Computed()
+		}
 		prog.Add(len(batch))
 	}
 	prog.Finish()
@@ -383,16 +446,21 @@ func scoreCategory(ctx context.Context, cfg Config, x *Extractor, sc Scorer, p p
 	return rec, computed, positional, err
 }
 
-// scoreBatch scores the images of a completed batch in parallel; first is
-// the run-order index of the category's first sample (PositionScorer).
-func scoreBatch(ctx context.Context, cfg Config, x *Extractor, sc Scorer, samples []loaders.Sample, a ahead, first int) ([]loaders.Sample, []scored, error) {
-	feats := a.feats
-	batch := samples[a.start : a.start+len(feats)]
+// scoreGroup scores the images of consecutive completed batches of one
+// category in parallel; first is the run-order index of the category's
+// first sample (PositionScorer).
+func scoreGroup(ctx context.Context, cfg Config, x *Extractor, sc Scorer, samples []loaders.Sample, group []ahead, first int) ([]loaders.Sample, []scored, error) {
+	start := group[0].start
+	var feats []Features
+	for _, a := range group {
+		feats = append(feats, a.feats...)
+	}
+	batch := samples[start : start+len(feats)]
 	outs := make([]scored, len(batch))
 	size := x.Spec().Size
 	err := parallel.For(ctx, len(batch), cfg.Workers, func(ctx context.Context, i int) error {
 		var err error
-		outs[i], err = scoreOne(ctx, sc, first+a.start+i, feats[i], batch[i], x, size)
+		outs[i], err = scoreOne(ctx, sc, first+start+i, feats[i], batch[i], x, size)
 		return err
 	})
 	return batch, outs, err

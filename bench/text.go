@@ -143,7 +143,7 @@ func (m *Model) runText(ctx context.Context, embeds clip.Tensor, eot []int64, de
 func (m *Model) textKeys(embeds clip.Tensor, eot []int64, deep *clip.Tensor) ([]featcache.Key, error) {
 	textMu.Lock()
 	if m.textHash == "" {
-		_, h, _, err := modelHashes(m.Dir, m.Manifest)
+		_, h, _, err := modelHashes(m.Dir, m.Manifest, "")
 		if err != nil {
 			textMu.Unlock()
 			return nil, err

@@ -92,7 +92,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	// Graphs load at their first cache miss: a run over cached features
 	// and prompts never loads the towers.
-	m, err := bench.OpenModelWith(ctx, rt, *modelDir, bench.OpenOptions{Lazy: true, TextCache: textCache})
+	m, err := bench.OpenModelWith(ctx, rt, *modelDir, bench.OpenOptions{Lazy: true, TextCache: textCache, HashMemo: bench.HashMemoDir(*cacheDir)})
 	if err != nil {
 		return err
 	}
