@@ -1,28 +1,24 @@
 package preprocess
 
 import (
-	"bufio"
 	"bytes"
-	"compress/zlib"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"hash/crc32"
-	"io"
 	"sync"
 
 	"github.com/dapobench/dapobench/internal/budget"
 )
 
 // This file decodes the common PNGs of the benchmarks (8-bit grayscale,
-// RGB and RGBA, not interlaced) straight into a plane: each scanline is
-// inflated into its row of the plane and unfiltered in place against the
-// row above, so the image exists once, in the layout the resampler reads,
-// with no image.Image, no RGB→RGBA expansion and no conversion pass. The
-// pixels are those image/png decodes (the PNG specification leaves no
-// choice); any other PNG (palette, 16-bit, gray+alpha, interlaced) goes
-// through image/png (decodePlane falls back).
+// RGB and RGBA, not interlaced) straight into a plane: the image data is
+// inflated into a buffer of scanlines (inflateIDAT) and each is unfiltered
+// in place against the row above, so the image exists once, in the layout
+// the resampler reads, with no image.Image, no RGB→RGBA expansion and no
+// conversion pass. The pixels are those image/png decodes (the PNG
+// specification leaves no choice); any other PNG (palette, 16-bit,
+// gray+alpha, interlaced) goes through image/png (decodePlane falls back).
 
 var pngSignature = []byte("\x89PNG\r\n\x1a\n")
 
@@ -45,72 +41,29 @@ func getFrom(pool *sync.Pool, n int) []uint8 {
 
 func putPix(b []uint8) { decodedPool.Put(&b) }
 
-// pngChunks walks the chunks of a PNG after its signature, checking each
-// chunk's CRC as image/png does, and reads the IDAT chunks as one stream.
+// pngChunks walks the chunks of a PNG held in memory, checking each
+// chunk's CRC as image/png does.
 type pngChunks struct {
-	r    *bufio.Reader
-	left uint32 // bytes left in the current IDAT; its CRC follows them
-	crc  hash.Hash32
-	bad  bool // the stream met something other than IDAT data
+	rest []byte // after the chunks read so far
 }
 
-// next reads a chunk header.
-func (c *pngChunks) next() (typ string, n uint32, ok bool) {
-	var head [8]byte
-	if _, err := io.ReadFull(c.r, head[:]); err != nil {
-		return "", 0, false
+// next returns the next chunk's type and data; ok is false at the end of
+// the data, for a chunk that does not fit in it, or a bad CRC.
+func (c *pngChunks) next() (typ string, body []byte, ok bool) {
+	if len(c.rest) < 12 {
+		return "", nil, false
 	}
-	n = binary.BigEndian.Uint32(head[:4])
-	c.crc = crc32.NewIEEE()
-	c.crc.Write(head[4:])
-	return string(head[4:]), n, n <= 0x7fffffff
-}
-
-// body reads a whole (non-IDAT) chunk and checks its CRC.
-func (c *pngChunks) body(n uint32) ([]byte, bool) {
-	if n > 1<<24 {
-		return nil, false
+	n := binary.BigEndian.Uint32(c.rest[:4])
+	if n > 0x7fffffff || uint64(n) > uint64(len(c.rest)-12) {
+		return "", nil, false
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(c.r, b); err != nil {
-		return nil, false
+	whole := c.rest[4 : 8+n] // type and data, what the CRC covers
+	crc := binary.BigEndian.Uint32(c.rest[8+n : 12+n])
+	c.rest = c.rest[12+n:]
+	if crc32.ChecksumIEEE(whole) != crc {
+		return "", nil, false
 	}
-	c.crc.Write(b)
-	return b, c.checkCRC()
-}
-
-func (c *pngChunks) checkCRC() bool {
-	var b [4]byte
-	if _, err := io.ReadFull(c.r, b[:]); err != nil {
-		return false
-	}
-	return binary.BigEndian.Uint32(b[:]) == c.crc.Sum32()
-}
-
-// Read reads IDAT data across consecutive IDAT chunks.
-func (c *pngChunks) Read(p []byte) (int, error) {
-	for c.left == 0 {
-		if c.bad || !c.checkCRC() {
-			c.bad = true
-			return 0, errNotFast
-		}
-		typ, n, ok := c.next()
-		if !ok || typ != "IDAT" {
-			c.bad = true
-			return 0, errNotFast
-		}
-		c.left = n
-	}
-	if uint32(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.r.Read(p)
-	c.crc.Write(p[:n])
-	c.left -= uint32(n)
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
+	return string(whole[:4]), whole[4:], true
 }
 
 // ancillary lists the chunks before the image data that do not change the
@@ -126,17 +79,17 @@ func ancillary(typ string) bool {
 // from getPix, or returns errNotFast for a PNG it leaves to image/png:
 // another format, interlacing, other bit depths and colour types, and
 // any damage, which image/png then reports in its words.
+//
+// The image data (the consecutive IDAT chunks) is inflated in one go into
+// a buffer of filtered scanlines, each with its filter byte in front, and
+// unfiltered in place: the plane's rows are the scanlines, one byte apart.
 func decodePNG(data []byte) (plane, error) {
 	if !bytes.HasPrefix(data, pngSignature) {
 		return plane{}, errNotFast
 	}
-	c := &pngChunks{r: bufio.NewReaderSize(bytes.NewReader(data[len(pngSignature):]), 1<<16)}
-	typ, n, ok := c.next()
-	if !ok || typ != "IHDR" || n != 13 {
-		return plane{}, errNotFast
-	}
-	ihdr, ok := c.body(n)
-	if !ok {
+	c := &pngChunks{rest: data[len(pngSignature):]}
+	typ, ihdr, ok := c.next()
+	if !ok || typ != "IHDR" || len(ihdr) != 13 {
 		return plane{}, errNotFast
 	}
 	w, h := int(binary.BigEndian.Uint32(ihdr[0:4])), int(binary.BigEndian.Uint32(ihdr[4:8]))
@@ -153,97 +106,65 @@ func decodePNG(data []byte) (plane, error) {
 	if bpp == 0 {
 		return plane{}, errNotFast
 	}
+	var body []byte
 	for {
-		typ, n, ok = c.next()
-		if !ok {
+		if typ, body, ok = c.next(); !ok {
 			return plane{}, errNotFast
 		}
 		if typ == "IDAT" {
 			break
 		}
-		if !ancillary(typ) || (typ == "PLTE" && ctype == 0) {
-			return plane{}, errNotFast
-		}
-		if _, ok := c.body(n); !ok {
+		if !ancillary(typ) || (typ == "PLTE" && ctype == 0) || len(body) > 1<<24 {
 			return plane{}, errNotFast
 		}
 	}
-	c.left = n
-	p, err := inflateRows(c, w, h, bpp)
-	if err != nil {
-		return plane{}, errNotFast
+	// The stream is the run of consecutive IDATs; it must end in the last
+	// one that holds data. Later IDATs are ignored, as image/png does.
+	idat := [][]byte{body}
+	for {
+		if typ, body, ok = c.next(); !ok {
+			return plane{}, errNotFast
+		}
+		if typ != "IDAT" {
+			break
+		}
+		idat = append(idat, body)
 	}
-	// What image/png checks after the pixels: the rest of the current
-	// IDAT is empty and its CRC right; then every chunk up to IEND has a
-	// good CRC (later IDATs are ignored), with no critical surprises.
-	if c.left != 0 || c.bad || !c.checkCRC() {
-		putPix(p.pix)
-		return plane{}, errNotFast
+	for len(idat) > 1 && len(idat[len(idat)-1]) == 0 {
+		idat = idat[:len(idat)-1]
 	}
 	for {
-		typ, n, ok = c.next()
-		if !ok || (!ancillary(typ) && typ != "IDAT" && typ != "IEND") || typ == "PLTE" {
-			putPix(p.pix)
-			return plane{}, errNotFast
-		}
-		if _, ok := c.body(n); !ok {
-			putPix(p.pix)
+		if (!ancillary(typ) && typ != "IDAT" && typ != "IEND") || typ == "PLTE" || len(body) > 1<<24 {
 			return plane{}, errNotFast
 		}
 		if typ == "IEND" {
-			if n != 0 {
-				putPix(p.pix)
+			if len(body) != 0 {
 				return plane{}, errNotFast
 			}
-			return p, nil
+			break
+		}
+		if typ, body, ok = c.next(); !ok {
+			return plane{}, errNotFast
 		}
 	}
-}
-
-// inflateRows reads h filtered scanlines of w·bpp bytes from the IDAT
-// stream, unfilters them in place, and checks that the zlib stream ends
-// (with a good checksum) right after the last one.
-func inflateRows(c *pngChunks, w, h, bpp int) (plane, error) {
-	z, err := zlib.NewReader(c)
-	if err != nil {
-		return plane{}, err
+	stride := w*bpp + 1
+	buf := getPix(stride * h)
+	if err := inflateIDAT(idat, buf); err != nil {
+		putPix(buf)
+		return plane{}, errNotFast
 	}
-	stride := w * bpp
-	pix := getPix(stride * h)
-	fail := func(err error) (plane, error) {
-		putPix(pix)
-		return plane{}, err
-	}
-	var filter [1]byte
 	for y := range h {
-		row := pix[y*stride : (y+1)*stride]
-		if _, err := io.ReadFull(z, filter[:]); err != nil {
-			return fail(err)
-		}
-		if _, err := io.ReadFull(z, row); err != nil {
-			return fail(err)
-		}
+		row := buf[y*stride : (y+1)*stride]
 		var prev []uint8
 		if y > 0 {
-			prev = pix[(y-1)*stride : y*stride]
+			prev = buf[(y-1)*stride+1 : y*stride]
 		}
-		if err := unfilter(filter[0], row, prev, bpp); err != nil {
-			return fail(err)
+		if err := unfilter(row[0], row[1:], prev, bpp); err != nil {
+			putPix(buf)
+			return plane{}, errNotFast
 		}
 	}
-	// The zlib stream must end here (checking its checksum), as image/png
-	// requires.
-	n, err := 0, error(nil)
-	for i := 0; n == 0 && err == nil; i++ {
-		if i == 100 {
-			return fail(io.ErrNoProgress)
-		}
-		n, err = z.Read(filter[:])
-	}
-	if n != 0 || err != io.EOF {
-		return fail(errors.New("png: too much pixel data"))
-	}
-	return plane{pix: pix, w: w, h: h, stride: stride, ch: min(bpp, 3), ps: bpp, pooled: true}, nil
+	return plane{pix: buf[1:], whole: buf, w: w, h: h, stride: stride, ch: min(bpp, 3), ps: bpp, pooled: true}, nil
 }
 
 // unfilter reverses a scanline's filter in place (PNG specification,

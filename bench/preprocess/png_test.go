@@ -13,6 +13,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"sync"
 	"testing"
 )
 
@@ -234,4 +236,39 @@ func FuzzDecodePNG(f *testing.F) {
 			t.Fatal("pixels differ from image/png")
 		}
 	})
+}
+
+// TestDecodePNGUnderGC decodes and resizes the test PNGs many times while
+// the collector runs almost constantly, in parallel: the C inflation and
+// resampling hand Go memory to C, which the collector must never find in a
+// bad state.
+func TestDecodePNGUnderGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(1))
+	names, _ := filepath.Glob("testdata/images/*.png")
+	var files [][]byte
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, b)
+	}
+	spec := DAPO()
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dst := make([]float32, spec.ImageLen())
+			for i := range 300 {
+				p, err := decodePNG(files[(i+w)%len(files)])
+				if err != nil {
+					continue // left to image/png
+				}
+				spec.fill(dst, p, spec.lut())
+				p.release()
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -111,6 +111,7 @@ type plane struct {
 	w, h, stride int
 	ch, ps       int
 	pooled       bool // pix came from getPix and goes back with release
+	whole        []uint8 // the pooled buffer pix lies in, when it starts later
 	scratch      bool // pooled in resizePool
 }
 
@@ -119,6 +120,8 @@ func (p plane) release() {
 	switch {
 	case p.scratch:
 		resizePool.Put(&p.pix)
+	case p.pooled && p.whole != nil:
+		putPix(p.whole)
 	case p.pooled:
 		putPix(p.pix)
 	}
@@ -169,9 +172,20 @@ func resize(src plane, dw, dh int, f filter, emit func(y int, row []uint8)) {
 		return
 	}
 	n := dw * ch
-	acc := make([]int32, n)
-	row := make([]uint8, n)
+	out := getFrom(&resizePool, dh*n)
+	defer resizePool.Put(&out)
+	vertical(out, tmp, vert, first, n)
 	for yy := range dh {
+		emit(yy, out[yy*n:(yy+1)*n])
+	}
+}
+
+// verticalGo resamples the columns of tmp (rows first.. of the source
+// after the horizontal pass, n bytes each) into out, len(vert.start) rows
+// of n bytes.
+func verticalGo(out []uint8, tmp plane, vert coeffs, first, n int) {
+	acc := make([]int32, n)
+	for yy := range vert.start {
 		for i := range acc {
 			acc[i] = 1 << (precisionBits - 1)
 		}
@@ -182,15 +196,15 @@ func resize(src plane, dw, dh int, f filter, emit func(y int, row []uint8)) {
 				acc[i] += int32(v) * w
 			}
 		}
+		row := out[yy*n : (yy+1)*n]
 		for i, v := range acc {
 			row[i] = clip8(v)
 		}
-		emit(yy, row)
 	}
 }
 
-// horizontal resamples rows [first, first+dst.h) of src into dst.
-func horizontal(dst, src plane, first int, c coeffs) {
+// horizontalGo resamples rows [first, first+dst.h) of src into dst.
+func horizontalGo(dst, src plane, first int, c coeffs) {
 	const half = 1 << (precisionBits - 1)
 	for y := range dst.h {
 		in := src.pix[(first+y)*src.stride:]
