@@ -110,9 +110,9 @@ type plane struct {
 	pix          []uint8
 	w, h, stride int
 	ch, ps       int
-	pooled       bool // pix came from getPix and goes back with release
+	pooled       bool    // pix came from getPix and goes back with release
 	whole        []uint8 // the pooled buffer pix lies in, when it starts later
-	scratch      bool // pooled in resizePool
+	scratch      bool    // pooled in resizePool
 }
 
 // release returns a pooled plane's pixels for reuse.
