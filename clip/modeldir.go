@@ -39,8 +39,11 @@ const (
 
 // externalThreshold is the initializer size above which a graph stores its
 // weights as ONNX external data: protobuf messages cannot exceed 2 GiB and
-// ViT-L's image tower comes close (docs/method.md#clip-large-models).
-const externalThreshold = 1 << 30
+// ViT-L's image tower comes close (docs/method.md#clip-large-models), and
+// onnxruntime maps an external-data file where it copies embedded weights
+// into fresh memory, whose page faults dominate loading a ViT-B/16 tower
+// (docs/README.md#perf-external-data).
+const externalThreshold = 64 << 20
 
 // OpenAI's image normalisation, used by every method here
 // (docs/method.md#clip-normalisation): open_clip's ViT-B-16-plus-240 uses the same numbers.

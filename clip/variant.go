@@ -140,8 +140,8 @@ type Options struct {
 	// FP16 stores weights and computes in float16; inputs and outputs stay
 	// float32.
 	FP16 bool
-	// External forces ONNX external data for the initializers; large
-	// models use it regardless (see externalThreshold).
+	// External forces ONNX external data for the initializers; towers
+	// over 64 MiB of weights use it regardless (see externalThreshold).
 	External bool
 }
 

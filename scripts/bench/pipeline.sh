@@ -9,8 +9,8 @@
 #   first   dapobench run --scheme dapo, feature and text caches empty:
 #           wall time and peak RSS
 #   second  dapobench run --variant dapo/e1 over the warm cache
-#   warm    dapobench run --scheme dapo, text features cached, image
-#           features not (the pipeline's steady state)
+#   warm    dapobench run --scheme dapo, text features and the model's
+#           hashes cached, image features not (the pipeline's steady state)
 #
 # and prints the medians and the ratios: throughput = tower / run time
 # (1.0 means the run is as fast as its tower alone), second / first.
@@ -75,7 +75,7 @@ for m in $models; do
       timed "$b-first" "$exe" dapo "$work/out/first"
       timed "$b-second" "$exe" dapo/e1 "$work/out/second"
       if [ "$b" = after ]; then
-        find "$cache" -mindepth 1 -maxdepth 1 ! -name text -exec rm -rf {} +
+        find "$cache" -mindepth 1 -maxdepth 1 ! -name text ! -name models -exec rm -rf {} +
         timed "$b-warm" "$exe" dapo "$work/out/warm"
       fi
     done
