@@ -15,24 +15,24 @@ import (
 	"github.com/dapobench/dapobench/onnx/runner"
 )
 
-// MediumArch has ViT-B/16's image tower (86 M parameters at 224 px), so
-// that the image tower weighs in a run as it does with real backbones;
-// the text tower is small to keep the build short.
+// MediumArch has ViT-B/16's sizes (86 M image-tower parameters at 224 px,
+// and its 12-block text tower), so that both towers weigh in a first run
+// as they do with the real backbone: a scheme's first run encodes its
+// prompts too, and MultiADS' ensembles are hundreds of sentences.
 var MediumArch = clip.Arch{
 	Name: "vit-b16-bench", ImageSize: 224, PatchSize: 16,
 	VisionWidth: 768, VisionLayers: 12, VisionHeads: 12,
-	TextWidth: 128, TextLayers: 2, TextHeads: 2,
-	ContextLength: 77, VocabSize: 49408, EmbedDim: 256, Act: clip.QuickGELU,
+	TextWidth: 512, TextLayers: 12, TextHeads: 8,
+	ContextLength: 77, VocabSize: 49408, EmbedDim: 512, Act: clip.QuickGELU,
 }
 
-// LargeArch has ViT-L/14@336px's image tower (304 M parameters) with a
-// small text tower: SecondScheme uses it when DAPOBENCH_BENCH_ARCH is
-// "vit-l" (minutes per iteration on a CPU), to measure the ratio at the
-// real backbone's weight of image tower against scoring.
+// LargeArch has ViT-L/14@336px's sizes (304 M image-tower parameters):
+// SecondScheme uses it when DAPOBENCH_BENCH_ARCH is "vit-l" (minutes per
+// iteration on a CPU), to measure the ratio at the real backbone's weight.
 var LargeArch = clip.Arch{
 	Name: "vit-l14-bench", ImageSize: 336, PatchSize: 14,
 	VisionWidth: 1024, VisionLayers: 24, VisionHeads: 16,
-	TextWidth: 128, TextLayers: 2, TextHeads: 2,
+	TextWidth: 768, TextLayers: 12, TextHeads: 12,
 	ContextLength: 77, VocabSize: 49408, EmbedDim: 768, Act: clip.QuickGELU,
 }
 
