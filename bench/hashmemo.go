@@ -13,6 +13,10 @@ import (
 	"github.com/dapobench/dapobench/internal/fileid"
 )
 
+// hashMemoTick is how long after a change a file's identity is not
+// trusted: coarser than any file system's timestamp resolution.
+var hashMemoTick = 2 * time.Second
+
 // modelHashMemo is what a memo file holds: modelHashes' three results.
 type modelHashMemo struct {
 	Image string `json:"image"`
@@ -37,7 +41,7 @@ func identityKey(dir string, files []string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("bench: %w", err)
 		}
-		if !ok || id.Racy(now) {
+		if !ok || id.ChangedWithin(now, hashMemoTick) {
 			return "", nil
 		}
 		fmt.Fprintf(h, "%s\n%d %d %d %d %d\n", f, id.Dev, id.Ino, id.Size, id.Mtime, id.Ctime)

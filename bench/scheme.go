@@ -11,6 +11,7 @@ package bench
 
 import (
 	"context"
+	"strings"
 
 	"github.com/dapobench/dapobench/bench/featcache"
 	"github.com/dapobench/dapobench/clip"
@@ -121,4 +122,46 @@ type Variant struct {
 	Name string
 	// Doc says in a line what differs from the scheme itself.
 	Doc string
+}
+
+// VariantTable is a scheme's variants as configuration, the scheme itself
+// first: each names a variant and changes the scheme's options O. Scheme
+// packages build Variants and Parse on it.
+type VariantTable[O any] []struct {
+	Variant
+	Apply func(*O)
+}
+
+// List returns the variants' names and docs, in order.
+func (t VariantTable[O]) List() []Variant {
+	out := make([]Variant, len(t))
+	for i, v := range t {
+		out[i] = v.Variant
+	}
+	return out
+}
+
+// Apply applies the variant called name to base and returns the options
+// with the variant's name; "" names the first variant, the scheme itself.
+// ok is false when no variant has that name.
+func (t VariantTable[O]) Apply(name string, base O) (o O, full string, ok bool) {
+	if name == "" && len(t) > 0 {
+		name = t[0].Name
+	}
+	for _, v := range t {
+		if v.Name == name {
+			v.Apply(&base)
+			return base, name, true
+		}
+	}
+	return base, name, false
+}
+
+// Names lists the variants' names, comma-separated, for error messages.
+func (t VariantTable[O]) Names() string {
+	names := make([]string, len(t))
+	for i, v := range t {
+		names[i] = v.Name
+	}
+	return strings.Join(names, ", ")
 }

@@ -4,13 +4,11 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/dapobench/dapobench/bench"
 	"github.com/dapobench/dapobench/clip"
-	"github.com/dapobench/dapobench/onnx/runner"
 )
 
 // TestTextChunks encodes 70 prompts in one run and in chunks of 32 and of
@@ -18,16 +16,7 @@ import (
 // tower's memory cannot change a result.
 func TestTextChunks(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "model")
-	man, err := clip.BuildTiny(ctx, dir, 1, clip.Options{Variant: clip.DAPO})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := runner.Open(runner.Options{Device: "cpu"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
+	dir, man, rt := tinyModel(t)
 	m, err := bench.OpenModelWith(ctx, rt, dir, bench.OpenOptions{Lazy: true})
 	if err != nil {
 		t.Fatal(err)

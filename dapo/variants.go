@@ -2,7 +2,6 @@ package dapo
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/dapobench/dapobench/bench"
 )
@@ -13,10 +12,7 @@ const HandcraftedContext = "a photo of a"
 
 // variants are the ablations a researcher runs against DAPO, as
 // configuration: each is the default DAPO with one change.
-var variants = []struct {
-	bench.Variant
-	apply func(*Options)
-}{
+var variants = bench.VariantTable[Options]{
 	{bench.Variant{Name: "dapo", Doc: "DAPO as the official code runs it"}, func(*Options) {}},
 	{bench.Variant{Name: "dapo/no-defect-words", Doc: "one abnormal prompt without a defect word"}, func(o *Options) { o.NoDefectWords = true }},
 	{bench.Variant{Name: "dapo/handcrafted", Doc: "context \"" + HandcraftedContext + "\" instead of the learned tokens"}, func(o *Options) { o.Handcrafted = HandcraftedContext }},
@@ -26,28 +22,16 @@ var variants = []struct {
 
 // Variants lists the named variants, DAPO itself first.
 func Variants() []bench.Variant {
-	out := make([]bench.Variant, len(variants))
-	for i, v := range variants {
-		out[i] = v.Variant
-	}
-	return out
+	return variants.List()
 }
 
 // Parse applies the named variant ("" is DAPO itself) to base and names
 // the options after it. A layer of -1 stands for the model's last feature
 // layer and is resolved in Prepare.
 func Parse(name string, base Options) (Options, error) {
-	if name == "" {
-		name = "dapo"
+	if o, full, ok := variants.Apply(name, base); ok {
+		o.Name = full
+		return o, nil
 	}
-	var names []string
-	for _, v := range variants {
-		if v.Name == name {
-			v.apply(&base)
-			base.Name = name
-			return base, nil
-		}
-		names = append(names, v.Name)
-	}
-	return base, fmt.Errorf("dapo: unknown variant %q; valid: %s", name, strings.Join(names, ", "))
+	return base, fmt.Errorf("dapo: unknown variant %q; valid: %s", name, variants.Names())
 }

@@ -2,17 +2,13 @@ package adaclip
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/dapobench/dapobench/baselines/adaclip/kmeans"
 	"github.com/dapobench/dapobench/bench"
 )
 
 // variants are AdaCLIP and its ablations, as configuration.
-var variants = []struct {
-	bench.Variant
-	apply func(*Options)
-}{
+var variants = bench.VariantTable[Options]{
 	{bench.Variant{Name: "adaclip", Doc: "AdaCLIP as test.py runs it: HSF with k-means seeds from numpy's global generator seeded 111, drawn image after image in run order (scikit-learn 1.2's first centre), Gaussian σ=4"},
 		func(*Options) {}},
 	{bench.Variant{Name: "adaclip/kmeans-per-image", Doc: "every image's k-means seeded as the first image of a fresh process: scores independent of run order"},
@@ -27,27 +23,15 @@ var variants = []struct {
 
 // Variants lists the named AdaCLIP variants, AdaCLIP itself first.
 func Variants() []bench.Variant {
-	out := make([]bench.Variant, len(variants))
-	for i, v := range variants {
-		out[i] = v.Variant
-	}
-	return out
+	return variants.List()
 }
 
 // Parse applies the named variant ("" is AdaCLIP itself) to base and names
 // the options after it.
 func Parse(name string, base Options) (Options, error) {
-	if name == "" {
-		name = "adaclip"
+	if o, full, ok := variants.Apply(name, base); ok {
+		o.Name = full
+		return o, nil
 	}
-	var names []string
-	for _, v := range variants {
-		if v.Name == name {
-			v.apply(&base)
-			base.Name = name
-			return base, nil
-		}
-		names = append(names, v.Name)
-	}
-	return Options{}, fmt.Errorf("adaclip: unknown variant %q (want one of %s)", name, strings.Join(names, ", "))
+	return Options{}, fmt.Errorf("adaclip: unknown variant %q (want one of %s)", name, variants.Names())
 }

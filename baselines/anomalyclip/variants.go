@@ -15,10 +15,7 @@ const layersPrefix = "anomalyclip/layers-"
 // variants are AnomalyCLIP and its ablations, as configuration. Any layer
 // set can be named "anomalyclip/layers-<l>-<l>…"; the list shows the one of
 // the paper's first version.
-var variants = []struct {
-	bench.Variant
-	apply func(*Options)
-}{
+var variants = bench.VariantTable[Options]{
 	{bench.Variant{Name: "anomalyclip", Doc: "AnomalyCLIP as test.sh runs it: the model's feature layers ([24] for ViT-L), Gaussian σ=4"},
 		func(*Options) {}},
 	{bench.Variant{Name: "anomalyclip/no-smoothing", Doc: "maps without the Gaussian filter"},
@@ -29,27 +26,15 @@ var variants = []struct {
 
 // Variants lists the named AnomalyCLIP variants, AnomalyCLIP itself first.
 func Variants() []bench.Variant {
-	out := make([]bench.Variant, len(variants))
-	for i, v := range variants {
-		out[i] = v.Variant
-	}
-	return out
+	return variants.List()
 }
 
 // Parse applies the named variant ("" is AnomalyCLIP itself) to base and
 // names the options after it.
 func Parse(name string, base Options) (Options, error) {
-	if name == "" {
-		name = "anomalyclip"
-	}
-	var names []string
-	for _, v := range variants {
-		if v.Name == name {
-			v.apply(&base)
-			base.Name = name
-			return base, nil
-		}
-		names = append(names, v.Name)
+	if o, full, ok := variants.Apply(name, base); ok {
+		o.Name = full
+		return o, nil
 	}
 	if rest, ok := strings.CutPrefix(name, layersPrefix); ok {
 		var layers []int
@@ -63,5 +48,5 @@ func Parse(name string, base Options) (Options, error) {
 		base.Name, base.Layers = name, layers
 		return base, nil
 	}
-	return Options{}, fmt.Errorf("anomalyclip: unknown variant %q (want one of %s, or %s<layer>-<layer>…)", name, strings.Join(names, ", "), layersPrefix)
+	return Options{}, fmt.Errorf("anomalyclip: unknown variant %q (want one of %s, or %s<layer>-<layer>…)", name, variants.Names(), layersPrefix)
 }

@@ -2,16 +2,12 @@ package aprilgan
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/dapobench/dapobench/bench"
 )
 
 // variants are APRIL-GAN and its ablations, as configuration.
-var variants = []struct {
-	bench.Variant
-	apply func(*Options)
-}{
+var variants = bench.VariantTable[Options]{
 	{bench.Variant{Name: "aprilgan", Doc: "APRIL-GAN zero-shot as test_zero_shot.sh runs it: layers 6/12/18/24, softmax image score"},
 		func(*Options) {}},
 	{bench.Variant{Name: "aprilgan/last-layer", Doc: "the map of the last feature layer alone (24 for ViT-L)"},
@@ -22,28 +18,16 @@ var variants = []struct {
 
 // Variants lists the named APRIL-GAN variants, APRIL-GAN itself first.
 func Variants() []bench.Variant {
-	out := make([]bench.Variant, len(variants))
-	for i, v := range variants {
-		out[i] = v.Variant
-	}
-	return out
+	return variants.List()
 }
 
 // Parse applies the named variant ("" is APRIL-GAN itself) to base and
 // names the options after it. Layer −1 stands for the model's last
 // feature layer.
 func Parse(name string, base Options) (Options, error) {
-	if name == "" {
-		name = "aprilgan"
+	if o, full, ok := variants.Apply(name, base); ok {
+		o.Name = full
+		return o, nil
 	}
-	var names []string
-	for _, v := range variants {
-		if v.Name == name {
-			v.apply(&base)
-			base.Name = name
-			return base, nil
-		}
-		names = append(names, v.Name)
-	}
-	return Options{}, fmt.Errorf("aprilgan: unknown variant %q (want one of %s)", name, strings.Join(names, ", "))
+	return Options{}, fmt.Errorf("aprilgan: unknown variant %q (want one of %s)", name, variants.Names())
 }

@@ -2,17 +2,13 @@ package winclip
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/dapobench/dapobench/bench"
 )
 
 // variants are WinCLIP and its ablations, as configuration: each is the
 // default with one change.
-var variants = []struct {
-	bench.Variant
-	apply func(*Options)
-}{
+var variants = bench.VariantTable[Options]{
 	{bench.Variant{Name: "winclip", Doc: "anomalib's zero-shot WinCLIP: 2×2 and 3×3 windows, 21 templates, category name"},
 		func(*Options) {}},
 	{bench.Variant{Name: "winclip/no-windows", Doc: "no window maps: the map is the image score at every pixel"},
@@ -29,27 +25,15 @@ var variants = []struct {
 
 // Variants lists the named WinCLIP variants, WinCLIP itself first.
 func Variants() []bench.Variant {
-	out := make([]bench.Variant, len(variants))
-	for i, v := range variants {
-		out[i] = v.Variant
-	}
-	return out
+	return variants.List()
 }
 
 // Parse applies the named variant ("" is WinCLIP itself) to base and names
 // the options after it.
 func Parse(name string, base Options) (Options, error) {
-	if name == "" {
-		name = "winclip"
+	if o, full, ok := variants.Apply(name, base); ok {
+		o.Name = full
+		return o, nil
 	}
-	var names []string
-	for _, v := range variants {
-		if v.Name == name {
-			v.apply(&base)
-			base.Name = name
-			return base, nil
-		}
-		names = append(names, v.Name)
-	}
-	return Options{}, fmt.Errorf("winclip: unknown variant %q (want one of %s)", name, strings.Join(names, ", "))
+	return Options{}, fmt.Errorf("winclip: unknown variant %q (want one of %s)", name, variants.Names())
 }

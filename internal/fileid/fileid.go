@@ -5,19 +5,21 @@
 // system call sets it back.
 package fileid
 
+import "time"
+
 // ID is a file's identity. Two equal IDs taken at different times mean the
 // file was not written between them (up to the file system's clock
-// resolution; see Racy).
+// resolution; see ChangedWithin).
 type ID struct {
 	Dev, Ino     uint64
 	Size         int64
 	Mtime, Ctime int64 // nanoseconds since the Unix epoch
 }
 
-// Racy reports whether the file changed so close to now (nanoseconds since
-// the Unix epoch) that a write in the same clock tick could leave its ID
-// unchanged: such an ID must not vouch for the file's content later.
-func (id ID) Racy(now int64) bool {
-	const tick = 2e9 // coarser than any file system's timestamp resolution
-	return now-id.Mtime < tick || now-id.Ctime < tick
+// ChangedWithin reports whether the file changed less than d before now
+// (nanoseconds since the Unix epoch). A write in the same clock tick as an
+// earlier one can leave the ID unchanged, so an ID taken within a tick of
+// a change must not vouch for the file's content later.
+func (id ID) ChangedWithin(now int64, d time.Duration) bool {
+	return now-id.Mtime < int64(d) || now-id.Ctime < int64(d)
 }

@@ -44,11 +44,11 @@ func TestOf(t *testing.T) {
 	if b == a {
 		t.Errorf("a rewrite with the modification time set back kept the identity %+v", a)
 	}
-	if !b.Racy(time.Now().UnixNano()) {
-		t.Errorf("a file changed just now is not racy")
+	if !b.ChangedWithin(time.Now().UnixNano(), 2*time.Second) {
+		t.Errorf("a file changed just now did not change within 2 s")
 	}
-	if b.Racy(time.Now().Add(time.Minute).UnixNano()) {
-		t.Errorf("a file changed a minute ago is racy")
+	if b.ChangedWithin(time.Now().Add(time.Minute).UnixNano(), 2*time.Second) {
+		t.Errorf("a file changed a minute ago changed within 2 s")
 	}
 	if _, _, err := Of(filepath.Join(t.TempDir(), "missing")); !os.IsNotExist(err) {
 		t.Errorf("missing file: error %v", err)
