@@ -11,7 +11,7 @@ import (
 
 // Vocabulary is implemented by schemes that know which defect words their
 // prompts were trained on; per-defect-type results are then split into
-// seen and novel types (docs/method.md#dapo-novel-types).
+// seen and novel types (docs/methods.md#dapo-novel-types).
 type Vocabulary interface {
 	// Seen reports whether a defect-type word was in the training
 	// vocabulary.

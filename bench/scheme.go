@@ -33,7 +33,7 @@ type Category struct {
 	DefectTypes []string
 	// Cache is the run's feature cache (nil: none). A scheme whose
 	// scorer derives more per-image features at scoring time (AdaCLIP's
-	// image-dependent text features, docs/method.md#adaclip-text-cache)
+	// image-dependent text features, docs/methods.md#adaclip-text-cache)
 	// may keep them there, under keys of its own that never collide with
 	// the image-tower entries.
 	Cache *featcache.Cache
@@ -68,7 +68,7 @@ type Scorer interface {
 
 // ScoreFinisher is implemented by a Scorer whose image scores depend on
 // every image of the category: MultiADS normalises its scores to [0, 1]
-// over the category (docs/method.md#multiads-scoring). Run takes each
+// over the category (docs/methods.md#multiads-scoring). Run takes each
 // Output.Image as the raw score, and once the category's last image is
 // scored calls FinishScores with the raw scores in sample order; the
 // scores it returns are the ones the metrics, the score files and the
@@ -81,7 +81,7 @@ type ScoreFinisher interface {
 // PositionScorer is a Scorer whose output for an image depends on where
 // the image comes in the run, as AdaCLIP's k-means seeds depend on how many
 // images the official process clustered before it
-// (docs/method.md#adaclip-kmeans-seeding). Run calls ScoreAt instead of
+// (docs/methods.md#adaclip-kmeans-seeding). Run calls ScoreAt instead of
 // Score, with n the sample's index among all test samples of the run in
 // run order (categories in order, samples in loader order), whatever
 // order, parallelism or resumption the images are scored in.

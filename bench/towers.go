@@ -44,7 +44,7 @@ func RunTowers(ctx context.Context, rt *runner.Runtime, dir string, m *clip.Mani
 	}
 	if len(in.Texts) > 0 {
 		// AdaCLIP's text tower takes one image's plain embedding
-		// (docs/method.md#adaclip-dynamic-prompts): the image's, when one
+		// (docs/methods.md#adaclip-dynamic-prompts): the image's, when one
 		// was given.
 		if e, ok := out[clip.OutImageEmbedPlain]; ok && len(in.Images) == 1 {
 			if _, given := in.Learned[clip.InImageEmbedPlain]; !given {

@@ -8,11 +8,11 @@ import (
 )
 
 // AdaCLIP's learned tensors keep the names of its official checkpoint
-// without the "clip_model." prefix (docs/method.md#adaclip-checkpoint),
+// without the "clip_model." prefix (docs/methods.md#adaclip-checkpoint),
 // one tensor per official parameter: a stacked layout would give the
 // never-used text_prompter.static_prompts.0 a zero gradient, and AdamW
 // would then decay it, where torch skips a parameter without gradient
-// (docs/method.md#adaclip-adamw). With J the prompting depth, n = 5
+// (docs/methods.md#adaclip-adamw). With J the prompting depth, n = 5
 // prompt tokens, K feature layers, Dt = De the text and embedding width
 // and Dv the vision width:
 //
@@ -24,12 +24,12 @@ import (
 //	dynamic_text_prompt_generator.head.{0..4}.weight / .bias    [Dt, De] / [Dt]
 
 // AdaCLIPStaticStd is the standard deviation of nn.init.normal_ on the
-// static prompts in AdaCLIP's code (docs/method.md#adaclip-init).
+// static prompts in AdaCLIP's code (docs/methods.md#adaclip-init).
 const AdaCLIPStaticStd = 0.02
 
 // adaclipOfficialPrefix is the prefix of every key of the official
 // checkpoint: AdaCLIP_Trainer.save keeps the trainer's state_dict entries
-// of its clip_model (docs/method.md#adaclip-checkpoint).
+// of its clip_model (docs/methods.md#adaclip-checkpoint).
 const adaclipOfficialPrefix = "clip_model"
 
 // adaclipTensor is one of AdaCLIP's tensors with how it is initialised:
@@ -121,7 +121,7 @@ func adaclipLayout(d Dims) []component {
 // adaclipUntrained draws AdaCLIP's tensors as its modules initialise
 // them: static prompts N(0, 0.02²) (PromptLayer), every head torch.nn.Linear's
 // default, weight and bias U(−1/√fan_in, 1/√fan_in) with fan_in the
-// input width (docs/method.md#adaclip-init).
+// input width (docs/methods.md#adaclip-init).
 func adaclipUntrained(d Dims, fill func(name string, draw func(r *stream, i int) float64)) {
 	for _, t := range adaclipTensors(d) {
 		if t.fanIn == 0 {

@@ -1,9 +1,9 @@
 // Package checkpoints holds the learned tensors of the learned schemes,
 // DAPO, AnomalyCLIP, AdaCLIP, APRIL-GAN and MultiADS, in one canonical
 // safetensors layout that the schemes load. It imports them from the
-// official training checkpoints (torch zip .pth; docs/method.md#dapo-checkpoint,
-// docs/method.md#anomalyclip-checkpoint,
-// docs/method.md#aprilgan-checkpoint) and makes seeded
+// official training checkpoints (torch zip .pth; docs/methods.md#dapo-checkpoint,
+// docs/methods.md#anomalyclip-checkpoint,
+// docs/methods.md#aprilgan-checkpoint) and makes seeded
 // untrained ones, initialised as the official code initialises them, for
 // runs without a checkpoint.
 //
@@ -47,7 +47,7 @@ const (
 	AnomalyCLIP = "anomalyclip"
 	AdaCLIP     = "adaclip"
 	// APRILGAN and MultiADS learn only a linear layer per feature layer
-	// on the patch tokens (LinearLayer; docs/method.md#aprilgan-linear).
+	// on the patch tokens (LinearLayer; docs/methods.md#aprilgan-linear).
 	APRILGAN = "aprilgan"
 	MultiADS = "multiads"
 )
@@ -68,7 +68,7 @@ const (
 )
 
 // AdapterWeight is the name of the weight of adapter i (DAPO's
-// LinearAdapter fc.{i}, docs/method.md#dapo-adapters).
+// LinearAdapter fc.{i}, docs/methods.md#dapo-adapters).
 func AdapterWeight(i int) string { return "adapter." + strconv.Itoa(i) + ".weight" }
 
 // AdapterBias is the name of the bias of adapter i.
@@ -78,18 +78,18 @@ func AdapterBias(i int) string { return "adapter." + strconv.Itoa(i) + ".bias" }
 const (
 	// DAPOGroups is E, DAPO's prompt_count: every prompt is built 10
 	// times, each with its own learned context
-	// (docs/method.md#dapo-hyperparameters).
+	// (docs/methods.md#dapo-hyperparameters).
 	DAPOGroups = 10
 	// DAPOContextTokens is l, DAPO's normal_token_cnt and
-	// abnormal_token_cnt (docs/method.md#dapo-hyperparameters).
+	// abnormal_token_cnt (docs/methods.md#dapo-hyperparameters).
 	DAPOContextTokens = 5
 	// AnomalyCLIPContextTokens is AnomalyCLIP's n_ctx, the learned "X"
-	// tokens of its two prompts (docs/method.md#anomalyclip-prompts).
+	// tokens of its two prompts (docs/methods.md#anomalyclip-prompts).
 	AnomalyCLIPContextTokens = 12
 )
 
 // officialArch is the backbone of both official schemes
-// (docs/method.md#clip-backbones); its sizes are expected when no model directory is given.
+// (docs/methods.md#clip-backbones); its sizes are expected when no model directory is given.
 const officialArch = "ViT-L-14-336"
 
 // ErrMismatch is wrapped by every error about missing, unknown or

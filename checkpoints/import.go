@@ -19,7 +19,7 @@ import (
 type component struct {
 	// names are the accepted top-level keys: DAPO's trainer writes
 	// prompt_learner, visual_prompt and linear_adapter, while its test script
-	// reads *_state_dict first (docs/method.md#dapo-checkpoint).
+	// reads *_state_dict first (docs/methods.md#dapo-checkpoint).
 	names []string
 	// sources map keys inside the state dict to canonical tensors.
 	sources []source
@@ -46,7 +46,7 @@ func layout(d Dims) []component {
 	}
 	if LinearOnly(d.Scheme) {
 		// {'trainable_linearlayer': LinearLayer.state_dict()}, fc.{i} one
-		// nn.Linear per feature layer (docs/method.md#aprilgan-checkpoint).
+		// nn.Linear per feature layer (docs/methods.md#aprilgan-checkpoint).
 		c := component{names: []string{"trainable_linearlayer"}}
 		for i := range d.Adapters {
 			fc := "fc." + strconv.Itoa(i)
@@ -62,14 +62,14 @@ func layout(d Dims) []component {
 			names: []string{"prompt_learner"},
 			sources: []source{
 				// ctx_pos is the normal prompt "X…X object.", ctx_neg the
-				// abnormal "X…X damaged object." (docs/method.md#anomalyclip-prompts).
+				// abnormal "X…X damaged object." (docs/methods.md#anomalyclip-prompts).
 				{"ctx_pos", ctx, NormalCtx, -1},
 				{"ctx_neg", slices.Clone(ctx), AbnormalCtx, -1},
 			},
 			// The projections exist but are never called; the prompt
 			// buffers are rebuilt from the tokenizer and the model's
-			// token-embedding table (docs/method.md#anomalyclip-unused-projections,
-			// docs/method.md#clip-token-embedding).
+			// token-embedding table (docs/methods.md#anomalyclip-unused-projections,
+			// docs/methods.md#clip-token-embedding).
 			ignored: []string{"compound_prompt_projections.",
 				"token_prefix_pos", "token_prefix_neg", "token_suffix_pos", "token_suffix_neg",
 				"tokenized_prompts_pos", "tokenized_prompts_neg"},
@@ -87,7 +87,7 @@ func layout(d Dims) []component {
 			{"learnable_abnormal_tokens", slices.Clone(ctx), AbnormalCtx, -1},
 		},
 		// meta_net is saved but unused: its call in
-		// LearnablePrompt.forward is commented out (docs/method.md#dapo-meta-net).
+		// LearnablePrompt.forward is commented out (docs/methods.md#dapo-meta-net).
 		ignored: []string{"meta_net."},
 	}
 	for i := range d.TextDepth {

@@ -156,7 +156,7 @@ func TestImportOfficialSizes(t *testing.T) {
 	for k, w := range map[string][]int{NormalCtx: {10, 5, 768}, TextDeep: {12, 4, 768}, VisualPrompts: {24, 4, 1024},
 		AdapterWeight(3): {768, 1024}, AdapterBias(0): {768}} {
 		if !slices.Equal(got[k], w) {
-			t.Errorf("official dapo %s: %v, want %v (docs/method.md#dapo-checkpoint)", k, got[k], w)
+			t.Errorf("official dapo %s: %v, want %v (docs/methods.md#dapo-checkpoint)", k, got[k], w)
 		}
 	}
 	if len(got) != 4+2*4 {

@@ -11,12 +11,12 @@ import (
 
 // anomalyCLIPInitStd is the standard deviation of AnomalyCLIP's
 // nn.init.normal_ on ctx_pos, ctx_neg and compound_prompts_text
-// (docs/method.md#anomalyclip-prompt-init).
+// (docs/methods.md#anomalyclip-prompt-init).
 const anomalyCLIPInitStd = 0.02
 
 // visualInitFanIn is the factor of patch² in DAPO's visual prompt range
 // v = sqrt(6 / (3·patch² + width)): three colour channels per patch pixel
-// (DAPO's visual prompt code; docs/method.md#dapo-visual-prompt-init).
+// (DAPO's visual prompt code; docs/methods.md#dapo-visual-prompt-init).
 const visualInitFanIn = 3
 
 // Untrained returns the scheme's learned tensors as the official code
@@ -24,19 +24,19 @@ const visualInitFanIn = 3
 // (nil: the official ViT-L/14@336px sizes). They are labelled
 // Trained=false so that every result computed with them can say so.
 //
-// DAPO (its prompt learner, visual prompts and adapters, docs/method.md#dapo-prompt-init):
+// DAPO (its prompt learner, visual prompts and adapters, docs/methods.md#dapo-prompt-init):
 // normal_ctx, abnormal_ctx and text_deep are randn·std + mean with the
 // per-dimension mean and (unbiased, torch.std's default) standard
 // deviation of the whole token-embedding table
-// (docs/method.md#dapo-prompt-init); visual_prompts are U(−v, v) with
-// v = sqrt(6/(3·patch²+Dv)) (docs/method.md#dapo-visual-prompt-init); the
+// (docs/methods.md#dapo-prompt-init); visual_prompts are U(−v, v) with
+// v = sqrt(6/(3·patch²+Dv)) (docs/methods.md#dapo-visual-prompt-init); the
 // adapters are torch.nn.Linear's default, weight and bias
-// U(−1/sqrt(Dv), 1/sqrt(Dv)) (docs/method.md#dapo-adapters). AnomalyCLIP:
-// every tensor N(0, 0.02²) (docs/method.md#anomalyclip-prompt-init).
+// U(−1/sqrt(Dv), 1/sqrt(Dv)) (docs/methods.md#dapo-adapters). AnomalyCLIP:
+// every tensor N(0, 0.02²) (docs/methods.md#anomalyclip-prompt-init).
 // AdaCLIP: static prompts N(0, 0.02²), heads torch.nn.Linear's default
-// (docs/method.md#adaclip-init). APRIL-GAN and MultiADS: their
+// (docs/methods.md#adaclip-init). APRIL-GAN and MultiADS: their
 // LinearLayer's nn.Linear default, weight and bias U(−1/sqrt(Dv),
-// 1/sqrt(Dv)) (docs/method.md#aprilgan-linear). tokenEmbedding is used by
+// 1/sqrt(Dv)) (docs/methods.md#aprilgan-linear). tokenEmbedding is used by
 // DAPO alone and may be empty otherwise.
 //
 // The draws are this package's own (torch's generator is not
@@ -101,7 +101,7 @@ func Untrained(scheme string, m *clip.Manifest, tokenEmbedding clip.Tensor, seed
 
 // visualBound is the half-width v of DAPO's uniform visual prompt
 // initialisation, sqrt(6/(3·patch²+width))
-// (docs/method.md#dapo-visual-prompt-init).
+// (docs/methods.md#dapo-visual-prompt-init).
 func visualBound(patch, width int) float64 {
 	return math.Sqrt(6 / float64(visualInitFanIn*patch*patch+width))
 }

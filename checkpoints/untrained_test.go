@@ -66,7 +66,7 @@ func TestColumnStats(t *testing.T) {
 
 // TestUntrainedDAPO checks the distributions of DAPO's initial tensors
 // against the rules of DAPO's prompt learner and visual prompts
-// (docs/method.md#dapo-prompt-init, docs/method.md#dapo-visual-prompt-init) and torch.nn.Linear, with bounds of about five standard errors.
+// (docs/methods.md#dapo-prompt-init, docs/methods.md#dapo-visual-prompt-init) and torch.nn.Linear, with bounds of about five standard errors.
 func TestUntrainedDAPO(t *testing.T) {
 	_, m := tinyModel(t, clip.DAPO)
 	table, mu, sd := twoPointTable(m.Arch.VocabSize, m.Arch.TextWidth)
@@ -121,7 +121,7 @@ func TestUntrainedDAPO(t *testing.T) {
 }
 
 func TestVisualBound(t *testing.T) {
-	// docs/method.md#dapo-visual-prompt-init: sqrt(6/(3·14·14+1024)) ≈ 0.0610
+	// docs/methods.md#dapo-visual-prompt-init: sqrt(6/(3·14·14+1024)) ≈ 0.0610
 	// for ViT-L/14.
 	if got := visualBound(14, 1024); math.Abs(got-0.0610) > 5e-5 {
 		t.Errorf("visualBound(14, 1024) = %v, want ≈ 0.0610", got)

@@ -11,14 +11,14 @@ import (
 
 // AdaCLIP's prompt geometry: the official defaults prompting_depth 4 and
 // prompting_length 5, and 5 dynamic-prompt heads, one per prompt token
-// (docs/method.md#adaclip-prompts).
+// (docs/methods.md#adaclip-prompts).
 const (
 	// AdaCLIPPromptTokens is the prompt length n: 5 tokens per prompted
 	// block in both towers.
 	AdaCLIPPromptTokens = 5
 	// adaCLIPDepth is the prompting depth J: static prompts 0..3. The
 	// vision tower uses all four (before blocks 0..3), the text tower
-	// only 1..3 (docs/method.md#adaclip-text-prompts).
+	// only 1..3 (docs/methods.md#adaclip-text-prompts).
 	adaCLIPDepth = 4
 )
 
@@ -38,7 +38,7 @@ const (
 
 // AdaCLIP's learned tensors are graph inputs named as in the official
 // checkpoint without its "clip_model." prefix
-// (docs/method.md#adaclip-checkpoint).
+// (docs/methods.md#adaclip-checkpoint).
 
 // AdaCLIPVisualStatic names static visual prompt j [5, D_v].
 func AdaCLIPVisualStatic(j int) string { return "visual_prompter.static_prompts." + strconv.Itoa(j) }
@@ -90,7 +90,7 @@ func (t *tower) adaRows(x, weight, bias string, out, in int) string {
 
 // adaDynamic is a ProjectLayer(stack=True) of AdaCLIPPromptTokens heads on
 // the plain image embedding e [B, E]: [B, 5, width]
-// (docs/method.md#adaclip-dynamic-prompts). lin is the head's product.
+// (docs/methods.md#adaclip-dynamic-prompts). lin is the head's product.
 func (t *tower) adaDynamic(e string, name func(int, string) string, width int, lin func(x, weight, bias string, out, in int) string) string {
 	heads := make([]string, AdaCLIPPromptTokens)
 	for i := range heads {
@@ -102,7 +102,7 @@ func (t *tower) adaDynamic(e string, name func(int, string) string, width int, l
 
 // adaHalf is the official .half() on a prompt before it joins the float32
 // stream: rounded to float16 and promoted back, in value and in gradient
-// (docs/method.md#adaclip-fp16-prompts). A float16 build computes in
+// (docs/methods.md#adaclip-fp16-prompts). A float16 build computes in
 // float16 already.
 func (t *tower) adaHalf(x string) string {
 	if t.Float == graph.Float32 {
@@ -112,7 +112,7 @@ func (t *tower) adaHalf(x string) string {
 }
 
 // adaclipImageGraph builds AdaCLIP's image.onnx: the plain tower for the
-// dynamic prompts, then the prompted tower (docs/method.md#adaclip-towers):
+// dynamic prompts, then the prompted tower (docs/methods.md#adaclip-towers):
 //
 //	e     = ln_post(CLS)·proj of the plain pass            → image_embed_plain
 //	D_v   = stack_i(head_i(e))                              [B, 5, D_v]
@@ -187,7 +187,7 @@ func adaclipImageGraph(a Arch, w Weights, s spec) (*pb.ModelProto, error) {
 // inserted before block 0; before blocks 1..J−1 positions 1..5 (template
 // words after SOT) are overwritten by half(D_t + S_j), broadcast over the
 // sentences; the causal mask and the EOT gather are those of plain CLIP
-// (docs/method.md#adaclip-text-prompts).
+// (docs/methods.md#adaclip-text-prompts).
 func adaclipTextGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	t := newTower(a, w, s)
 	n := graph.Sym("prompts")
@@ -222,7 +222,7 @@ func adaclipTextGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 // adaclipArch is the architecture AdaCLIP's code actually runs: it builds
 // the final model as CLIP(**model_cfg) from a config without quick_gelu, so
 // both towers run exact GELU whatever the weights were trained with
-// (docs/method.md#adaclip-gelu). Build applies it, and model.json records
+// (docs/methods.md#adaclip-gelu). Build applies it, and model.json records
 // it.
 func adaclipArch(a Arch) Arch {
 	a.Act = GELU

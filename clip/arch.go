@@ -1,7 +1,7 @@
 // Package clip holds the CLIP architectures, weight import and the ONNX
 // graph builder for the image and text towers of every variant the harness
 // evaluates (plain CLIP, AnomalyCLIP, DAPO, WinCLIP), following
-// docs/method.md#clip-variants, quirks included.
+// docs/methods.md#clip-variants, quirks included.
 package clip
 
 import (
@@ -22,7 +22,7 @@ const (
 	QuickGELU Act = "quick_gelu"
 	// GELU is the exact erf GELU (open_clip non-quickgelu configs,
 	// ViT-B-16-plus-240, and APRIL-GAN's rebuilt ViT-L;
-	// docs/method.md#clip-activation, docs/method.md#aprilgan-gelu).
+	// docs/methods.md#clip-activation, docs/methods.md#aprilgan-gelu).
 	GELU Act = "gelu"
 )
 
@@ -50,7 +50,7 @@ type Arch struct {
 }
 
 // presets are the architectures the methods use
-// (docs/method.md#clip-backbones).
+// (docs/methods.md#clip-backbones).
 var presets = map[string]Arch{
 	// OpenAI ViT-L/14@336px: DAPO, AnomalyCLIP, APRIL-GAN, MultiADS.
 	"ViT-L-14-336": {

@@ -39,14 +39,14 @@ const (
 
 // externalThreshold is the initializer size above which a graph stores its
 // weights as ONNX external data: protobuf messages cannot exceed 2 GiB and
-// ViT-L's image tower comes close (docs/method.md#clip-large-models), and
+// ViT-L's image tower comes close (docs/methods.md#clip-large-models), and
 // onnxruntime maps an external-data file where it copies embedded weights
 // into fresh memory, whose page faults dominate loading a ViT-B/16 tower
 // (docs/README.md#perf-external-data).
 const externalThreshold = 64 << 20
 
 // OpenAI's image normalisation, used by every method here
-// (docs/method.md#clip-normalisation): open_clip's ViT-B-16-plus-240 uses the same numbers.
+// (docs/methods.md#clip-normalisation): open_clip's ViT-B-16-plus-240 uses the same numbers.
 var (
 	clipMean = [3]float64{0.48145466, 0.4578275, 0.40821073}
 	clipStd  = [3]float64{0.26862954, 0.26130258, 0.27577711}
@@ -67,7 +67,7 @@ type Manifest struct {
 	FeatureLayers []int `json:"feature_layers"`
 	// PatchTokens is the number of tokens of each patch output: 1+G² with
 	// the class token first, or G² for DAPO and AdaCLIP, which drop it
-	// (docs/method.md#dapo-patch-tokens).
+	// (docs/methods.md#dapo-patch-tokens).
 	PatchTokens int  `json:"patch_tokens"`
 	PatchCLS    bool `json:"patch_cls"`
 	// PatchDim is the width of the patch outputs: vision_width, or
@@ -308,7 +308,7 @@ func manifest(a Arch, s spec, src SourceInfo) *Manifest {
 	case AnomalyCLIP:
 		m.PatchDim = a.EmbedDim
 	case AdaCLIP:
-		// projected patch tokens without CLS (docs/method.md#adaclip-towers)
+		// projected patch tokens without CLS (docs/methods.md#adaclip-towers)
 		m.PatchTokens, m.PatchCLS, m.PatchDim = g*g, false, a.EmbedDim
 		m.PromptTokens = AdaCLIPPromptTokens
 	}

@@ -19,7 +19,7 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/parity inputs and run the numpy reference (needs /usr/bin/python3 with numpy, scipy, PIL)")
 
 // parityTol is the bound for fp32 graphs against the reference
-// (docs/method.md#clip-parity).
+// (docs/methods.md#clip-parity).
 const parityTol = 1e-4
 
 // paritySeed seeds the tiny weights and the inputs of the parity cases.
@@ -42,8 +42,8 @@ var parityCases = []struct {
 func parityDir() string { return filepath.Join("testdata", "parity") }
 
 // ctxTokens is how many positions after SOT carry learned context in each
-// variant's prompts: 5 X's for DAPO (docs/method.md#dapo-prompt-templates),
-// 12 for AnomalyCLIP (docs/method.md#anomalyclip-prompts).
+// variant's prompts: 5 X's for DAPO (docs/methods.md#dapo-prompt-templates),
+// 12 for AnomalyCLIP (docs/methods.md#anomalyclip-prompts).
 func ctxTokens(v clip.Variant) int {
 	switch v {
 	case clip.DAPO:
@@ -97,7 +97,7 @@ func makeInputs(t *testing.T, m *clip.Manifest, w clip.Weights, prompts []string
 		safetensors.I64(clip.InEOTIndex, []int{len(prompts)}, eot))
 	if m.Variant == clip.WinCLIP {
 		// WinCLIP windows: CLS plus 2×2 and 3×3 patch blocks
-		// (docs/method.md#winclip-windows).
+		// (docs/methods.md#winclip-windows).
 		g := m.Grid
 		win := func(k, y, x int) []int64 {
 			idx := []int64{0}

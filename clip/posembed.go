@@ -7,25 +7,25 @@ import (
 
 // PosResize is how a method's code resizes the vision positional embedding
 // to another patch grid; the graph bakes in the method's own resize
-// (docs/method.md#clip-pos-embed).
+// (docs/methods.md#clip-pos-embed).
 type PosResize string
 
 const (
 	// BicubicAntialias is open_clip's resize_pos_embed:
 	// F.interpolate(mode="bicubic", antialias=True, align_corners=False),
 	// whose kernel is PIL's bicubic (a = −0.5) with normalised weights
-	// (docs/method.md#dapo-pos-embed). DAPO, APRIL-GAN and WinCLIP load through
+	// (docs/methods.md#dapo-pos-embed). DAPO, APRIL-GAN and WinCLIP load through
 	// open_clip.
 	BicubicAntialias PosResize = "bicubic-antialias"
 	// Bilinear is AnomalyCLIP's run-time resize:
 	// F.interpolate(mode="bilinear"), align_corners=False
-	// (docs/method.md#anomalyclip-pos-embed).
+	// (docs/methods.md#anomalyclip-pos-embed).
 	Bilinear PosResize = "bilinear"
 	// Bicubic is PyTorch's plain bicubic, F.interpolate(mode="bicubic",
 	// align_corners=False) without antialias: Keys' kernel with a = −0.75,
 	// unclamped half-pixel source coordinates and tap indices clamped to
 	// the grid. AdaCLIP's own resize_pos_embed calls it so
-	// (docs/method.md#adaclip-pos-embed).
+	// (docs/methods.md#adaclip-pos-embed).
 	Bicubic PosResize = "bicubic"
 )
 
@@ -166,7 +166,7 @@ func bilinearCoeffs(in, out int) [][]weightAt {
 // each output is Σ_y w_y·(Σ_x w_x·v) summed tap by tap. The class row is
 // kept. PyTorch's vectorised build rounds its weights slightly
 // differently: on a seeded 24 → 37 resize the tables agree to 8e-7
-// (docs/method.md#adaclip-pos-embed).
+// (docs/methods.md#adaclip-pos-embed).
 func torchBicubicResize(pos Tensor, g0, g1 int) Tensor {
 	w := pos.Shape[1]
 	idx, wt := torchBicubicTaps(g0, g1)

@@ -39,7 +39,7 @@ func TestBicubicTorch(t *testing.T) {
 			worst = math.Max(worst, math.Abs(float64(v-c.Resized[i])))
 		}
 		// PyTorch's vectorised kernel rounds its float32 weights a little
-		// differently (docs/method.md#adaclip-pos-embed).
+		// differently (docs/methods.md#adaclip-pos-embed).
 		if worst > 5e-6 {
 			t.Errorf("%d → %d: max |Δ| %.3g from torch", c.G0, c.G1, worst)
 		}

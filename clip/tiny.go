@@ -13,9 +13,9 @@ import (
 // WinCLIP's tiny model uses GELU like ViT-B-16-plus-240, APRIL-GAN's and
 // MultiADS' exact GELU like the ViT-L their factory rebuilds at 518 pixels
 // (FactoryArch); the others use QuickGELU like ViT-L-14-336. AdaCLIP's runs
-// exact GELU as its code runs ViT-L (docs/method.md#adaclip-gelu), with
+// exact GELU as its code runs ViT-L (docs/methods.md#adaclip-gelu), with
 // embed_dim = text_width as its text prompts need, at 48 pixels: 36
-// patches, enough for its 20 k-means clusters (docs/method.md#adaclip-hsf).
+// patches, enough for its 20 k-means clusters (docs/methods.md#adaclip-hsf).
 func TinyArch(v Variant) Arch {
 	act := QuickGELU
 	if v == WinCLIP || v == AdaCLIP || v == APRILGAN || v == MultiADS {

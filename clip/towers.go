@@ -297,10 +297,10 @@ func imageGraph(a Arch, w Weights, s spec) (*pb.ModelProto, error) {
 		var out string
 		switch {
 		case s.variant == DAPO:
-			// drop CLS and the prompt tokens (docs/method.md#dapo-patch-tokens)
+			// drop CLS and the prompt tokens (docs/methods.md#dapo-patch-tokens)
 			out = t.Slice(x, 1, 1+DeepTokens, math.MaxInt64)
 		case s.variant == AnomalyCLIP:
-			// V-V path → ln_post → proj (docs/method.md#anomalyclip-patch-tokens)
+			// V-V path → ln_post → proj (docs/methods.md#anomalyclip-patch-tokens)
 			src := x
 			if xvv != "" {
 				src = xvv
@@ -312,7 +312,7 @@ func imageGraph(a Arch, w Weights, s spec) (*pb.ModelProto, error) {
 		t.Output(t.Out(out), OutPatch(i+1), graph.Float32, batch, graph.N(patchLen), graph.N(patchDim))
 	}
 	var embed string
-	// AnomalyCLIP: x_ori[CLS]·proj without ln_post (docs/method.md#anomalyclip-image-embed,
+	// AnomalyCLIP: x_ori[CLS]·proj without ln_post (docs/methods.md#anomalyclip-image-embed,
 	// https://github.com/zqhang/AnomalyCLIP/issues/14).
 	if s.variant == AnomalyCLIP {
 		embed = t.project(t.cls(x), "visual.proj")
@@ -325,7 +325,7 @@ func imageGraph(a Arch, w Weights, s spec) (*pb.ModelProto, error) {
 
 // windowGraph builds WinCLIP's second image graph: token subsets (CLS and
 // a window's patches, taken from image.onnx's tokens output) → ln_pre →
-// blocks → ln_post(CLS)·proj (docs/method.md#clip-winclip-graphs).
+// blocks → ln_post(CLS)·proj (docs/methods.md#clip-winclip-graphs).
 func windowGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	t := newTower(a, w, s)
 	m := graph.Sym("windows")
@@ -341,7 +341,7 @@ func windowGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 
 // textGraph builds text.onnx: token embeddings (learned context already
 // spliced in) + positional embedding → blocks → ln_final → gather at the
-// end-of-text index → text_projection (docs/method.md#clip-text-graph).
+// end-of-text index → text_projection (docs/methods.md#clip-text-graph).
 func textGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	t := newTower(a, w, s)
 	n := graph.Sym("prompts")
@@ -365,7 +365,7 @@ func textGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	}
 	x = t.Add(x, pos)
 	mask := ""
-	// DAPO's encode_learn_prompts passes no mask (docs/method.md#dapo-text-no-mask).
+	// DAPO's encode_learn_prompts passes no mask (docs/methods.md#dapo-text-no-mask).
 	if s.variant != DAPO {
 		m := make([]float32, ctx*ctx)
 		for i := range ctx {
@@ -386,7 +386,7 @@ func textGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 			x = t.blend(x, deep, i, DeepTokens, tw)
 		case s.variant == AnomalyCLIP && i >= 1 && i <= s.textDepth:
 			// overwrite positions 1..4 with compound[i−1].half()
-			// (docs/method.md#anomalyclip-deep-text)
+			// (docs/methods.md#anomalyclip-deep-text)
 			p := t.prompts(deep, i-1, x, DeepTokens, tw)
 			if s.float == graph.Float32 {
 				p = t.Cast(t.Cast(p, graph.Float16), graph.Float32)
@@ -398,7 +398,7 @@ func textGraph(a Arch, w Weights, s spec) *pb.ModelProto {
 	x = t.ln(x, "ln_final")
 	// DAPO gathers at the 77-token EOT index on its 81-token output, which
 	// reads 4 positions early; that is the trained behaviour
-	// (docs/method.md#dapo-eot-index).
+	// (docs/methods.md#dapo-eot-index).
 	idx := t.Expand(t.Reshape(eot, -1, 1, 1), t.Ints(false, 1, 1, int64(tw)))
 	x = t.Reshape(t.GatherElements(x, idx, 1), 0, int64(tw))
 	t.Output(t.Out(t.project(x, "text_projection")), OutTextFeatures, graph.Float32, n, graph.N(a.EmbedDim))

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Variant selects how the towers run (docs/method.md#clip-variants).
+// Variant selects how the towers run (docs/methods.md#clip-variants).
 type Variant string
 
 // The variants.
@@ -16,24 +16,24 @@ const (
 	// causal text tower.
 	Plain Variant = "plain"
 	// AnomalyCLIP adds DPAM V-V attention in the last blocks and deep text
-	// tokens that overwrite positions 1..4 (docs/method.md#anomalyclip-deep-text).
+	// tokens that overwrite positions 1..4 (docs/methods.md#anomalyclip-deep-text).
 	AnomalyCLIP Variant = "anomalyclip"
 	// DAPO adds deep visual prompts and deep text prompts, inserted at the
 	// first block and blended before each later one, and runs the text tower
-	// without a causal mask (docs/method.md#dapo-text-no-mask,
-	// docs/method.md#dapo-deep-text-prompts, docs/method.md#dapo-visual-prompts).
+	// without a causal mask (docs/methods.md#dapo-text-no-mask,
+	// docs/methods.md#dapo-deep-text-prompts, docs/methods.md#dapo-visual-prompts).
 	DAPO Variant = "dapo"
 	// WinCLIP splits the image tower so that windows of patch tokens can be
-	// encoded (docs/method.md#clip-winclip-graphs).
+	// encoded (docs/methods.md#clip-winclip-graphs).
 	WinCLIP Variant = "winclip"
 	// AdaCLIP runs a plain pass for its dynamic prompts and a prompted
 	// pass with static+dynamic visual prompts; its text tower overwrites
-	// positions 1..5 with image-dependent prompts (docs/method.md#adaclip-towers).
+	// positions 1..5 with image-dependent prompts (docs/methods.md#adaclip-towers).
 	AdaCLIP Variant = "adaclip"
 	// APRILGAN and MultiADS are the plain towers (raw block outputs with
 	// the class token at layers 6/12/18/24) as their shared open_clip
 	// factory builds them: with exact GELU when the image size differs
-	// from the architecture's (FactoryArch; docs/method.md#aprilgan-gelu).
+	// from the architecture's (FactoryArch; docs/methods.md#aprilgan-gelu).
 	// They are variants of their own so that each scheme names its model.
 	APRILGAN Variant = "aprilgan"
 	MultiADS Variant = "multiads"
@@ -66,7 +66,7 @@ func ParseVariant(s string) (Variant, error) {
 // runs. APRIL-GAN's and MultiADS' open_clip factory, asked for an image
 // size other than the config's, rebuilds the model from its JSON config,
 // which has no quick_gelu key, so both towers run exact GELU
-// (docs/method.md#aprilgan-gelu); at the config's own size it returns the
+// (docs/methods.md#aprilgan-gelu); at the config's own size it returns the
 // OpenAI model with QuickGELU. imageSize 0 means the architecture's own.
 // Other variants run a as given.
 func FactoryArch(v Variant, a Arch, imageSize int) Arch {
@@ -111,19 +111,19 @@ func TruncateText(v Variant, embeds Tensor, eot []int64) Tensor {
 const (
 	// DeepTokens is the number of deep prompt tokens per layer, in both
 	// towers: DAPO's hard-coded learnable_token_length / prefix_token_cnt
-	// (docs/method.md#dapo-hyperparameters) and AnomalyCLIP's t_n_ctx
-	// (docs/method.md#anomalyclip-deep-text).
+	// (docs/methods.md#dapo-hyperparameters) and AnomalyCLIP's t_n_ctx
+	// (docs/methods.md#anomalyclip-deep-text).
 	DeepTokens = 4
 	// DeepBlend is DAPO's hard-coded alpha: before block i ≥ 1 the deep
 	// tokens become DeepBlend·h + (1−DeepBlend)·P[i]
-	// (docs/method.md#dapo-deep-text-prompts, docs/method.md#dapo-visual-prompts).
+	// (docs/methods.md#dapo-deep-text-prompts, docs/methods.md#dapo-visual-prompts).
 	DeepBlend = 0.01
 	// anomalyCLIPTextDepth is AnomalyCLIP's prompt depth 9, giving 8 deep
-	// text tensors used before blocks 1..8 (docs/method.md#anomalyclip-deep-text).
+	// text tensors used before blocks 1..8 (docs/methods.md#anomalyclip-deep-text).
 	anomalyCLIPTextDepth = 9
 	// dpamOf24 is the number of ViT-L's 24 blocks whose attention
 	// AnomalyCLIP replaces (DPAM_layer=20 → the last 19;
-	// docs/method.md#anomalyclip-dpam).
+	// docs/methods.md#anomalyclip-dpam).
 	dpamOf24 = 19
 )
 
@@ -146,9 +146,9 @@ type Options struct {
 }
 
 // DefaultFeatureLayers are the layers each method reads: 6, 12, 18, 24 of
-// ViT-L for DAPO and APRIL-GAN (docs/method.md#dapo-layers,
-// docs/method.md#aprilgan-scoring), only 24 for AnomalyCLIP
-// (docs/method.md#anomalyclip-layers,
+// ViT-L for DAPO and APRIL-GAN (docs/methods.md#dapo-layers,
+// docs/methods.md#aprilgan-scoring), only 24 for AnomalyCLIP
+// (docs/methods.md#anomalyclip-layers,
 // https://github.com/zqhang/AnomalyCLIP/issues/82), none for WinCLIP. For other
 // depths L the same fractions are used: L/4, L/2, 3L/4, L.
 func DefaultFeatureLayers(v Variant, layers int) []int {

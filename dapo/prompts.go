@@ -9,8 +9,8 @@ import (
 	"github.com/dapobench/dapobench/clip/tokenizer"
 )
 
-// Prompt constants of the official code (docs/method.md#dapo-hyperparameters,
-// docs/method.md#dapo-prompt-templates, docs/method.md#dapo-temperature).
+// Prompt constants of the official code (docs/methods.md#dapo-hyperparameters,
+// docs/methods.md#dapo-prompt-templates, docs/methods.md#dapo-temperature).
 const (
 	// ContextTokens is l, the learned context tokens per prompt
 	// (normal_token_cnt = abnormal_token_cnt = 5).
@@ -82,9 +82,9 @@ func (p PromptSet) Classes() int { return 1 + max(1, len(p.Words)) }
 // with the learned context of group e spliced into positions 1..l (normal
 // context for the normal prompt, the abnormal context — shared by every
 // defect word — for the others), and the end-of-text index of each 77-token
-// template (docs/method.md#dapo-prompt-assembly). The tower reads its output
+// template (docs/methods.md#dapo-prompt-assembly). The tower reads its output
 // at that index of the 81-token sequence, a quirk the checkpoints were
-// trained with (docs/method.md#dapo-eot-index).
+// trained with (docs/methods.md#dapo-eot-index).
 func (p PromptSet) Assemble(tk *tokenizer.Tokenizer, table, normalCtx, abnormalCtx clip.Tensor) (clip.Tensor, []int64, error) {
 	texts := p.Texts()
 	embeds, eot, err := clip.TextInputs(tk, table, texts)
@@ -117,7 +117,7 @@ func (p PromptSet) Assemble(tk *tokenizer.Tokenizer, table, normalCtx, abnormalC
 
 // ClassFeatures reduces the tower's [N, De] features to one unit vector per
 // class: the mean over the E groups (unnormalised), then L2 normalisation
-// (docs/method.md#dapo-class-embeddings). Row 0 is normal.
+// (docs/methods.md#dapo-class-embeddings). Row 0 is normal.
 func (p PromptSet) ClassFeatures(features clip.Tensor) ([][]float32, error) {
 	c := p.Classes()
 	if len(features.Shape) != 2 || features.Shape[0] != c*p.Groups {

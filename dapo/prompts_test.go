@@ -47,7 +47,7 @@ func readReference(t *testing.T) reference {
 
 // TestTemplateTokens checks the prompt of every vocabulary word against
 // the reference tokenizer: token ids and end-of-text index
-// (docs/method.md#dapo-token-ids:
+// (docs/methods.md#dapo-token-ids:
 // 8 for the normal prompt, 9 for one-token words, 12 for "discoloration").
 func TestTemplateTokens(t *testing.T) {
 	ref := readReference(t)

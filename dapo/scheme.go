@@ -24,7 +24,7 @@ type Options struct {
 	// seeded initial values (then every output says "untrained").
 	Learned *checkpoints.Learned
 	// Words overrides the dataset's binary defect vocabulary
-	// (docs/method.md#dapo-vocab-binary), e.g. from --prompts.
+	// (docs/methods.md#dapo-vocab-binary), e.g. from --prompts.
 	Words []string
 	// NoDefectWords builds one abnormal prompt "… anomaly object" without
 	// a defect word.
@@ -182,8 +182,8 @@ func (s *Scheme) encode(ctx context.Context, m *bench.Model, p PromptSet) ([][]f
 
 // Prepare builds the text features of a category: the binary classes
 // (normal + the dataset's defect words) and, for multi-type segmentation,
-// the category's own defect list (docs/method.md#dapo-multitype,
-// docs/method.md#dapo-category-lists).
+// the category's own defect list (docs/methods.md#dapo-multitype,
+// docs/methods.md#dapo-category-lists).
 func (s *Scheme) Prepare(ctx context.Context, m *bench.Model, c bench.Category) (bench.Scorer, error) {
 	layers, adapterIdx, err := s.layers(m.Manifest)
 	if err != nil {
@@ -265,7 +265,7 @@ func (sc *scorer) Classes() []string { return sc.classes }
 
 // ClassOf maps a raw defect type (folder name, Real-IAD code, VisA
 // description) to a class of the category's list: through the dataset's
-// gt_defect table (docs/method.md#dapo-gt-defect), else by the class word
+// gt_defect table (docs/methods.md#dapo-gt-defect), else by the class word
 // itself, else,
 // for VisA descriptions, by keyword (VisAClass).
 func (sc *scorer) ClassOf(defect string) (int, bool) {
@@ -307,8 +307,8 @@ func mat(rows [][]float32) postproc.Mat {
 // Score computes the image score (softmax over normal vs the mean defect
 // embedding), the anomaly map (sum over layers of the upsampled 1 − p(normal))
 // and, when the category has a defect list, the class maps and image-level
-// class probabilities (docs/method.md#dapo-image-score,
-// docs/method.md#dapo-pixel-map, docs/method.md#dapo-multitype).
+// class probabilities (docs/methods.md#dapo-image-score,
+// docs/methods.md#dapo-pixel-map, docs/methods.md#dapo-multitype).
 func (sc *scorer) Score(ctx context.Context, f bench.Features) (*bench.Output, error) {
 	man := sc.m.Manifest
 	emb, ok := f.Tensor(clip.OutImageEmbed)
@@ -424,7 +424,7 @@ func (sc *scorer) Score(ctx context.Context, f bench.Features) (*bench.Output, e
 
 // Seen reports whether a class word is in DAPO's MVTec word list (the
 // training dataset's test-time vocabulary): the other types are novel
-// (docs/method.md#dapo-novel-types). The normal class counts as seen.
+// (docs/methods.md#dapo-novel-types). The normal class counts as seen.
 func (s *Scheme) Seen(word string) bool {
 	if strings.EqualFold(word, "good") || strings.EqualFold(word, "normal") {
 		return true

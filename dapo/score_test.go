@@ -16,8 +16,8 @@ import (
 
 // TestScoreReference checks the scorer's image score, anomaly map, class
 // maps and class probabilities against testdata/gen_scoring.py, a float64
-// numpy computation of docs/method.md#dapo-image-score,
-// docs/method.md#dapo-pixel-map and docs/method.md#dapo-multitype.
+// numpy computation of docs/methods.md#dapo-image-score,
+// docs/methods.md#dapo-pixel-map and docs/methods.md#dapo-multitype.
 func TestScoreReference(t *testing.T) {
 	b, err := os.ReadFile("testdata/scoring.json")
 	if err != nil {

@@ -6,7 +6,7 @@ import "strings"
 // class names of spot-diff's id2class) to the 19-class multi-type
 // vocabulary, by the first keyword found. The official code reads ready
 // short tokens from a meta file whose derivation is not published
-// (docs/method.md#dapo-visa-types, docs/datasets.md#visa-dapo-meta); this
+// (docs/methods.md#dapo-visa-types, docs/data.md#visa-dapo-meta); this
 // table is ours, and order matters
 // ("melded" before "melt", "breakage" before "damage").
 var visaKeywords = [][2]string{
@@ -35,7 +35,7 @@ var visaKeywords = [][2]string{
 // VisAClass maps one VisA defect description to its multi-type class word.
 // Descriptions of several defects (comma-separated) have no single class:
 // DAPO's VisA evaluation leaves such images out
-// (docs/datasets.md#visa-dapo-meta), and so
+// (docs/data.md#visa-dapo-meta), and so
 // does the harness.
 func VisAClass(desc string) (string, bool) {
 	d := strings.ToLower(strings.TrimSpace(desc))

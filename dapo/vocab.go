@@ -2,7 +2,7 @@
 // implements it: hybrid prompts with learned context shared across defect
 // words, fixed anchors "anomaly"/"object", literal defect words so that
 // unseen defect types get a prompt at test time, and multi-type
-// segmentation. docs/method.md#dapo-overview is the specification.
+// segmentation. docs/methods.md#dapo-overview is the specification.
 package dapo
 
 import (
@@ -19,8 +19,8 @@ import (
 var vocabJSON []byte
 
 // Vocabularies are the defect word lists of the official code
-// (docs/method.md#dapo-vocab-binary, docs/method.md#dapo-vocab-train,
-// docs/method.md#dapo-vocab-multitype), verbatim.
+// (docs/methods.md#dapo-vocab-binary, docs/methods.md#dapo-vocab-train,
+// docs/methods.md#dapo-vocab-multitype), verbatim.
 type Vocabularies struct {
 	NormalWord string `json:"normal_prompt_word"`
 	// Train is the training vocabulary per training dataset (MVTec, 20

@@ -10,8 +10,8 @@ func TestVocabularies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Sizes stated in docs/method.md#dapo-vocab-binary and
-	// docs/method.md#dapo-vocab-multitype.
+	// Sizes stated in docs/methods.md#dapo-vocab-binary and
+	// docs/methods.md#dapo-vocab-multitype.
 	sizes := map[string]int{"mvtec": 20, "visa": 18, "mpdd": 7, "mad-real": 2, "mad-sim": 3, "real-iad": 6}
 	for ds, n := range sizes {
 		if len(v.Binary[ds]) != n {
@@ -27,7 +27,7 @@ func TestVocabularies(t *testing.T) {
 			t.Errorf("multi %s: %d classes, want %d", ds, len(v.Multi[ds]), n)
 		}
 	}
-	// The manipulated_front quirk (docs/method.md#dapo-manipulated-front):
+	// The manipulated_front quirk (docs/methods.md#dapo-manipulated-front):
 	// "bent" (1) in training but "fabric" (8) in the multi-type test.
 	if v.TrainGT["mvtec"]["manipulated_front"] != 1 || v.MultiGT["mvtec"]["manipulated_front"] != 8 {
 		t.Error("manipulated_front mapping")

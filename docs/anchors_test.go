@@ -334,20 +334,21 @@ func TestIsGenerated(t *testing.T) {
 
 // staleCitation matches the ways code can cite what is not in the
 // repository, or a ticket of this project: a bare "method.md",
-// "datasets.md" or "metrics.md" (not preceded by "docs/"), one of these
-// under docs/ without an anchor, a "§" section number, the shared reference
+// "datasets.md" or "metrics.md" (the shared reference's names, which the
+// documents here do not use), one of this repository's documents under
+// docs/ without an anchor, a "§" section number, the shared reference
 // folder ("../shared", "shared/reference", "reference/<name>.md"),
 // "go-ecosystem.md", "DESIGN.md", "issue 4", "issue #82" or "the issue".
 // URLs are removed from a line before it is matched (see urlPattern), so an
 // upstream issue cited by its full URL passes.
 var staleCitation = regexp.MustCompile(`(?:^|[^A-Za-z0-9_/#.-])(?:method|datasets|metrics)\.md\b` +
-	`|(?:^|[^A-Za-z0-9_./-])(?:\.\./)*docs/(?:method|datasets|metrics)\.md(?:[^#A-Za-z0-9_]|$)` +
+	`|(?:^|[^A-Za-z0-9_./-])(?:\.\./)*docs/(?:methods|data|evaluation)\.md(?:[^#A-Za-z0-9_]|$)` +
 	`|§\s*\d|(?:\.\./|/work/)shared\b|shared/reference|\breference/[A-Za-z0-9_-]+\.md\b` +
 	`|go-ecosystem\.md|DESIGN\.md|(?i:\bissue\s+#?\d+|\bthe issue\b)`)
 
 // urlPattern matches a URL, removed from a line before staleCitation is
 // applied: upstream code and issues are cited by URL, and a URL's path may
-// contain "docs/metrics.md" or "issues/82" of another project.
+// contain another project's document or "issues/82".
 var urlPattern = regexp.MustCompile(`https?://[^\s)\]>"'` + "`" + `]+`)
 
 // scannedExt are the kinds of file TestNoExternalCitations reads, besides
@@ -424,27 +425,27 @@ func TestNoExternalCitations(t *testing.T) {
 // TestStaleCitation pins what staleIn flags and what it lets through.
 func TestStaleCitation(t *testing.T) {
 	for line, want := range map[string]bool{
-		"// map smoothed with σ = 4; method.md §6.2).":                       true,
-		"// (reference/method.md §2.7, §6.2) without":                        true,
-		`"""Reference values (reference/datasets.md).`:                       true,
-		"// ../shared/reference/metrics.md (\"Implications\").":              true,
-		"// in metrics.md section 3.2":                                       true,
-		"// see docs/method.md for the details":                              true,
-		"// (DESIGN.md, issue 5 item 6).":                                    true,
-		"// ViT-L's image tower comes close (issue 4).":                      true,
-		"// released checkpoints and logs do: issue #82).":                   true,
-		"// released checkpoints and logs do: Issue #82).":                   true,
-		"// parityTol is the issue's bound for fp32 graphs.":                 true,
-		"// go-ecosystem.md saw max 23":                                      true,
-		`m["words"] = "dataset vocabulary (method.md §3.1)"`:                 true,
-		"// (https://github.com/zqhang/AnomalyCLIP/issues/82) §6.2":          true,
-		"// map smoothed with σ = 4; docs/method.md#anomalyclip-scoring":     false,
-		"// (docs/metrics.md#aupro-cflow200, docs/datasets.md#mvtec-layout)": false,
-		"// https://github.com/zqhang/AnomalyCLIP/issues/82":                 false,
-		"// https://github.com/onnx/onnx/blob/main/docs/IR.md":               false,
-		"It writes metrics/testdata/reference/: the inputs":                  false,
-		"// docs/README.md#feature-cache":                                    false,
-		"// this fixes a tissue 4 times":                                     false,
+		"// map smoothed with σ = 4; method.md §6.2).":                      true,
+		"// (reference/method.md §2.7, §6.2) without":                       true,
+		`"""Reference values (reference/datasets.md).`:                      true,
+		"// ../shared/reference/metrics.md (\"Implications\").":             true,
+		"// in metrics.md section 3.2":                                      true,
+		"// see docs/methods.md for the details":                            true,
+		"// (DESIGN.md, issue 5 item 6).":                                   true,
+		"// ViT-L's image tower comes close (issue 4).":                     true,
+		"// released checkpoints and logs do: issue #82).":                  true,
+		"// released checkpoints and logs do: Issue #82).":                  true,
+		"// parityTol is the issue's bound for fp32 graphs.":                true,
+		"// go-ecosystem.md saw max 23":                                     true,
+		`m["words"] = "dataset vocabulary (method.md §3.1)"`:                true,
+		"// (https://github.com/zqhang/AnomalyCLIP/issues/82) §6.2":         true,
+		"// map smoothed with σ = 4; docs/methods.md#anomalyclip-scoring":   false,
+		"// (docs/evaluation.md#aupro-cflow200, docs/data.md#mvtec-layout)": false,
+		"// https://github.com/zqhang/AnomalyCLIP/issues/82":                false,
+		"// https://github.com/onnx/onnx/blob/main/docs/IR.md":              false,
+		"It writes metrics/testdata/reference/: the inputs":                 false,
+		"// docs/README.md#feature-cache":                                   false,
+		"// this fixes a tissue 4 times":                                    false,
 	} {
 		if got := staleIn(line) != ""; got != want {
 			t.Errorf("staleIn(%q) = %q, flagged %v, want %v", line, staleIn(line), got, want)

@@ -17,7 +17,7 @@ import (
 )
 
 // Each case breaks a copy of a fixture tree the way
-// docs/datasets.md#loaders-validation lists
+// docs/data.md#loaders-validation lists
 // and checks the kind of error and that its message names the dataset,
 // category, split and file.
 func TestBadInput(t *testing.T) {

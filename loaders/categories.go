@@ -1,7 +1,7 @@
 package loaders
 
 // Category lists in the reference order of each dataset's generator
-// (docs/datasets.md#loaders-categories).
+// (docs/data.md#loaders-categories).
 var (
 	mvtecCategories = []string{
 		"bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut",

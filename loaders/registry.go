@@ -139,7 +139,7 @@ func Load(ctx context.Context, id string, opt Options) (*Set, error) {
 // ErrOption marks an option that does not apply to the dataset or has a
 // value the dataset does not know: a usage error, not a problem with the
 // data. Options are checked before the tree is read
-// (docs/datasets.md#loaders-options).
+// (docs/data.md#loaders-options).
 var ErrOption = errors.New("invalid dataset option")
 
 // optionError is an error that is also an ErrOption.
@@ -260,7 +260,7 @@ func categoryName(dataset, category string) string {
 // several disks with ln -s): a link to a folder counts as a folder. A
 // link that points nowhere, or into a loop (a chain of links that never
 // ends, or a folder that contains itself), is an error naming the link
-// (docs/datasets.md#loaders-symlinks), never silently dropped.
+// (docs/data.md#loaders-symlinks), never silently dropped.
 func (l *loader) listDir(dir string) (dirs, files []string, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {

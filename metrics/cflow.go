@@ -30,7 +30,7 @@ func ParseAUPROVariant(s string) (AUPROVariant, error) {
 	return "", fmt.Errorf("metrics: unknown AUPRO variant %q (want %q or %q)", s, AUPROMVTec, AUPROCflow200)
 }
 
-// cal_pro_score's fixed parameters (docs/metrics.md#aupro-cflow200).
+// cal_pro_score's fixed parameters (docs/evaluation.md#aupro-cflow200).
 const (
 	cflowSteps  = 200 // max_step
 	cflowMaxFPR = 0.3 // expect_fpr, compared with <

@@ -17,7 +17,7 @@
 // A metric that is undefined (one class only, no defect regions) is returned
 // as a Value with a reason, never as a silent 0 or 0.5.
 //
-// The tie semantics follow docs/metrics.md#metric-grouped-table, undefined
-// values docs/metrics.md#metric-undefined and input checks
-// docs/metrics.md#metric-edge-cases.
+// The tie semantics follow docs/evaluation.md#metric-grouped-table, undefined
+// values docs/evaluation.md#metric-undefined and input checks
+// docs/evaluation.md#metric-edge-cases.
 package metrics

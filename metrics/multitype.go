@@ -8,7 +8,7 @@ import (
 )
 
 // MultiType evaluates a multi-class segmentation of one category as DAPO's
-// multi-defect test script does (docs/metrics.md#metric-multitype): each pixel has one score per
+// multi-defect test script does (docs/evaluation.md#metric-multitype): each pixel has one score per
 // class of the category's list (index 0 is the normal class) and one
 // ground-truth class. Per class it computes the one-vs-rest pixel AUROC and
 // AP (the columns of label_binarize), and the F1 of the per-pixel argmax;

@@ -185,7 +185,7 @@ func naiveMetrics(imgs []naiveImage, limit float64) naiveResult {
 }
 
 // naiveTrapezoid is the MVTec script's trapezoid with x_max as described
-// in docs/metrics.md#aupro-mvtec-trapezoid.
+// in docs/evaluation.md#aupro-mvtec-trapezoid.
 func naiveTrapezoid(x, y []float64, xmax float64) float64 {
 	corr := 0.0
 	if !slices.Contains(x, xmax) {

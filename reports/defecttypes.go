@@ -11,7 +11,7 @@ import (
 
 // Vocabulary notes: a scheme that knows which defect words its prompts were
 // trained on marks each defect type "seen" or "novel" in
-// Notes["vocabulary"] (docs/method.md#dapo-novel-types).
+// Notes["vocabulary"] (docs/methods.md#dapo-novel-types).
 const (
 	VocabularyNote = "vocabulary"
 	Seen           = "seen"

@@ -124,7 +124,7 @@ type TrainJob struct {
 	Seed     uint64  `json:"seed"`
 	MaskRule string  `json:"mask_rule"`
 	// AugRate is the mosaic rate of APRIL-GAN's and MultiADS' MVTec-AD
-	// recipes (docs/method.md#train-mosaic).
+	// recipes (docs/methods.md#train-mosaic).
 	AugRate float64 `json:"aug_rate,omitempty"`
 	Init    string  `json:"init,omitempty"` // prompts of another train job
 	Out     string  `json:"out"`            // FILE.safetensors

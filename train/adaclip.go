@@ -19,10 +19,10 @@ import (
 
 // InHSFWeights is AdaCLIP's per-step input of the HSF weights [1, G²]:
 // the k-means clustering that decides them runs in Go between a forward
-// pass and the step (docs/method.md#train-adaclip-step).
+// pass and the step (docs/methods.md#train-adaclip-step).
 const InHSFWeights = "hsf_weights"
 
-// AdaCLIP's loss constants (loss.py; docs/method.md#train-adaclip-loss):
+// AdaCLIP's loss constants (loss.py; docs/methods.md#train-adaclip-loss):
 // FocalLoss(gamma=2, smooth=1e-5) without a softmax inside, and
 // BinaryDiceLoss with smooth 1 (DiceSmooth).
 const (
@@ -31,7 +31,7 @@ const (
 )
 
 // adaclipGraph merges AdaCLIP's towers and appends its loss
-// (docs/method.md#train-adaclip-loss). The learned tensors are graph inputs
+// (docs/methods.md#train-adaclip-loss). The learned tensors are graph inputs
 // under their checkpoint names; the text part reads the image part's plain
 // embedding for its dynamic prompts; the sentences of the step's class
 // (text_embeds, text_eot) and the HSF weights are data inputs.
@@ -66,7 +66,7 @@ func adaclipGraph(m *clip.Manifest, h *Head, image, text *pb.ModelProto) (*Graph
 }
 
 // adaclipLoss appends train_one_batch's loss to the merged towers, for one
-// image (docs/method.md#train-adaclip-loss):
+// image (docs/methods.md#train-adaclip-loss):
 //
 //	F_l  = patch_l/‖patch_l‖, c = cls/‖cls‖, T = [t_normal; t_abnormal]
 //	A_l  = 100·F_l·Tᵀ
@@ -162,14 +162,14 @@ func adaclipLoss(merged *pb.ModelProto, m *clip.Manifest, h *Head) (*pb.ModelPro
 // adaclip.FusionOf from the step's unit patch tokens. The official-parity
 // test uses it to compare the clustering with the official one and, where
 // a float32 tie orders the top patches differently, to continue from the
-// official clustering (docs/method.md#adaclip-hsf-ties).
+// official clustering (docs/methods.md#adaclip-hsf-ties).
 type FusionHook func(step int, patches [][]float32, f *adaclip.Fusion) (*adaclip.Fusion, error)
 
 // adaclipPass is the forward pass AdaCLIP's step needs before its
 // gradient: the model's own image and text graphs with the current
 // tensors give the layer logits, from which HSF's top patches and k-means
 // clusters, and so the step's HSF weights, are computed in Go
-// (docs/method.md#train-adaclip-step). The k-means draws of step n are the
+// (docs/methods.md#train-adaclip-step). The k-means draws of step n are the
 // n-th fit of numpy's stream seeded 111, as train.py's process draws them
 // (its per-epoch validation draws from the same stream; dapobench trains
 // without it).

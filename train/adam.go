@@ -7,7 +7,7 @@ import (
 
 // Adam's settings of both official trainers: torch.optim.Adam(lr=1e-3,
 // betas=(0.5, 0.999)) with torch's default eps and no weight decay
-// (DAPO and AnomalyCLIP train.py; docs/method.md#train-adam).
+// (DAPO and AnomalyCLIP train.py; docs/methods.md#train-adam).
 const (
 	DefaultLR = 1e-3
 	Beta1     = 0.5
@@ -17,7 +17,7 @@ const (
 
 // AdaCLIP's optimiser: torch.optim.AdamW(lr=0.01, betas=(0.5, 0.999)) with
 // AdamW's default weight decay 0.01 (method/trainer.py L87, train.py
-// L156; docs/method.md#adaclip-adamw).
+// L156; docs/methods.md#adaclip-adamw).
 const (
 	AdaCLIPLR  = 0.01
 	AdamWDecay = 0.01

@@ -20,8 +20,8 @@ type example struct {
 }
 
 // trainingSet is the training data of the zero-shot protocol: the test
-// split of the training dataset, every category (docs/method.md#train-dapo-data,
-// docs/method.md#dapo-protocol).
+// split of the training dataset, every category (docs/methods.md#train-dapo-data,
+// docs/methods.md#dapo-protocol).
 type trainingSet struct {
 	examples []example
 	spec     preprocess.Spec
@@ -115,7 +115,7 @@ func (ts *trainingSet) feeds(ctx context.Context, epoch int, idx []int) (map[str
 	pixels := make([]float32, n*il)
 	mask := make([]float32, n*s*s)
 	m8 := make([]uint8, s*s)
-	// Mosaics first (docs/method.md#train-mosaic); the other images are
+	// Mosaics first (docs/methods.md#train-mosaic); the other images are
 	// decoded together.
 	var plain []int
 	var paths []string

@@ -1,6 +1,6 @@
 // Package train learns the prompts of DAPO and AnomalyCLIP with the
-// official recipes (docs/method.md#train-dapo-recipe,
-// docs/method.md#train-anomalyclip-recipe) without a training
+// official recipes (docs/methods.md#train-dapo-recipe,
+// docs/methods.md#train-anomalyclip-recipe) without a training
 // framework: onnxruntime runs one training step as an inference graph
 // that returns the loss and its gradients, and Adam runs in Go.
 //

@@ -158,8 +158,8 @@ const (
 // embeddings: the constant embeddings of each template's start token and
 // of everything after its context (words, EOT, padding) around the
 // learned context, as the official prompt learners concatenate prefix,
-// context and suffix (docs/method.md#dapo-prompt-assembly,
-// docs/method.md#anomalyclip-prompts).
+// context and suffix (docs/methods.md#dapo-prompt-assembly,
+// docs/methods.md#anomalyclip-prompts).
 func promptLearner(m *clip.Manifest, h *Head, table clip.Tensor, tk *tokenizer.Tokenizer) (*pb.ModelProto, error) {
 	b, err := grad.Extend(graph.New(graph.Float32).Model("prompt_learner", nil))
 	if err != nil {
@@ -223,7 +223,7 @@ func promptLearner(m *clip.Manifest, h *Head, table clip.Tensor, tk *tokenizer.T
 			// DAPO: group e of the normal context for the normal prompt,
 			// group e of the abnormal context, shared by every word, for
 			// the others; rows class-major, groups inner
-			// (docs/method.md#dapo-prompt-assembly).
+			// (docs/methods.md#dapo-prompt-assembly).
 			if groups < checkpoints.DAPOGroups {
 				normal, abnormal = b.Slice(normal, 0, 0, g64), b.Slice(abnormal, 0, 0, g64)
 			}
@@ -248,7 +248,7 @@ func widen(v []float32) []float64 {
 }
 
 // lossHead appends the scheme's head and loss to the merged towers
-// (docs/method.md#train-dapo-loss, docs/method.md#train-anomalyclip-loss).
+// (docs/methods.md#train-dapo-loss, docs/methods.md#train-anomalyclip-loss).
 func lossHead(merged *pb.ModelProto, m *clip.Manifest, h *Head) (*pb.ModelProto, error) {
 	b, err := grad.Extend(merged)
 	if err != nil {
@@ -276,7 +276,7 @@ func lossHead(merged *pb.ModelProto, m *clip.Manifest, h *Head) (*pb.ModelProto,
 		g := int64(h.Prompts.Groups)
 		classT = norm(b.ReduceMean(b.Reshape(tf, c64, g, -1), false, 1), 2)
 		// a = normalize(mean of the defect embeddings)
-		// (docs/method.md#dapo-image-score).
+		// (docs/methods.md#dapo-image-score).
 		abn := norm(b.ReduceMean(b.Slice(classT, 0, 1, c64), true, 0), 2)
 		pair = b.Concat(0, b.Slice(classT, 0, 0, 1), abn)
 	} else {
@@ -388,8 +388,8 @@ func interpolationMatrix(g, s int, alignCorners bool) ([]float64, error) {
 }
 
 // segmentationLoss is the pixel loss of one layer on its class
-// probabilities probs [B, G², C] (loss.py; docs/method.md#train-dapo-loss,
-// docs/method.md#train-focal-loss, docs/method.md#train-dice-loss):
+// probabilities probs [B, G², C] (loss.py; docs/methods.md#train-dapo-loss,
+// docs/methods.md#train-focal-loss, docs/methods.md#train-dice-loss):
 //
 //	Focal(S, gt) + Dice(S[:,0], 1−gt_b) + Dice(Σ_{c≥1} S[:,c], gt_b)
 //

@@ -15,8 +15,8 @@ import (
 )
 
 // Loss constants of the official code, shared by DAPO (loss.py, train.py;
-// docs/method.md#train-dapo-loss) and AnomalyCLIP (loss.py, train.py;
-// docs/method.md#train-anomalyclip-loss).
+// docs/methods.md#train-dapo-loss) and AnomalyCLIP (loss.py, train.py;
+// docs/methods.md#train-anomalyclip-loss).
 const (
 	// Temperature divides every cosine logit (τ = 0.07, hard-coded).
 	Temperature = dapo.Temperature
@@ -50,14 +50,14 @@ type Head struct {
 	Layers, Adapters []int
 	// AlignCorners is the bilinear upsampling of the class maps: true for
 	// DAPO (train.py compute_similarity_map) and AdaCLIP, false for
-	// AnomalyCLIP (get_similarity_map; docs/method.md#train-upsample).
+	// AnomalyCLIP (get_similarity_map; docs/methods.md#train-upsample).
 	AlignCorners bool
 	// Dataset is the training dataset and classOf the pixel class of an
 	// anomalous sample (1..K); normal samples are class 0.
 	Dataset string
 	classOf func(s loaders.Sample) (int, error)
 	// adaclipLearnable are AdaCLIP's trained tensors: all but the never
-	// used text_prompter.static_prompts.0 (docs/method.md#adaclip-adamw).
+	// used text_prompter.static_prompts.0 (docs/methods.md#adaclip-adamw).
 	adaclipLearnable []string
 	// adaclipNormal and adaclipSentences count AdaCLIP's normal and all
 	// sentences per class; adaclipFirst and adaclipPerImage are its k-means
@@ -72,7 +72,7 @@ type Head struct {
 
 // Linear reports whether the head learns only linear layers on fixed,
 // handcrafted class vectors (APRIL-GAN, MultiADS;
-// docs/method.md#train-aprilgan-recipe, docs/method.md#train-multiads-recipe).
+// docs/methods.md#train-aprilgan-recipe, docs/methods.md#train-multiads-recipe).
 func (h *Head) Linear() bool { return checkpoints.LinearOnly(h.Scheme) }
 
 // Classes is the number of softmax classes of the pixel maps, 1+K.
@@ -102,7 +102,7 @@ func CheckDataset(scheme, variant, dataset string) error {
 			return fmt.Errorf("train: %w", err)
 		}
 		if v.Train[dataset] == nil || v.TrainGT[dataset] == nil {
-			// docs/method.md#train-dapo-mvtec-only
+			// docs/methods.md#train-dapo-mvtec-only
 			return fmt.Errorf("train: dapo: no training vocabulary for dataset %q; the official code trains on mvtec only", dataset)
 		}
 	case checkpoints.AnomalyCLIP:
@@ -124,7 +124,7 @@ func CheckDataset(scheme, variant, dataset string) error {
 
 // NewHead resolves a scheme variant for a model and a training dataset.
 // DAPO's variants are dapo.WithVariant's (the training vocabulary of
-// docs/method.md#dapo-vocab-train replaces the test-time words); AnomalyCLIP's are
+// docs/methods.md#dapo-vocab-train replaces the test-time words); AnomalyCLIP's are
 // anomalyclip.Parse's.
 func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 	if _, err := checkpoints.DimsOf(scheme, m); err != nil {
@@ -145,7 +145,7 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 		}
 		words, gt := v.Train[dataset], v.TrainGT[dataset]
 		if words == nil || gt == nil {
-			// docs/method.md#train-dapo-mvtec-only
+			// docs/methods.md#train-dapo-mvtec-only
 			return nil, fmt.Errorf("train: dapo: no training vocabulary for dataset %q; the official code trains on mvtec only", dataset)
 		}
 		if o.Groups == 0 {
@@ -155,7 +155,7 @@ func NewHead(scheme, variant, dataset string, m *clip.Manifest) (*Head, error) {
 		h.classOf = func(s loaders.Sample) (int, error) {
 			k, ok := gt[s.DefectType]
 			if !ok {
-				// The table is train_gt_defect (docs/method.md#dapo-gt-defect).
+				// The table is train_gt_defect (docs/methods.md#dapo-gt-defect).
 				return 0, fmt.Errorf("defect type %q has no class in the %s training vocabulary (train_gt_defect)", s.DefectType, dataset)
 			}
 			return k, nil

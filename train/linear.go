@@ -26,12 +26,12 @@ const (
 	// InDiceRows is 1 when an APRIL-GAN batch holds one image, else 0:
 	// train.py's gt.squeeze() then also drops the batch axis, and its dice
 	// loss takes the 518 rows of the map as 518 samples
-	// (docs/method.md#train-aprilgan-loss). float32 [1].
+	// (docs/methods.md#train-aprilgan-loss). float32 [1].
 	InDiceRows = "dice_rows"
 )
 
 // Constants of APRIL-GAN's and MultiADS' train.py
-// (docs/method.md#train-aprilgan-loss, docs/method.md#train-multiads-loss).
+// (docs/methods.md#train-aprilgan-loss, docs/methods.md#train-multiads-loss).
 const (
 	// aprilganScale multiplies the normalised tokens before the matmul
 	// with the class vectors (`100.0 * patch_tokens @ text_features`).
@@ -59,7 +59,7 @@ func linearHead(h *Head, variant, dataset string) ([]int, error) {
 		h.Variant = o.Name
 		if dataset != loaders.MVTec && dataset != loaders.VisA {
 			// train.py: MVTecDataset for mvtec, VisaDataset otherwise
-			// (docs/method.md#train-aprilgan-recipe).
+			// (docs/methods.md#train-aprilgan-recipe).
 			return nil, fmt.Errorf("train: aprilgan: the official train.py reads MVTec-AD or VisA, not %q", dataset)
 		}
 		h.classes = 2
@@ -229,7 +229,7 @@ func linearLoss(merged *pb.ModelProto, m *clip.Manifest, h *Head) (*pb.ModelProt
 // probabilities probs [B, C, S, S] against the target class of every
 // pixel, idx [B, 1, S, S] where m4 is 1 and class 0 elsewhere:
 // pt = Σ_c clamp(onehot)_c·S_c + ε, mean of −(1−pt)²·log pt over all
-// pixels (docs/method.md#train-focal-loss).
+// pixels (docs/methods.md#train-focal-loss).
 func focalLoss(b *grad.Builder, probs, m4, idx string, c int) string {
 	s0 := b.Slice(probs, 1, 0, 1)
 	sk := b.GatherElements(probs, idx, 1)
@@ -243,7 +243,7 @@ func focalLoss(b *grad.Builder, probs, m4, idx string, c int) string {
 
 // diceLoss is loss.py's BinaryDiceLoss of x against targets y (same
 // shape), the sums taken over axes: 1 − mean of (2Σxy+1)/(Σx+Σy+1)
-// (docs/method.md#train-dice-loss).
+// (docs/methods.md#train-dice-loss).
 func diceLoss(b *grad.Builder, x, y string, axes ...int64) string {
 	inter := b.ReduceSum(b.Mul(x, y), false, axes...)
 	den := b.Add(b.Add(b.ReduceSum(x, false, axes...), b.ReduceSum(y, false, axes...)), b.Scalar(x, DiceSmooth))

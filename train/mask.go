@@ -30,7 +30,7 @@ import (
 // resampled (PIL copies it), every level is 0 or 255 and the two rules
 // agree. Each scheme trains with its own trainer's rule by default
 // (DefaultMaskRule); the other is a named variant of the recipe
-// (docs/method.md#train-mask-reading).
+// (docs/methods.md#train-mask-reading).
 type MaskRule string
 
 // The mask readings.

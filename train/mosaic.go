@@ -12,7 +12,7 @@ import (
 )
 
 // Mosaic augmentation of APRIL-GAN's and MultiADS' MVTecDataset
-// (docs/method.md#train-mosaic): with probability aug_rate a training
+// (docs/methods.md#train-mosaic): with probability aug_rate a training
 // image is replaced by four images of its category's test split pasted
 // 2×2 into a canvas twice the size of the first, row by row, each drawn by
 // choosing a defect folder (good included) and then a file in it

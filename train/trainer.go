@@ -31,7 +31,7 @@ type Recipe struct {
 	Seed          uint64
 	// AugRate is the probability that a training image is replaced by a
 	// mosaic of four (APRIL-GAN's and MultiADS' MVTecDataset;
-	// docs/method.md#train-mosaic); 0 for none.
+	// docs/methods.md#train-mosaic); 0 for none.
 	AugRate float64
 }
 
@@ -41,15 +41,15 @@ func Defaults(scheme string) (Recipe, error) { return DefaultsFor(scheme, loader
 
 // DefaultsFor returns the official recipe of a scheme on a training
 // dataset: DAPO 5 epochs, batch 8, lr 1e-3, seed 42 (train.py;
-// docs/method.md#train-dapo-recipe); AnomalyCLIP 15 epochs, batch 8,
+// docs/methods.md#train-dapo-recipe); AnomalyCLIP 15 epochs, batch 8,
 // lr 1e-3, seed 111 (train.py, train.sh;
-// docs/method.md#train-anomalyclip-recipe); AdaCLIP 5 epochs, batch 1, lr
-// 0.01, seed 111 (train.py; docs/method.md#train-adaclip-recipe);
+// docs/methods.md#train-anomalyclip-recipe); AdaCLIP 5 epochs, batch 1, lr
+// 0.01, seed 111 (train.py; docs/methods.md#train-adaclip-recipe);
 // APRIL-GAN batch 8, lr 1e-3, seed 111, on MVTec-AD 3 epochs with mosaics
 // at rate 0.2, on VisA 15 epochs without (train.sh;
-// docs/method.md#train-aprilgan-recipe); MultiADS 10 epochs, batch 4,
+// docs/methods.md#train-aprilgan-recipe); MultiADS 10 epochs, batch 4,
 // lr 1e-3, seed 42, mosaics at rate 0.2 (train.py's defaults;
-// docs/method.md#train-multiads-recipe).
+// docs/methods.md#train-multiads-recipe).
 func DefaultsFor(scheme, dataset string) (Recipe, error) {
 	switch scheme {
 	case checkpoints.DAPO:
@@ -120,7 +120,7 @@ func New(ctx context.Context, rt *runner.Runtime, cfg Config) (*Trainer, error) 
 		return nil, fmt.Errorf("train: epochs %d, batch %d, lr %g: want at least one epoch and image, and a positive finite learning rate", cfg.Epochs, cfg.Batch, cfg.LR)
 	}
 	if cfg.Scheme == checkpoints.AdaCLIP && cfg.Batch != 1 {
-		// docs/method.md#train-adaclip-recipe
+		// docs/methods.md#train-adaclip-recipe
 		return nil, fmt.Errorf("train: adaclip trains with batch 1 (its text prompts take one image's dynamic prompts; the official train.py refuses other sizes), not %d", cfg.Batch)
 	}
 	man, err := clip.ReadManifest(cfg.ModelDir)

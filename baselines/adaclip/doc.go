@@ -1,6 +1,6 @@
 // Package adaclip is the AdaCLIP baseline (Cao et al., ECCV 2024) as a
 // bench.Scheme, following caoyunkang/AdaCLIP's test.py and
-// method/adaclip.py (docs/method.md#adaclip-overview):
+// method/adaclip.py (docs/methods.md#adaclip-overview):
 //
 //   - image tower (clip variant adaclip, one graph): a plain pass gives
 //     the image embedding e; five linear heads turn e into dynamic visual

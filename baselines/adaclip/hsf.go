@@ -8,8 +8,8 @@ import (
 	"github.com/dapobench/dapobench/baselines/adaclip/kmeans"
 )
 
-// Constants of AdaCLIP's forward pass (docs/method.md#adaclip-scoring,
-// docs/method.md#adaclip-hsf).
+// Constants of AdaCLIP's forward pass (docs/methods.md#adaclip-scoring,
+// docs/methods.md#adaclip-hsf).
 const (
 	// LogitScale multiplies every cosine: 100, hard-coded, not CLIP's
 	// logit_scale (method/adaclip.py L513, L525).
@@ -141,11 +141,11 @@ func topIndices(v []float32, k int) []int {
 
 // Fusion is the hybrid semantic fusion of one image
 // (HybridSemanticFusion.forward, method/adaclip.py L233-L286;
-// docs/method.md#adaclip-hsf).
+// docs/methods.md#adaclip-hsf).
 type Fusion struct {
 	// Indices are the clustered patches, most anomalous first, and Prob
 	// their anomaly probabilities a (float32 ties between implementations
-	// can order them differently: docs/method.md#adaclip-hsf-ties).
+	// can order them differently: docs/methods.md#adaclip-hsf-ties).
 	Indices []int
 	Prob    []float32
 	// Labels are their k-means clusters, and Init the positions (in

@@ -57,7 +57,7 @@ const (
 
 // officialInfer are the images scored in one process, in order, with the
 // class names they are given: an underscore that stays and a hyphen that
-// becomes a space (docs/method.md#adaclip-text-prompts).
+// becomes a space (docs/methods.md#adaclip-text-prompts).
 var officialInfer = []struct{ image, class string }{
 	{"bottle/test/broken_large/000.png", "bottle"},
 	{"grid/test/bent/000.png", "metal_nut"},
@@ -75,7 +75,7 @@ var officialTrain = []struct{ image, mask string }{
 
 // fp16InOpenAILoader names the tensors the official loader stores in
 // float16 before it converts the model to float32
-// (build_model_from_openai_state_dict; docs/method.md#adaclip-backbone):
+// (build_model_from_openai_state_dict; docs/methods.md#adaclip-backbone):
 // the weights are written already rounded, as OpenAI's checkpoints are.
 func fp16InOpenAILoader(name string) bool {
 	switch name {
@@ -506,7 +506,7 @@ func TestOfficialParity(t *testing.T) {
 // tieTol bounds the float32 near-ties of HSF's anomaly probabilities that
 // may order two top patches differently here and in torch: both compute a
 // in float32 from logits that agree to about 1e-6, so values closer than
-// this can come out in either order (docs/method.md#adaclip-hsf-ties).
+// this can come out in either order (docs/methods.md#adaclip-hsf-ties).
 const tieTol = 1e-6
 
 // TestOfficialTraining trains three AdamW steps from the official initial
@@ -527,7 +527,7 @@ const tieTol = 1e-6
 //     lr·g/(|g| + 1e-8) whatever the gradient's size, so gradients at
 //     float32 noise level and the float16 rounding of the prompt gradients
 //     turn the two implementations' float32 summation orders into element
-//     differences of a few 1e-3·lr (docs/method.md#train-adaclip-parity);
+//     differences of a few 1e-3·lr (docs/methods.md#train-adaclip-parity);
 //   - text_prompter.static_prompts.0 keeps its initial value.
 func TestOfficialTraining(t *testing.T) {
 	env := officialSetup(t)

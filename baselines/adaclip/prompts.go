@@ -9,7 +9,7 @@ import (
 )
 
 // The prompt ensemble of TextEmbebddingLayer (method/adaclip.py L151-L160;
-// docs/method.md#adaclip-text-prompts): 7 normal and 5 abnormal states of
+// docs/methods.md#adaclip-text-prompts): 7 normal and 5 abnormal states of
 // the object, each in 4 templates.
 var (
 	normalStates   = []string{"{}", "flawless {}", "perfect {}", "unblemished {}", "{} without flaw", "{} without defect", "{} without damage"}

@@ -34,7 +34,7 @@ type Options struct {
 	Learned *checkpoints.Learned
 	// PerImageSeeds seeds every image's k-means as the first image of a
 	// fresh process; otherwise image n of the run gets the n-th fit's
-	// seeds of one stream (docs/method.md#adaclip-kmeans-seeding).
+	// seeds of one stream (docs/methods.md#adaclip-kmeans-seeding).
 	PerImageSeeds bool
 	// First is how k-means++ draws its first centre (scikit-learn 1.2
 	// or ≥ 1.3).

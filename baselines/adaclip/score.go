@@ -201,7 +201,7 @@ func (sc *scorer) ScoreAt(ctx context.Context, n int, f bench.Features) (*bench.
 // and (p_abnormal + 1 − p_normal)/2, then smooths. The official code
 // upsamples every layer's logits and averages them after; upsampling is
 // linear, so averaging first gives the same map up to float rounding at a
-// quarter of the cost (docs/method.md#adaclip-map).
+// quarter of the cost (docs/methods.md#adaclip-map).
 func (sc *scorer) anomalyMap(mean []float32) ([]float32, error) {
 	g2, s2 := sc.grid*sc.grid, sc.size*sc.size
 	planes := make([]float32, 2*g2)

@@ -13,7 +13,7 @@ import (
 
 // BenchmarkScore scores one image at the official geometry (ViT-L/14 at
 // 518: 37×37 patches plus CLS, 768-dimensional tokens, layer 24, 518×518
-// map smoothed with σ = 4; docs/method.md#anomalyclip-scoring).
+// map smoothed with σ = 4; docs/methods.md#anomalyclip-scoring).
 func BenchmarkScore(b *testing.B) {
 	const g, size, de = 37, 518, 768
 	r := rand.New(rand.NewPCG(1, 2))

@@ -1,6 +1,6 @@
 // Package anomalyclip is the AnomalyCLIP baseline (Zhou et al., ICLR 2024)
 // as a bench.Scheme, following zqhang/AnomalyCLIP test.py
-// (docs/method.md#anomalyclip-overview):
+// (docs/methods.md#anomalyclip-overview):
 //
 //   - text: two object-agnostic prompts, "X×12 object." (normal) and
 //     "X×12 damaged object." (abnormal), with the learned contexts ctx_pos

@@ -10,7 +10,7 @@ import (
 )
 
 // Prompt constants of prompt_ensemble.py AnomalyCLIP_PromptLearner
-// (docs/method.md#anomalyclip-prompts).
+// (docs/methods.md#anomalyclip-prompts).
 const (
 	// ContextTokens is n_ctx, the learned tokens in front of both prompts.
 	ContextTokens = checkpoints.AnomalyCLIPContextTokens

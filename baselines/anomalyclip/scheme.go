@@ -13,7 +13,7 @@ import (
 	"github.com/dapobench/dapobench/onnx/runner"
 )
 
-// Constants of AnomalyCLIP's test.py (docs/method.md#anomalyclip-scoring).
+// Constants of AnomalyCLIP's test.py (docs/methods.md#anomalyclip-scoring).
 const (
 	// Temperature divides the cosine similarities of the image score and
 	// of every patch (text_probs / 0.07; compute_similarity).
@@ -41,7 +41,7 @@ type Options struct {
 	// uses every feature layer of the model ([24] for ViT-L, as the
 	// released checkpoints and logs do:
 	// https://github.com/zqhang/AnomalyCLIP/issues/82,
-	// docs/method.md#anomalyclip-layers). Each must be a feature layer of the
+	// docs/methods.md#anomalyclip-layers). Each must be a feature layer of the
 	// model.
 	Layers []int
 	// NoSmoothing skips the Gaussian filter.

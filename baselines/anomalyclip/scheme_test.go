@@ -50,7 +50,7 @@ type promptRef struct {
 }
 
 // TestPromptTokens checks the two prompts, their token ids and their
-// end-of-text indices (15 and 16, docs/method.md#anomalyclip-eot-index)
+// end-of-text indices (15 and 16, docs/methods.md#anomalyclip-eot-index)
 // against the reference
 // tokenizer.
 func TestPromptTokens(t *testing.T) {
@@ -77,7 +77,7 @@ func TestPromptTokens(t *testing.T) {
 		}
 	}
 	if !slices.Equal(ref.EOT, []int64{15, 16}) {
-		t.Errorf("reference EOT indices %v, docs/method.md#anomalyclip-eot-index says [15 16]", ref.EOT)
+		t.Errorf("reference EOT indices %v, docs/methods.md#anomalyclip-eot-index says [15 16]", ref.EOT)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 
 // promptsJSON is APRIL-GAN's ensemble, written from the official
 // prompt_ensemble.py by testdata/reference.py
-// (docs/method.md#aprilgan-prompts).
+// (docs/methods.md#aprilgan-prompts).
 //
 //go:embed prompts.json
 var promptsJSON []byte
@@ -38,7 +38,7 @@ var ensemble = sync.OnceValues(func() (vand.Ensemble, error) {
 func Ensemble() (vand.Ensemble, error) { return ensemble() }
 
 // ClassVectors are the unit class vectors [normal, abnormal] of an object
-// as test.py and train.py encode them (docs/method.md#aprilgan-prompts).
+// as test.py and train.py encode them (docs/methods.md#aprilgan-prompts).
 func ClassVectors(ctx context.Context, m *bench.Model, obj string) (postproc.Mat, error) {
 	e, err := Ensemble()
 	if err != nil {

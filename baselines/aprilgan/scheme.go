@@ -20,7 +20,7 @@ const abnormal = 1
 
 // alignCorners is the upsampling of the logit planes: test.py's
 // F.interpolate(..., mode='bilinear', align_corners=True)
-// (docs/method.md#aprilgan-scoring). A variable so that the parity test
+// (docs/methods.md#aprilgan-scoring). A variable so that the parity test
 // can show that flipping it is caught.
 var alignCorners = true
 
@@ -32,7 +32,7 @@ const (
 	// SoftmaxScore is test.py's zero-shot score, softmax(100·f·Tᵀ)[1].
 	SoftmaxScore ImageScore = "softmax"
 	// MapMax is the maximum of the summed map, the pixel part of test.py's
-	// few-shot score (docs/method.md#aprilgan-scoring).
+	// few-shot score (docs/methods.md#aprilgan-scoring).
 	MapMax ImageScore = "map-max"
 )
 

@@ -20,7 +20,7 @@ import (
 // promptsJSON holds every prompt ensemble of MultiADS' prompts/*.py and
 // the tables of test.py, test_multi_defect.py, train.py and dataset.py
 // that the scheme reads, written from the official code by
-// testdata/reference.py (docs/method.md#multiads-prompts).
+// testdata/reference.py (docs/methods.md#multiads-prompts).
 //
 //go:embed prompts.json
 var promptsJSON []byte
@@ -85,7 +85,7 @@ func (t *Tables) TestEnsemble(dataset string) (vand.Ensemble, string, error) {
 // Local is a category's multi-type classes (its product_type2defect_type
 // list, normal first) and the index of each in the dataset's global defect
 // list, which test_multi_defect.py uses as the column of the class vectors
-// (docs/method.md#multiads-multitype). ok is false for a category without
+// (docs/methods.md#multiads-multitype). ok is false for a category without
 // a list.
 func (t *Tables) Local(dataset, category string) (classes []string, columns []int, ok bool, err error) {
 	classes, ok = t.PerObject[dataset][category]
@@ -104,7 +104,7 @@ func (t *Tables) Local(dataset, category string) (classes []string, columns []in
 
 // DefectName is the global defect name a sample's raw defect type gets in
 // the official type masks: its dataset.py SPECIE2ID index into
-// get_dataset_meta's list (docs/method.md#multiads-multitype). VisA's
+// get_dataset_meta's list (docs/methods.md#multiads-multitype). VisA's
 // free-text descriptions are first reduced to their class word
 // (dapo.VisAClass), Real-IAD's codes to the first word of their name.
 func (t *Tables) DefectName(dataset, defect string) (string, bool) {
@@ -134,7 +134,7 @@ func (t *Tables) DefectName(dataset, defect string) (string, bool) {
 // 66900bb: MVTec-AD alone. Its VisA branch imports VisaDatasetV2, which
 // dataset.py comments out, its MPDD branch passes MPDDDataset arguments
 // it does not take, and real_iad is refused by its assert
-// (docs/method.md#train-multiads-recipe).
+// (docs/methods.md#train-multiads-recipe).
 var TrainDatasets = []string{loaders.MVTec}
 
 // TrainClasses is the number of classes of the training ensemble of a

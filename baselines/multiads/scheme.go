@@ -17,7 +17,7 @@ import (
 
 // TopK is the number of largest map values whose mean is the image score
 // (np.partition(map, -3)[-3:], test.py line 122;
-// docs/method.md#multiads-scoring).
+// docs/methods.md#multiads-scoring).
 const TopK = 3
 
 // minMaxEps is test.py's guard: a category whose top-3 means span at most

@@ -13,7 +13,7 @@ import (
 
 // BenchmarkScore scores one image at the geometry of ViT-B-16-plus-240
 // (15×15 patches, 196 + 169 windows, 640-dimensional embeddings, 240×240
-// map; docs/method.md#winclip-windows).
+// map; docs/methods.md#winclip-windows).
 func BenchmarkScore(b *testing.B) {
 	const g, size, de = Grid, 240, 640
 	r := rand.New(rand.NewPCG(1, 2))

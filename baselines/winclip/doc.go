@@ -1,6 +1,6 @@
 // Package winclip is the zero-shot WinCLIP baseline (Jeong et al., CVPR
 // 2023) as a bench.Scheme, following anomalib's implementation
-// (docs/method.md#winclip-overview):
+// (docs/methods.md#winclip-overview):
 //
 //   - text: a compositional prompt ensemble (7 normal and 4 anomalous state
 //     phrases × the template list) through the plain text tower; each

@@ -6,13 +6,13 @@ import (
 )
 
 // Template lists: which of the two published lists builds the prompts
-// (docs/method.md#winclip-templates).
+// (docs/methods.md#winclip-templates).
 const (
 	// TemplatesAnomalib is anomalib's list (prompting.py TEMPLATES): 21
 	// entries ending in a period, with "a jpeg corrupted photo of the {}."
 	// twice and no "a cropped photo of a {}.". The harness follows it by
 	// default, as anomalib is the reference implementation of WinCLIP
-	// (docs/method.md#winclip-templates).
+	// (docs/methods.md#winclip-templates).
 	TemplatesAnomalib = "anomalib-21"
 	// TemplatesOfficial is the 22-entry list of the authors' reproduction
 	// (caoyunkang/WinClip WinCLIP/ad_prompts.py template_level_prompts):
@@ -21,7 +21,7 @@ const (
 )
 
 // NormalStates are the seven state phrases of a flawless object
-// (anomalib NORMAL_STATES; docs/method.md#winclip-states).
+// (anomalib NORMAL_STATES; docs/methods.md#winclip-states).
 func NormalStates() []string {
 	return []string{
 		"{}",
@@ -35,7 +35,7 @@ func NormalStates() []string {
 }
 
 // AnomalousStates are the four state phrases of a damaged object
-// (anomalib ANOMALOUS_STATES; docs/method.md#winclip-states).
+// (anomalib ANOMALOUS_STATES; docs/methods.md#winclip-states).
 func AnomalousStates() []string {
 	return []string{
 		"damaged {}",
@@ -108,7 +108,7 @@ func Templates(name string) ([]string, error) {
 func fill(pattern, s string) string { return strings.Replace(pattern, "{}", s, 1) }
 
 // Prompts is the compositional prompt ensemble of an object
-// (docs/method.md#winclip-templates): every state phrase with the object word, put into every
+// (docs/methods.md#winclip-templates): every state phrase with the object word, put into every
 // template, states outer and templates inner as anomalib's
 // create_prompt_ensemble orders them. The order only affects the rounding
 // of the mean embedding.

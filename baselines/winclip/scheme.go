@@ -14,7 +14,7 @@ import (
 	"github.com/dapobench/dapobench/onnx/runner"
 )
 
-// Constants of anomalib's WinCLIP (docs/method.md#winclip-class-score).
+// Constants of anomalib's WinCLIP (docs/methods.md#winclip-class-score).
 const (
 	// Temperature divides the cosine similarities before the softmax
 	// (torch_model.py TEMPERATURE = 0.07).
@@ -28,7 +28,7 @@ const (
 )
 
 // DefaultScales are the window sides, in patches, of the zero-shot map:
-// 2×2 and 3×3 (anomalib scales=(2, 3); docs/method.md#winclip-windows).
+// 2×2 and 3×3 (anomalib scales=(2, 3); docs/methods.md#winclip-windows).
 // Extract stores the window embeddings of each of them that fits the model's patch grid.
 func DefaultScales() []int { return []int{Small, Large} }
 
@@ -173,8 +173,8 @@ func (s *Scheme) windows(grid int) ([]scale, error) {
 // Extract keeps the global embedding and encodes every window of every
 // default scale that fits the grid: CLS plus the window's patch tokens,
 // taken from the tokens before ln_pre, through the window graph
-// (anomalib _get_window_embeddings; docs/method.md#winclip-window-embedding,
-// docs/method.md#clip-winclip-graphs).
+// (anomalib _get_window_embeddings; docs/methods.md#winclip-window-embedding,
+// docs/methods.md#clip-winclip-graphs).
 func (s *Scheme) Extract(ctx context.Context, m *bench.Model, out map[string]runner.Tensor, batch int) ([]bench.Features, error) {
 	return extract(ctx, m, out, batch, windowChunk)
 }
@@ -292,7 +292,7 @@ func (s *Scheme) textFeatures(ctx context.Context, m *bench.Model, normal, anoma
 // ClassEmbeddings reduces prompt embeddings [N, De] (the first nNormal
 // rows normal, the rest anomalous) to the two class embeddings [2, De]:
 // the mean of the raw, unnormalised rows of each class (anomalib
-// collect_text_embeddings; docs/method.md#winclip-text-embedding), summed in
+// collect_text_embeddings; docs/methods.md#winclip-text-embedding), summed in
 // float64.
 func ClassEmbeddings(f clip.Tensor, nNormal int) (postproc.Mat, error) {
 	if len(f.Shape) != 2 || f.Shape[0] <= nNormal || nNormal <= 0 || len(f.Data) != f.Shape[0]*f.Shape[1] {

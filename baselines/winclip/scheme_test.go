@@ -64,7 +64,7 @@ func TestPrompts(t *testing.T) {
 			t.Errorf("%s/%s: anomalous prompts differ:\n got %q\nwant %q", e.Object, e.Templates, a, e.Anomalous)
 		}
 	}
-	// The counts of docs/method.md#winclip-templates: 7 and 4 states × 21 or
+	// The counts of docs/methods.md#winclip-templates: 7 and 4 states × 21 or
 	// 22 templates.
 	for name, want := range map[string][2]int{TemplatesAnomalib: {147, 84}, TemplatesOfficial: {154, 88}} {
 		tpl, _ := Templates(name)

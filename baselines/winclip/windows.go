@@ -7,7 +7,7 @@ import (
 	"github.com/dapobench/dapobench/bench/postproc"
 )
 
-// WinCLIP's geometry (docs/method.md#winclip-windows): ViT-B-16-plus-240 sees a 15×15 grid of
+// WinCLIP's geometry (docs/methods.md#winclip-windows): ViT-B-16-plus-240 sees a 15×15 grid of
 // 16-pixel patches, and zero-shot maps use windows of 2×2 and 3×3 patches
 // at stride 1.
 const (
@@ -67,7 +67,7 @@ func (w Windows) Window(i int) []int { return w.Patches[i*w.K*w.K : (i+1)*w.K*w.
 //
 // This is anomalib's _get_window_embeddings (torch_model.py: class index
 // 0, then masks + 1), as released since v1.0.0 and as
-// docs/method.md#winclip-window-tokens describes it. Gathering the bare
+// docs/methods.md#winclip-window-tokens describes it. Gathering the bare
 // patch indices instead (as a development commit before that release did)
 // would pick the token one patch earlier and CLS in place of patch 0.
 func (w Windows) Tokens() []int {

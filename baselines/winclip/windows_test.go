@@ -177,8 +177,8 @@ func TestWindowTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.N != 13*13 { // docs/method.md#winclip-windows: 169 windows of 3×3
-		t.Fatalf("%d windows of 3×3, docs/method.md#winclip-windows says 169", w.N)
+	if w.N != 13*13 { // docs/methods.md#winclip-windows: 169 windows of 3×3
+		t.Fatalf("%d windows of 3×3, docs/methods.md#winclip-windows says 169", w.N)
 	}
 	tok := w.Tokens()
 	if len(tok) != w.N*10 {
@@ -196,8 +196,8 @@ func TestWindowTokens(t *testing.T) {
 		}
 	}
 	w2, _ := NewWindows(Grid, Grid, Small, Stride)
-	if w2.N != 14*14 { // docs/method.md#winclip-windows: 196 windows of 2×2
-		t.Errorf("%d windows of 2×2, docs/method.md#winclip-windows says 196", w2.N)
+	if w2.N != 14*14 { // docs/methods.md#winclip-windows: 196 windows of 2×2
+		t.Errorf("%d windows of 2×2, docs/methods.md#winclip-windows says 196", w2.N)
 	}
 }
 

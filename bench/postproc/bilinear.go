@@ -85,7 +85,7 @@ func linearAxis(n, m int, alignCorners bool) axis {
 // torch.nn.functional.interpolate(x, size=(outH, outW), mode="bilinear",
 // align_corners=…) does on CPU. DAPO, APRIL-GAN and MultiADS use
 // align_corners=True, AnomalyCLIP and WinCLIP False
-// (docs/method.md#postproc-upsample).
+// (docs/methods.md#postproc-upsample).
 //
 // Indices and weights are computed in float32 exactly as PyTorch computes
 // them, and each output value is

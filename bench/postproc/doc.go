@@ -1,6 +1,6 @@
 // Package postproc turns CLIP image and text features into anomaly scores
 // and maps the way the reference Python code does
-// (docs/method.md#postproc-overview), so that the harness reproduces the
+// (docs/methods.md#postproc-overview), so that the harness reproduces the
 // published numbers and not merely similar ones.
 //
 // Every scheme needs the same few steps: L2 normalisation, cosine logits

@@ -8,12 +8,12 @@ import (
 
 // AnomalyCLIPSigma is the σ of the Gaussian that AnomalyCLIP applies to
 // each 518×518 anomaly map (test.py --sigma default 4;
-// docs/method.md#anomalyclip-gaussian).
+// docs/methods.md#anomalyclip-gaussian).
 const AnomalyCLIPSigma = 4
 
 // GaussianTruncate is scipy.ndimage.gaussian_filter's default truncate: the
 // kernel radius is int(truncate·σ + 0.5), 16 at σ = 4
-// (docs/method.md#anomalyclip-gaussian).
+// (docs/methods.md#anomalyclip-gaussian).
 const GaussianTruncate = 4.0
 
 // minSigma is scipy's threshold below which gaussian_filter leaves an axis

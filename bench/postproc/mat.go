@@ -7,11 +7,11 @@ import (
 )
 
 // Temperature is the τ that DAPO, AnomalyCLIP and WinCLIP divide cosine
-// similarities by before the softmax (docs/method.md#postproc-temperature).
+// similarities by before the softmax (docs/methods.md#postproc-temperature).
 const Temperature = 0.07
 
 // APRILGANTemperature is the divisor equivalent of the ×100 logit scale of
-// APRIL-GAN and MultiADS (docs/method.md#postproc-temperature). In float64,
+// APRIL-GAN and MultiADS (docs/methods.md#postproc-temperature). In float64,
 // x/0.01 and x·100 differ far below float32 resolution.
 const APRILGANTemperature = 0.01
 

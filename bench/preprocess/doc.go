@@ -2,7 +2,7 @@
 // models take, reproducing the Python reference pipelines pixel for pixel.
 //
 // Every method here squashes the image to a square with PIL bicubic (no
-// aspect preservation, no crop; docs/method.md#preprocess-image), converts
+// aspect preservation, no crop; docs/methods.md#preprocess-image), converts
 // to RGB, scales to [0, 1] and normalises with the OpenAI CLIP mean and std;
 // ground-truth masks are resized with PIL bilinear and thresholded at 0.5.
 // Spec holds those numbers per method (DAPO, AnomalyCLIP, WinCLIP) and
@@ -24,7 +24,7 @@
 //   - JPEG: Go's image/jpeg upsamples chroma and rounds differently from
 //     libjpeg-turbo, which Pillow uses: after resizing to 518 the difference
 //     was mean 2.2, max 90 levels on a synthetic photo with saturated colour
-//     edges (mean 1.1, max 23 on a real one; docs/method.md#preprocess-jpeg). This
+//     edges (mean 1.1, max 23 on a real one; docs/methods.md#preprocess-jpeg). This
 //     matters for VisA, MAD-Real and Real-IAD, which are JPEG. Building with
 //     -tags turbojpeg (cgo, Debian libturbojpeg0-dev) decodes with
 //     libjpeg-turbo instead and matches Pillow exactly. JPEGDecoder names

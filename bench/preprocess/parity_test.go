@@ -82,7 +82,7 @@ func compare(a, b []uint8) diff {
 // testdata/images/photo.jpg (quality 90, 4:2:0, saturated colour edges, the
 // worst case for chroma upsampling): max 90, mean 2.22 at 518; max 29, mean
 // 1.19 at 240. On a real photo the difference is max 23, mean 1.08
-// (docs/method.md#preprocess-jpeg).
+// (docs/methods.md#preprocess-jpeg).
 // Exceeding the bound means the decode path changed.
 var jpegBound = diff{max: 96, mean: 2.5}
 

@@ -11,22 +11,22 @@ import (
 	"github.com/dapobench/dapobench/internal/parallel"
 )
 
-// Input sizes (docs/method.md#preprocess-sizes). Every method squashes
+// Input sizes (docs/methods.md#preprocess-sizes). Every method squashes
 // the image to a square (no aspect preservation, no crop) with PIL bicubic.
 const (
 	// DAPOSize: open_clip force_image_size=518 and the patched eval
-	// transform Resize((518,518), BICUBIC) (docs/method.md#preprocess-sizes).
+	// transform Resize((518,518), BICUBIC) (docs/methods.md#preprocess-sizes).
 	DAPOSize = 518
 	// AnomalyCLIPSize: image size 518, the same squash as DAPO
-	// (utils.py::get_transform; docs/method.md#preprocess-sizes).
+	// (utils.py::get_transform; docs/methods.md#preprocess-sizes).
 	AnomalyCLIPSize = 518
 	// WinCLIPSize: ViT-B-16-plus-240, Resize((240,240), bicubic) in anomalib
-	// (docs/method.md#preprocess-sizes, docs/method.md#winclip-preprocess).
+	// (docs/methods.md#preprocess-sizes, docs/methods.md#winclip-preprocess).
 	WinCLIPSize = 240
 )
 
 // OpenAI CLIP normalisation, used by all three methods
-// (docs/method.md#clip-normalisation).
+// (docs/methods.md#clip-normalisation).
 const (
 	MeanR, MeanG, MeanB = 0.48145466, 0.4578275, 0.40821073
 	StdR, StdG, StdB    = 0.26862954, 0.26130258, 0.27577711
@@ -165,7 +165,7 @@ func (s Spec) file(dst []float32, path string, lut *[3][256]float32) error {
 // Mask squash-resizes a binary mask of width×height (pix row-major, any
 // non-zero value is defect) to Size×Size into dst, as 0 or 1. It follows the
 // reference pipelines: the mask as a 0/255 "L" image, PIL bilinear, then
-// /255 > 0.5 (docs/method.md#preprocess-mask), i.e. a resized level of 128 or more.
+// /255 > 0.5 (docs/methods.md#preprocess-mask), i.e. a resized level of 128 or more.
 //
 // This is how both official test scripts read evaluation masks: DAPO's
 // test.py sets gt_mask > 0.5 to 1 on the float tensor ToTensor made

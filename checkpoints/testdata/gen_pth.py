@@ -14,15 +14,15 @@ The contents follow the official training scripts at the tiny model's sizes
   dapo_train.pth   DAPO train.py: {epoch, prompt_learner, visual_prompt,
                    linear_adapter, optimizer_state_dict, train_loss,
                    train_image_loss}; state dicts carry torch's _metadata and
-                   the unused meta_net (docs/method.md#dapo-meta-net,
-                   docs/method.md#dapo-checkpoint)
+                   the unused meta_net (docs/methods.md#dapo-meta-net,
+                   docs/methods.md#dapo-checkpoint)
   dapo_test.pth    the same with test.py's key spelling
                    (prompt_learner_state_dict, visual_prompt_state_dict,
                    trainable_adapter_state_dict)
   anomalyclip.pth  AnomalyCLIP: {"prompt_learner": state dict} with ctx_pos,
                    ctx_neg, compound_prompts_text, the unused
                    compound_prompt_projections and the prompt buffers
-                   (docs/method.md#anomalyclip-checkpoint)
+                   (docs/methods.md#anomalyclip-checkpoint)
   dapo_badshape.pth, dapo_missing.pth, dapo_unknown.pth, dapo_both.pth,
   torchscript.pt   bad inputs
   expected.json    for each good file, every canonical tensor the import must
@@ -148,7 +148,7 @@ def randn(rng, *shape):
 
 
 def dapo_parts(rng):
-    """The three DAPO state dicts (docs/method.md#dapo-checkpoint) and their canonical tensors."""
+    """The three DAPO state dicts (docs/methods.md#dapo-checkpoint) and their canonical tensors."""
     normal, abnormal = randn(rng, E, L, DT), randn(rng, E, L, DT)
     layers = [randn(rng, DEEP, DT) for _ in range(TEXT_LAYERS)]
     visual = (rng.uniform(-0.1, 0.1, (VISION_LAYERS, DEEP, DV))).astype(np.float32)
@@ -187,7 +187,7 @@ def optimizer_state(rng, parts):
 
 
 def anomalyclip_parts(rng):
-    """AnomalyCLIP's prompt learner state dict (docs/method.md#anomalyclip-checkpoint)."""
+    """AnomalyCLIP's prompt learner state dict (docs/methods.md#anomalyclip-checkpoint)."""
     pos, neg = randn(rng, 1, 1, N_CTX, DT) * 0.02, randn(rng, 1, 1, N_CTX, DT) * 0.02
     deep = [randn(rng, DEEP, DT) * 0.02 for _ in range(ACLIP_DEPTH)]
     # the projections are unused; one storage backs all of them, as

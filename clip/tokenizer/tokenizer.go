@@ -4,7 +4,7 @@
 // same vocabulary (bpe_simple_vocab_16e6, embedded), token regex, cleaning,
 // lower-casing and merges. DAPO, AnomalyCLIP and WinCLIP all build their
 // prompts with it, and novel defect words need the real BPE rather than a
-// lookup table (docs/method.md#clip-tokenizer).
+// lookup table (docs/methods.md#clip-tokenizer).
 package tokenizer
 
 import (
@@ -21,7 +21,7 @@ import (
 	"strings"
 )
 
-// The numbers of CLIP's vocabulary and context (docs/method.md#clip-tokenizer).
+// The numbers of CLIP's vocabulary and context (docs/methods.md#clip-tokenizer).
 const (
 	// ContextLength is the fixed token-sequence length of the text tower.
 	ContextLength = 77

@@ -70,7 +70,7 @@ func TestVectors(t *testing.T) {
 }
 
 // TestMethodIDs pins the ids and end-of-text positions quoted in
-// docs/method.md#dapo-token-ids and docs/method.md#anomalyclip-eot-index.
+// docs/methods.md#dapo-token-ids and docs/methods.md#anomalyclip-eot-index.
 func TestMethodIDs(t *testing.T) {
 	tk := tok(t)
 	for _, c := range []struct {

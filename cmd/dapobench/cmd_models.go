@@ -65,7 +65,7 @@ func runModelsBuild(ctx context.Context, args []string, stdout, stderr io.Writer
 	archConfig := fs.String("arch-config", "", "architecture JSON file (instead of --arch)")
 	out := fs.String("out", "", "model directory to write (required)")
 	// APRIL-GAN and MultiADS rebuild ViT-L with exact GELU
-	// (docs/method.md#aprilgan-gelu); their variants pick it themselves, as
+	// (docs/methods.md#aprilgan-gelu); their variants pick it themselves, as
 	// AdaCLIP's does.
 	act := fs.String("act", "", "override the architecture's activation: quick_gelu or gelu (variants aprilgan and multiads use their factory's: exact GELU off the native size; adaclip runs exact GELU)")
 	var bf buildFlags

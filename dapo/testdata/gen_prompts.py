@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference values for DAPO's prompt assembly (docs/method.md#dapo-prompt-assembly).
+"""Reference values for DAPO's prompt assembly (docs/methods.md#dapo-prompt-assembly).
 
 Tokenizes the DAPO templates of every vocabulary word with the reference
 tokenizer re-implementation in clip/tokenizer/testdata/gen_vectors.py

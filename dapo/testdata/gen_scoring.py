@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Reference values for DAPO's scoring (docs/method.md#dapo-image-score,
-docs/method.md#dapo-pixel-map, docs/method.md#dapo-multitype).
+"""Reference values for DAPO's scoring (docs/methods.md#dapo-image-score,
+docs/methods.md#dapo-pixel-map, docs/methods.md#dapo-multitype).
 
 Given image features, adapters and text class embeddings, computes with
 numpy in float64, independently of the Go code:

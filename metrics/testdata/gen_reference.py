@@ -16,15 +16,15 @@ Sources of each value:
     AnomalyCLIP/APRIL-GAN/DAPO code computes it).
   * AUPRO "mvtec": the MVTec AD evaluation script's algorithm
     (compute_pro + trapezoid), written out here from its description in
-    docs/metrics.md#aupro-mvtec, with scipy.ndimage.label and a
+    docs/evaluation.md#aupro-mvtec, with scipy.ndimage.label and a
     3x3 structuring element for the regions.
   * AUPRO "cflow200": the cal_pro_score loop of AnomalyCLIP/APRIL-GAN/DAPO,
-    written out from its description in docs/metrics.md#aupro-cflow200:
+    written out from its description in docs/evaluation.md#aupro-cflow200:
     np.arange thresholds,
     skimage.measure.label/regionprops regions, sklearn.metrics.auc.
   * Multi-type: label_binarize + roc_auc_score/average_precision_score
     per class and macro, and f1_score of the argmax, as DAPO's
-    test_multi_defect.py (docs/metrics.md#metric-multitype); image-level type accuracy
+    test_multi_defect.py (docs/evaluation.md#metric-multitype); image-level type accuracy
     with accuracy_score and balanced_accuracy_score.
   * DeLong: the definition (placement values from all positive/negative
     pairs, O(mn)), not the fast mid-rank algorithm the Go code uses; the
@@ -119,7 +119,7 @@ def binary_cases():
     return cases
 
 
-# --- MVTec AD evaluation: compute_pro + trapezoid (docs/metrics.md#aupro-mvtec) ---
+# --- MVTec AD evaluation: compute_pro + trapezoid (docs/evaluation.md#aupro-mvtec) ---
 
 def mvtec_pro_curve(maps, masks):
     structure = np.ones((3, 3), dtype=int)
@@ -170,7 +170,7 @@ def mvtec_aupro(maps, masks, limit=0.3):
     return float(mvtec_trapezoid(x, y, limit) / limit)
 
 
-# --- cal_pro_score (docs/metrics.md#aupro-cflow200) ---
+# --- cal_pro_score (docs/evaluation.md#aupro-cflow200) ---
 
 def cflow_thresholds(maps):
     lo, hi = maps.min(), maps.max()
@@ -351,7 +351,7 @@ def grid_cases():
     return out
 
 
-# --- Multi-type (docs/metrics.md#metric-multitype) ---
+# --- Multi-type (docs/evaluation.md#metric-multitype) ---
 
 def multitype_case(name, scores, truth, classes, cases):
     scores = np.ascontiguousarray(scores, dtype=np.float32)  # (N, C, H, W)

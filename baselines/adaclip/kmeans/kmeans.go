@@ -1,5 +1,5 @@
 // Package kmeans is scikit-learn's KMeans(n_clusters=k, n_init="auto")
-// as AdaCLIP calls it on every image (docs/method.md#adaclip-kmeans): one
+// as AdaCLIP calls it on every image (docs/methods.md#adaclip-kmeans): one
 // k-means++ initialisation with 2 + ⌊ln k⌋ local trials, then Lloyd's
 // iterations, with the random draws taken from numpy's legacy global
 // generator (MT19937) in the order scikit-learn takes them.

@@ -3,7 +3,7 @@ package kmeans
 // MT19937 is numpy's legacy global generator (np.random.RandomState): the
 // 32-bit Mersenne Twister of Matsumoto and Nishimura, seeded from one
 // integer by init_genrand, with numpy's legacy ways of drawing integers
-// and doubles from it (docs/method.md#adaclip-kmeans-seeding). The zero
+// and doubles from it (docs/methods.md#adaclip-kmeans-seeding). The zero
 // value is not usable; use NewMT19937. A value is a full copy of the state:
 // assigning it forks the stream.
 type MT19937 struct {

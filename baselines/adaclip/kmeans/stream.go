@@ -11,7 +11,7 @@ const snapEvery = 64
 // Stream gives the draws of the n-th fit (0-based) of a process whose
 // global generator was seeded once and then consumed fit after fit, as
 // numpy's global RandomState is by every KMeans call of the official
-// test.py or train.py (docs/method.md#adaclip-kmeans-seeding). Every fit
+// test.py or train.py (docs/methods.md#adaclip-kmeans-seeding). Every fit
 // of a stream must have the same sample count and options, so that each
 // consumes the same kind of draws; that is what makes the position of
 // the n-th fit computable without running the fits before it. Safe for

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference values for package anomalyclip (docs/method.md#anomalyclip-overview).
+"""Reference values for package anomalyclip (docs/methods.md#anomalyclip-overview).
 
 Run with Debian's Python (NumPy, SciPy, python3-regex), from the repository root:
 

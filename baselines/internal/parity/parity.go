@@ -159,7 +159,7 @@ func WriteData(t testing.TB, dir string, datasets ...string) *Data {
 
 // pngCopy writes a lossless PNG copy of a JPEG image. Both sides of a
 // parity test read the copies: Go's JPEG decoder and Pillow's
-// libjpeg-turbo differ by a few levels (docs/method.md#preprocess-jpeg),
+// libjpeg-turbo differ by a few levels (docs/methods.md#preprocess-jpeg),
 // a matter of the preprocessing, not of the schemes compared here.
 func pngCopy(t testing.TB, src, dst string) {
 	t.Helper()

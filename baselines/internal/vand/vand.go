@@ -3,7 +3,7 @@
 // group, a trained nn.Linear per feature layer on the raw patch tokens,
 // and per-layer maps whose logits (×100) are upsampled bilinearly with
 // align_corners=True before the softmax over the states
-// (docs/method.md#aprilgan-overview, docs/method.md#multiads-overview).
+// (docs/methods.md#aprilgan-overview, docs/methods.md#multiads-overview).
 // The two schemes differ in their prompts and in how maps and image
 // scores are read off the per-pixel probabilities.
 package vand
@@ -24,7 +24,7 @@ import (
 // LogitScale multiplies every cosine similarity before a softmax:
 // `100.0 * patch_tokens @ text_features` and `(image_features @
 // text_features) * 100.` in both test.py files, not the model's own
-// logit_scale (docs/method.md#aprilgan-scoring).
+// logit_scale (docs/methods.md#aprilgan-scoring).
 const LogitScale = 100
 
 // temperature is LogitScale as the divisor postproc.CosineLogits takes.
@@ -110,7 +110,7 @@ func (e Ensemble) Size() int {
 // Encode returns the class vectors of an object, one unit row per group:
 // each prompt's text feature divided by its norm, the mean over the
 // group's prompts, divided by its norm (the official
-// encode_text_with_prompt_ensemble; docs/method.md#aprilgan-prompts).
+// encode_text_with_prompt_ensemble; docs/methods.md#aprilgan-prompts).
 func Encode(ctx context.Context, m *bench.Model, e Ensemble, obj string) (postproc.Mat, error) {
 	if err := e.Check(); err != nil {
 		return postproc.Mat{}, err
@@ -177,7 +177,7 @@ func encodeTexts(ctx context.Context, m *bench.Model, texts []string) (postproc.
 // Head is the trained LinearLayer of a model: one nn.Linear(Dv → De) per
 // feature layer, applied to the patch tokens without the class token
 // (`tokens[i] = fc[i](tokens[i][:, 1:, :])`;
-// docs/method.md#aprilgan-linear).
+// docs/methods.md#aprilgan-linear).
 type Head struct {
 	Layers     []int // the model's feature layers, fc.0 first
 	lin        []*bench.Linear
@@ -243,7 +243,7 @@ func (h *Head) Grid() int { return h.grid }
 func (h *Head) Size() int { return h.size }
 
 // ImageProbs is softmax(100·f·Tᵀ) of the normalised global feature
-// against class vectors text [C, De] (docs/method.md#aprilgan-scoring).
+// against class vectors text [C, De] (docs/methods.md#aprilgan-scoring).
 func ImageProbs(f bench.Features, text postproc.Mat) ([]float32, error) {
 	emb, ok := f.Tensor(clip.OutImageEmbed)
 	if !ok {
@@ -266,7 +266,7 @@ func ImageProbs(f bench.Features, text postproc.Mat) ([]float32, error) {
 // probabilities: logits 100·cos(p, t_c) on the G×G grid, upsampled
 // bilinearly with align_corners=True to S×S, then the softmax over the
 // classes at every pixel (upsample first, softmax second;
-// docs/method.md#aprilgan-scoring).
+// docs/methods.md#aprilgan-scoring).
 type Upsampler struct {
 	up         *postproc.Bilinear
 	grid, size int
@@ -365,7 +365,7 @@ func SoftmaxPlanes(g postproc.Grid) error {
 // When local names some of the classes, DefectMass also adds the softmax
 // over those classes alone to acc (one plane of N per local class):
 // MultiADS' multi-type maps, whose logits are the same columns
-// (docs/method.md#multiads-multitype). The softmax is invariant to the
+// (docs/methods.md#multiads-multitype). The softmax is invariant to the
 // shift, so the exponentials are shared.
 //
 // Pixels are taken in blocks, plane by plane, so that every inner loop

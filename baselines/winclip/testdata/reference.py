@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference values for package winclip (docs/method.md#winclip-overview).
+"""Reference values for package winclip (docs/methods.md#winclip-overview).
 
 Run with Debian's Python (NumPy, SciPy, python3-regex), from the repository root:
 

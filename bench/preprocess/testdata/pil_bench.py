@@ -15,7 +15,7 @@ import time
 import numpy as np
 from PIL import Image
 
-SIZE = 518  # DAPO and AnomalyCLIP input (docs/method.md#preprocess-sizes)
+SIZE = 518  # DAPO and AnomalyCLIP input (docs/methods.md#preprocess-sizes)
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32).reshape(3, 1, 1)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32).reshape(3, 1, 1)
 PASSES = 5

@@ -24,7 +24,7 @@ import numpy as np
 import PIL
 from PIL import Image
 
-SIZES = (518, 240)  # DAPO/AnomalyCLIP and WinCLIP (docs/method.md#preprocess-sizes)
+SIZES = (518, 240)  # DAPO/AnomalyCLIP and WinCLIP (docs/methods.md#preprocess-sizes)
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 

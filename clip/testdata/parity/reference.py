@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reference forward passes of the CLIP towers in numpy, for parity_test.go.
 
-Written from docs/method.md#clip-parity and docs/method.md#clip-variants
+Written from docs/methods.md#clip-parity and docs/methods.md#clip-variants
 (and the sections they link to) and the structure of the official PyTorch
 code those sections describe (open_clip's
 VisionTransformer/TextTransformer as modified by DAPO, AnomalyCLIP's DPAM
@@ -169,7 +169,7 @@ class Model:
         pre = lambda i: "visual.transformer.resblocks.%d." % i
 
         if m["variant"] == "dapo":
-            # open_clip Transformer.forward, DAPO's visual branch (docs/method.md#dapo-visual-prompts)
+            # open_clip Transformer.forward, DAPO's visual branch (docs/methods.md#dapo-visual-prompts)
             n = x.shape[0]
             num = visual_prompts.shape[1]
             hidden = None
@@ -182,7 +182,7 @@ class Model:
                 hidden = self.resblock(hidden, pre(i), heads)
                 if i + 1 in feats:
                     # [CLS] + patches without the prompts; the graph drops CLS too
-                    # (docs/method.md#dapo-patch-tokens)
+                    # (docs/methods.md#dapo-patch-tokens)
                     kept = np.concatenate([hidden[:, :1], hidden[:, 1 + num:]], 1)
                     out["patch_%d" % (i + 1)] = kept[:, 1:]
             pooled = self.layer_norm(hidden[:, 0], "visual.ln_post")
@@ -190,7 +190,7 @@ class Model:
             return out
 
         if m["variant"] == "anomalyclip":
-            # AnomalyCLIP VisionTransformer with DAPM_replace (docs/method.md#anomalyclip-dpam):
+            # AnomalyCLIP VisionTransformer with DAPM_replace (docs/methods.md#anomalyclip-dpam):
             # the last dpam_layers blocks run the dual path.
             dpam_from = layers - m["dpam_layers"]
             for i in range(layers):
@@ -241,7 +241,7 @@ class Model:
 
         if m["variant"] == "dapo":
             # encode_learn_prompts: no attention mask; deep tokens inserted at
-            # block 0 and blended before the later ones (docs/method.md#dapo-deep-text-prompts)
+            # block 0 and blended before the later ones (docs/methods.md#dapo-deep-text-prompts)
             length = 4
             counter = 0
             for i in range(layers):

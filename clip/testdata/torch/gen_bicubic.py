@@ -2,7 +2,7 @@
 """PyTorch's plain bicubic resize of positional tables, for clip's TestBicubicTorch.
 
 F.interpolate(mode="bicubic", align_corners=False) without antialias, as
-AdaCLIP's resize_pos_embed calls it (docs/method.md#adaclip-pos-embed), on
+AdaCLIP's resize_pos_embed calls it (docs/methods.md#adaclip-pos-embed), on
 float32 grids [g0, g0, w] laid out as positional tables: a class row first,
 then the grid row-major. Needs Debian's python3-torch.
 

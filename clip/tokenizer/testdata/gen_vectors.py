@@ -141,8 +141,8 @@ class Tokenizer:
         return ids + [0] * (CONTEXT - len(ids))
 
 
-# Defect vocabularies of docs/method.md#dapo-vocab-binary,
-# docs/method.md#dapo-vocab-train and docs/method.md#dapo-vocab-multitype
+# Defect vocabularies of docs/methods.md#dapo-vocab-binary,
+# docs/methods.md#dapo-vocab-train and docs/methods.md#dapo-vocab-multitype
 # (verbatim, case kept).
 VOCABS = [
     "bent broken discoloration compound contamination crack cut fabric|faulty imprint|gluing hole missing puncture rough scratch compressed threading liquid misaligned wear",
